@@ -1,0 +1,121 @@
+"""Build the physics model (G) of a hyperspy EDS signal from its metadata."""
+
+from __future__ import annotations
+
+import dataclasses
+
+#: Acquisition values that ``build_G`` reads from the metadata and that a keyword
+#: overrides (name -> where it goes: "model", "detector" or "sample").
+ACQUISITION_OVERRIDES = {
+    "beam_energy_keV": "model",
+    "mnka_fwhm_eV": "detector",
+    "elevation_deg": "detector",
+    "azimuth_deg": "detector",
+    "tilt_deg": "sample",
+    "thickness_nm": "sample",
+    "density_g_cm3": "sample",
+}
+#: Further EDXModel / Detector options that only come from keywords.
+MODEL_OPTIONS = ("ignored_elements", "kfactors")
+DETECTOR_OPTIONS = ("efficiency_file", "window_layers", "dead_layer_um",
+                    "crystal_thickness_um")
+SAMPLE_OPTIONS = ("composition",)
+ALLOWED_OVERRIDES = (*ACQUISITION_OVERRIDES, *MODEL_OPTIONS, *DETECTOR_OPTIONS,
+                     *SAMPLE_OPTIONS)
+
+
+def parse_elements(elements):
+    """Element symbols from a sequence or a comma-separated string.
+
+    Parameters
+    ----------
+    elements : str or sequence of str or None
+
+    Returns
+    -------
+    tuple of str or None
+        None when ``elements`` is None.
+    """
+    if elements is None:
+        return None
+    if isinstance(elements, str):
+        elements = elements.split(",")
+    symbols = tuple(str(symbol).strip() for symbol in elements if str(symbol).strip())
+    if not symbols:
+        raise ValueError(
+            f"elements={elements!r} is not allowed; give at least one element symbol, "
+            "e.g. ['Fe', 'Pt', 'O']."
+        )
+    return symbols
+
+
+def model_from_signal(signal, elements=None, **overrides):
+    """An :class:`espm_cli.physics.EDXModel` for ``signal``.
+
+    Parameters
+    ----------
+    signal : hyperspy signal with one signal axis (the energy axis)
+        Its metadata provide the elements and acquisition parameters.
+    elements : str or sequence of str, optional
+        Elements of the model; the metadata's ``Sample.elements`` by default.
+    **overrides
+        Values that replace (or supply) what the metadata hold; allowed names are
+        listed in ``ALLOWED_OVERRIDES``.
+
+    Returns
+    -------
+    espm_cli.physics.EDXModel
+    """
+    from espm_cli.io.acquisition import acquisition_from_metadata
+    from espm_cli.physics import Detector, EDXModel, EnergyAxis, Sample
+
+    unknown = sorted(set(overrides) - set(ALLOWED_OVERRIDES))
+    if unknown:
+        raise ValueError(
+            f"build_G got unknown keyword {unknown[0]!r}; allowed: "
+            f"{', '.join(ALLOWED_OVERRIDES)}."
+        )
+    if signal.axes_manager.signal_dimension != 1:
+        raise ValueError(
+            f"signal has {signal.axes_manager.signal_dimension} signal axes; build_G needs "
+            "a spectrum image with exactly one (energy) signal axis."
+        )
+    acquisition = acquisition_from_metadata(
+        signal.metadata, str(signal.metadata.get_item("Signal.signal_type", "")))
+    symbols = parse_elements(elements) or acquisition.elements
+    if not symbols:
+        raise ValueError(
+            "elements is empty: the metadata list no elements (Sample.elements); pass "
+            "elements=['Fe', 'Pt', ...] or call s.add_elements([...]) first."
+        )
+    values = {name: getattr(acquisition, name) for name in ACQUISITION_OVERRIDES}
+    values.update({name: overrides[name] for name in ACQUISITION_OVERRIDES
+                   if name in overrides})
+    if values["beam_energy_keV"] is None:
+        raise ValueError(
+            "beam_energy_keV is None: the metadata hold no beam energy; pass "
+            "build_G(beam_energy_keV=...) or set it with s.set_microscope_parameters()."
+        )
+
+    def given(group):
+        options = {name: value for name, value in values.items()
+                   if ACQUISITION_OVERRIDES[name] == group and value is not None}
+        return options
+
+    detector = Detector(**given("detector"),
+                        **{n: overrides[n] for n in DETECTOR_OPTIONS if n in overrides})
+    sample = Sample(**given("sample"),
+                    **{n: overrides[n] for n in SAMPLE_OPTIONS if n in overrides})
+    energy_axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
+    return EDXModel(energy_axis, list(symbols), float(values["beam_energy_keV"]),
+                    detector=detector, sample=sample,
+                    **{n: overrides[n] for n in MODEL_OPTIONS if n in overrides})
+
+
+def describe_model_inputs(signal):
+    """The acquisition values ``build_G`` would read, as a dict (for messages/tests)."""
+    from espm_cli.io.acquisition import acquisition_from_metadata
+
+    acquisition = acquisition_from_metadata(
+        signal.metadata, str(signal.metadata.get_item("Signal.signal_type", "")))
+    return dataclasses.asdict(acquisition)

@@ -1,0 +1,131 @@
+"""Load an espm_cli result file (HDF5) back into hyperspy signals.
+
+The file is read with plain h5py (schema in the README / DESIGN.md): ``maps``
+(k, ny, nx), ``spectra`` (k, n_channels), ``energy`` (keV), ``W``, ``G_labels``,
+``composition`` with ``elements``, and the root attributes ``acquisition`` (JSON),
+``pixel_size`` and ``pixel_unit``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+
+from .composition_table import CompositionTable
+from .signals import SEM_SIGNAL_TYPE, TEM_SIGNAL_TYPE
+
+_REQUIRED_DATASETS = ("energy", "maps", "spectra", "W", "G_labels", "composition",
+                      "elements")
+
+
+@dataclasses.dataclass
+class ResultSignals:
+    """A result file as hyperspy objects.
+
+    Attributes
+    ----------
+    maps : hyperspy.signals.Signal2D
+        Abundance maps, navigation axis ``phase`` (k) and the image's x/y axes
+        (pixel size and unit as recorded by the run).
+    spectra : EspmCliEDSTEMSpectrum or EspmCliEDSSEMSpectrum
+        Phase spectra (counts per pixel), navigation axis ``phase`` and the
+        energy axis in keV; the elements and beam energy in the metadata.
+    composition : CompositionTable
+        Atomic percent per phase.
+    W : numpy.ndarray of shape (m, k)
+    G_labels : tuple of str
+    attributes : dict
+        The file's root attributes (run configuration, versions, input path, ...).
+    """
+
+    maps: object
+    spectra: object
+    composition: CompositionTable
+    W: np.ndarray
+    G_labels: tuple
+    attributes: dict
+
+
+def _text(value):
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _read_file(path):
+    import h5py
+
+    with h5py.File(path, "r") as handle:
+        missing = [name for name in _REQUIRED_DATASETS if name not in handle]
+        if missing:
+            raise ValueError(
+                f"path={str(path)!r} is not an espm_cli result file: it has no "
+                f"{missing[0]!r} dataset."
+            )
+        arrays = {name: handle[name][()] for name in ("energy", "maps", "spectra", "W",
+                                                        "composition")}
+        labels = {name: tuple(str(_text(v)) for v in handle[name][()])
+                  for name in ("G_labels", "elements")}
+        attributes = {name: _text(value) for name, value in handle.attrs.items()}
+    return arrays, labels, attributes
+
+
+def load_result(path):
+    """Read an ``espm decompose`` result file into hyperspy signals.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The ``.h5`` file written by the command line (or the batch runner).
+
+    Returns
+    -------
+    ResultSignals
+        ``.maps`` (Signal2D stack), ``.spectra`` (EDS spectra), ``.composition``,
+        ``.W``, ``.G_labels``, ``.attributes``.
+    """
+    import hyperspy.api as hs
+
+    arrays, labels, attributes = _read_file(path)
+    maps, spectra, energy = arrays["maps"], arrays["spectra"], arrays["energy"]
+    n_phases = maps.shape[0]
+    try:
+        acquisition = json.loads(attributes.get("acquisition", "{}")) or {}
+    except json.JSONDecodeError:
+        acquisition = {}
+
+    pixel_size = attributes.get("pixel_size")
+    pixel_unit = attributes.get("pixel_unit") or None
+    scale = float(pixel_size) if pixel_size is not None else 1.0
+    image_axes = [
+        {"name": name, "size": size, "scale": scale, "offset": 0.0,
+         "units": pixel_unit if pixel_size is not None else None}
+        for name, size in (("y", maps.shape[1]), ("x", maps.shape[2]))
+    ]
+    phase_axis = {"name": "phase", "size": n_phases, "navigate": True}
+    maps_signal = hs.signals.Signal2D(maps, axes=[phase_axis, *image_axes])
+    maps_signal.metadata.General.title = "abundance maps"
+
+    energy_scale = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
+    energy_axis = {"name": "Energy", "size": energy.size, "offset": float(energy[0]),
+                   "scale": energy_scale, "units": "keV"}
+    spectra_signal = hs.signals.Signal1D(spectra, axes=[dict(phase_axis), energy_axis])
+    spectra_signal.metadata.General.title = "phase spectra"
+    microscope = str(acquisition.get("microscope") or "TEM").upper()
+    spectra_signal.set_signal_type(SEM_SIGNAL_TYPE if microscope == "SEM"
+                                   else TEM_SIGNAL_TYPE)
+    beam_energy = acquisition.get("beam_energy_keV")
+    if beam_energy is not None:
+        spectra_signal.set_microscope_parameters(beam_energy=float(beam_energy))
+    if labels["elements"]:
+        spectra_signal.set_elements(list(labels["elements"]))
+
+    return ResultSignals(
+        maps=maps_signal,
+        spectra=spectra_signal,
+        composition=CompositionTable.from_array(labels["elements"],
+                                                arrays["composition"]),
+        W=arrays["W"],
+        G_labels=labels["G_labels"],
+        attributes=attributes,
+    )
