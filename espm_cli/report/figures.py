@@ -1,0 +1,172 @@
+"""PNG figures of a decomposition result: maps, spectra, composition, convergence.
+
+matplotlib is imported inside the functions, with the non-interactive Agg backend,
+so that importing this module costs nothing and no window ever opens.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import atomic_path
+from ..io.result_file import DecompositionResult
+
+#: Lines weaker than this fraction of their element's strongest line are not drawn.
+LINE_DRAW_FRACTION = 0.2
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: str | Path) -> Path:
+    plt = _pyplot()
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return path
+
+
+def phase_names(result: DecompositionResult) -> list[str]:
+    """Short names "phase 1", ... with the two main elements when known."""
+    names = []
+    composition = np.asarray(result.composition)
+    for index in range(result.n_components):
+        label = f"phase {index + 1}"
+        if composition.size and len(result.elements):
+            row = np.nan_to_num(composition[index])
+            top = [result.elements[i] for i in np.argsort(row)[::-1][:2] if row[i] > 0]
+            if top:
+                label += f" ({'-'.join(top)})"
+        names.append(label)
+    return names
+
+
+def plot_maps(result: DecompositionResult, path: str | Path) -> Path:
+    """One panel per phase map with a colour bar; axes in the pixel unit when known."""
+    plt = _pyplot()
+    maps = np.asarray(result.maps)
+    k, ny, nx = maps.shape
+    columns = min(k, 4)
+    rows = math.ceil(k / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False)
+    if result.pixel_size:
+        extent = (0, nx * result.pixel_size, ny * result.pixel_size, 0)
+        unit = result.pixel_unit or ""
+    else:
+        extent, unit = None, "pixels"
+    for index, axis in enumerate(axes.flat):
+        if index >= k:
+            axis.set_visible(False)
+            continue
+        image = axis.imshow(maps[index], cmap="viridis", extent=extent, interpolation="nearest")
+        figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
+        axis.set_title(phase_names(result)[index], fontsize=10)
+        axis.set_xlabel(f"x ({unit})")
+        axis.set_ylabel(f"y ({unit})")
+    figure.suptitle("Abundance maps")
+    return _save(figure, path)
+
+
+def _strongest_lines(result: DecompositionResult) -> list[dict]:
+    """Lines worth marking: per element, those within LINE_DRAW_FRACTION of its strongest."""
+    energy = np.asarray(result.energy)
+    low, high = float(energy.min()), float(energy.max())
+    by_element: dict[str, list[dict]] = {}
+    for line in result.lines:
+        if low <= line["energy_keV"] <= high:
+            by_element.setdefault(line["element"], []).append(line)
+    chosen = []
+    for lines in by_element.values():
+        top = max(line["weight"] for line in lines)
+        strong = sorted((l for l in lines if l["weight"] >= LINE_DRAW_FRACTION * top),
+                        key=lambda l: -l["weight"])
+        chosen.append({**strong[0], "label": True})
+        chosen.extend({**line, "label": False} for line in strong[1:])
+    return chosen
+
+
+def plot_spectra(result: DecompositionResult, path: str | Path, *, log: bool = False) -> Path:
+    """Each phase's spectrum (counts per pixel) over the data's mean spectrum.
+
+    The phase spectra sum to the model's mean spectrum; each element's main lines are
+    marked, the strongest one labelled.
+    """
+    plt = _pyplot()
+    energy = np.asarray(result.energy)
+    figure, axis = plt.subplots(figsize=(10, 4.8))
+    if np.size(result.mean_spectrum):
+        axis.plot(energy, result.mean_spectrum, color="0.6", lw=1.0, label="data (mean)")
+    spectra = np.asarray(result.spectra)
+    for name, spectrum in zip(phase_names(result), spectra):
+        axis.plot(energy, spectrum, lw=1.2, label=name)
+    axis.plot(energy, spectra.sum(axis=0), color="k", lw=0.8, ls="--", label="model (sum)")
+    if log:
+        positive = np.concatenate([spectra[spectra > 0], np.asarray(result.mean_spectrum)[
+            np.asarray(result.mean_spectrum) > 0]]) if spectra.size else np.array([1.0])
+        axis.set_yscale("log")
+        if positive.size:
+            axis.set_ylim(bottom=max(positive.min(), positive.max() * 1e-5))
+    top = axis.get_ylim()[1]
+    for line in _strongest_lines(result):
+        axis.axvline(line["energy_keV"], color="0.75", lw=0.6, ls=":", zorder=0)
+        if line["label"]:
+            axis.text(line["energy_keV"], top, f" {line['element']} {line['line']}",
+                      rotation=90, va="top", ha="right", fontsize=7, color="0.3")
+    axis.set_xlim(energy.min(), energy.max())
+    axis.set_xlabel("energy (keV)")
+    axis.set_ylabel("counts per pixel")
+    axis.legend(fontsize=8, loc="upper right")
+    axis.set_title("Phase spectra")
+    return _save(figure, path)
+
+
+def plot_composition(result: DecompositionResult, path: str | Path) -> Path:
+    """Grouped bars: at.% of each element in each phase."""
+    plt = _pyplot()
+    composition = np.nan_to_num(np.asarray(result.composition, dtype=float))
+    elements = list(result.elements)
+    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * max(1, len(elements)) * max(1, result.n_components) / 2 + 3), 4))
+    if not elements:
+        axis.text(0.5, 0.5, "no physics model: no composition", ha="center", va="center")
+        axis.set_axis_off()
+        return _save(figure, path)
+    positions = np.arange(len(elements))
+    width = 0.8 / result.n_components
+    for index, name in enumerate(phase_names(result)):
+        axis.bar(positions + (index - (result.n_components - 1) / 2) * width,
+                 composition[index], width, label=name)
+    axis.set_xticks(positions, elements)
+    axis.set_ylabel("at.%")
+    axis.set_ylim(0, 100)
+    axis.legend(fontsize=8)
+    axis.set_title("Composition of each phase")
+    return _save(figure, path)
+
+
+def plot_convergence(result: DecompositionResult, path: str | Path) -> Path:
+    """The objective and each of its non-constant terms per iteration."""
+    plt = _pyplot()
+    history = np.asarray(result.loss_history, dtype=float)
+    names = list(result.loss_names) or [f"term {i}" for i in range(history.shape[-1] if history.ndim == 2 else 0)]
+    shown = [i for i in range(len(names)) if history.size and np.ptp(history[:, i]) > 0]
+    shown = shown or list(range(len(names)))[-1:]
+    figure, axes = plt.subplots(1, max(1, len(shown)), figsize=(4 * max(1, len(shown)), 3.4), squeeze=False)
+    iterations = np.arange(1, history.shape[0] + 1) if history.ndim == 2 else np.array([])
+    for axis, index in zip(axes.flat, shown):
+        if history.size:
+            axis.plot(iterations, history[:, index], lw=1.2)
+        axis.set_title(names[index], fontsize=10)
+        axis.set_xlabel("iteration")
+    status = "converged" if result.converged else "not converged"
+    figure.suptitle(f"Objective per iteration ({result.n_iter} iterations, {status})")
+    return _save(figure, path)

@@ -1,0 +1,38 @@
+"""Composition table (CSV) of a decomposition result."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from ..io.atomic import write_text_atomic
+from ..io.result_file import DecompositionResult
+
+
+def composition_rows(result: DecompositionResult) -> list[dict]:
+    """One dict per phase: phase number, mean abundance, then at.% per element."""
+    rows = []
+    maps = np.asarray(result.maps)
+    composition = np.asarray(result.composition, dtype=float)
+    for index in range(result.n_components):
+        row = {"phase": index + 1, "mean_abundance": float(maps[index].mean())}
+        for column, element in enumerate(result.elements):
+            row[f"{element}_at%"] = float(composition[index, column])
+        rows.append(row)
+    return rows
+
+
+def write_composition_csv(result: DecompositionResult, path: str | Path) -> Path:
+    """Write the composition table (at.% per phase and element) atomically."""
+    rows = composition_rows(result)
+    buffer = io.StringIO()
+    fields = ["phase", "mean_abundance"] + [f"{e}_at%" for e in result.elements]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({name: (f"{value:.4g}" if isinstance(value, float) else value)
+                         for name, value in row.items()})
+    return write_text_atomic(path, buffer.getvalue())
