@@ -1,0 +1,450 @@
+"""SmoothNMF: regularised Poisson NMF X ≈ G W H as a scikit-learn estimator.
+
+X is given as (n_pixels, n_channels) (hyperspy's and scikit-learn's orientation) and used as
+channels x pixels inside. The objective, the majorize-minimize updates and their proof are in
+docs/solver.md; the update steps live in a backend (:mod:`espm_cli.solver.backends`).
+"""
+
+import logging
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from espm_cli.solver.backends import get_backend
+from espm_cli.solver.initialization import (make_feasible, nndsvda, project_spectra,
+                                            random_start)
+from espm_cli.solver.validation import check_counts, check_parameters
+
+logger = logging.getLogger(__name__)
+
+LOSS_NAMES = ("kl_divergence", "laplacian", "log_sparsity", "total")
+
+
+class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Poisson (KL) NMF with physics matrix, Laplacian smoothness, sparsity and simplex.
+
+    Minimises, over W (m, k) and H (k, n_pixels), with X (n_channels, n_pixels),
+
+        F = KL(X || G W H) + (lambda_L / 2) tr(H Δ Hᵀ) + Σ_kp mu_k log(H_kp + epsilon_reg)
+
+    subject to W >= eps, H >= eps and the optional simplex constraint, by alternating
+    majorize-minimize updates that never increase F.
+
+    Parameters
+    ----------
+    n_components : int, default=2
+        Number of phases k; 1 <= k <= min(n_pixels, n_channels). k may exceed the number of
+        columns m of G (the phases are then not identifiable, but the fit is valid).
+    G : ndarray of shape (n_channels, m) or object with ``.G`` and ``.continuum_mask``, default=None
+        Fixed nonnegative matrix; None means the identity (plain KL-NMF). An object such as
+        a physics model is read through its ``G`` and ``continuum_mask`` attributes.
+    G_continuum : array-like of bool of shape (m,), default=None
+        Which columns of G are continuum (bremsstrahlung); overrides the object's mask.
+        Only the other (element) columns take part in ``simplex="W"``.
+    lambda_L : float, default=0.0
+        Weight of the Laplacian smoothness term; > 0 needs ``shape_2d``.
+    mu : float or array-like of shape (k,), default=0.0
+        Weight of the log sparsity term, one value or one per component.
+    epsilon_reg : float, default=1.0
+        ε_r in ``log(H + ε_r)``.
+    simplex : {"H", "W"} or None, default=None
+        "H": every pixel's abundances sum to 1; "W": every phase's element weights (rows
+        of W for the non-continuum columns of G) sum to 1; None: no constraint.
+    shape_2d : tuple of int (ny, nx), default=None
+        Pixel grid (row-major, pixel ``iy * nx + ix``); needed by the Laplacian.
+    init : {"nndsvda", "random", "custom"}, default="nndsvda"
+        Starting point; "custom" uses ``W`` (m, k) and ``H`` (k, n_pixels) passed to fit.
+        With a G, the starting spectra are projected onto G. Every start is projected onto
+        the constraints (bounds, fixed entries, simplex).
+    max_iter : int, default=200
+        Maximum number of iterations (one H step then one W step).
+    tol : float, default=1e-4
+        Stop when ``F_{t-1} - F_t <= tol * |F_{t-1}|``.
+    fixed_W : ndarray of shape (m, k), default=None
+        Entries >= 0 are held at that value during the fit; negative entries are free.
+    fixed_H : ndarray of shape (k, n_pixels), default=None
+        As ``fixed_W`` for H.
+    random_state : int, numpy Generator or None, default=None
+        Seed of the initialisation.
+    verbose : int, default=0
+        Log the objective every iteration (logging, INFO level) when > 0.
+    dtype : {"float32", "float64"}, default="float64"
+        Compute precision of W, H and G W; objective sums are accumulated in float64.
+    eps : float, default=1e-10
+        Lower bound of every entry of W and H; with a simplex, k * eps < 1.
+    backend : str, default="auto"
+        Update-step backend ("reference" or a registered faster one; "auto" picks the
+        fastest available).
+
+    Attributes
+    ----------
+    components_ : ndarray of shape (k, n_channels)
+        Phase spectra, ``(G W)ᵀ``.
+    W_ : ndarray of shape (m, k)
+    H_ : ndarray of shape (k, n_pixels)
+        Abundance maps of the fitted data.
+    G_ : ndarray of shape (n_channels, m)
+    n_iter_ : int
+    losses_ : ndarray of shape (n_iter_, 4)
+        Objective after each iteration, columns named by ``loss_names_``.
+    loss_names_ : tuple of str
+        ``("kl_divergence", "laplacian", "log_sparsity", "total")``.
+    initial_losses_ : ndarray of shape (4,)
+        The same terms at the starting point.
+    reconstruction_err_ : float
+        Final KL divergence.
+    converged_ : bool
+        Whether ``tol`` stopped the fit before ``max_iter``.
+    n_features_in_ : int
+        Number of channels.
+    """
+
+    def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
+                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="nndsvda", max_iter=200,
+                 tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
+                 dtype="float64", eps=1e-10, backend="auto"):
+        self.n_components = n_components
+        self.G = G
+        self.G_continuum = G_continuum
+        self.lambda_L = lambda_L
+        self.mu = mu
+        self.epsilon_reg = epsilon_reg
+        self.simplex = simplex
+        self.shape_2d = shape_2d
+        self.init = init
+        self.max_iter = max_iter
+        self.tol = tol
+        self.fixed_W = fixed_W
+        self.fixed_H = fixed_H
+        self.random_state = random_state
+        self.verbose = verbose
+        self.dtype = dtype
+        self.eps = eps
+        self.backend = backend
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.positive_only = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def fit(self, X, y=None, W=None, H=None):
+        """Learn W and H from X.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_pixels, n_channels)
+            Counts (any numeric dtype), finite and nonnegative.
+        y : Ignored
+        W : ndarray of shape (m, k), optional
+            Starting W for ``init="custom"``.
+        H : ndarray of shape (k, n_pixels), optional
+            Starting H for ``init="custom"``.
+
+        Returns
+        -------
+        self
+        """
+        self.fit_transform(X, W=W, H=H)
+        return self
+
+    def fit_transform(self, X, y=None, W=None, H=None):
+        """Learn W and H from X and return the abundances.
+
+        Parameters
+        ----------
+        X, y, W, H
+            As in :meth:`fit`.
+
+        Returns
+        -------
+        ndarray of shape (n_pixels, k)
+            ``H_.T``.
+        """
+        check_parameters(self.get_params(deep=False))
+        X = check_counts(validate_data(self, X, reset=True, accept_sparse=("csr", "csc", "coo"),
+                                       dtype=None, ensure_all_finite=False))
+        n_pixels, n_channels = X.shape
+        k = self.n_components
+        if k > min(n_pixels, n_channels):
+            raise ValueError(
+                f"n_components={k} is too large: it must be at most min(n_pixels, n_channels)"
+                f" = {min(n_pixels, n_channels)} for X with n_samples={n_pixels} pixels and "
+                f"{n_channels} channels.")
+        dtype = np.dtype(self.dtype)
+        G, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
+        settings = self._settings(n_pixels, G, continuum)
+        backend = get_backend(self.backend)
+        data = backend.prepare_counts(X, dtype)
+        _check_model_covers_counts(G, data.channel_totals)
+        W_start, H_start = self._start(data, X, G, W, H, settings)
+        G = G.astype(dtype)
+        W_fit, H_fit, losses, initial, converged = _run_updates(
+            backend, data, G, W_start.astype(dtype), H_start.astype(dtype), settings,
+            max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose)
+        self.G_, self.W_, self.H_ = G, W_fit, H_fit
+        self.components_ = np.ascontiguousarray((G @ W_fit).T)
+        self.n_iter_ = losses.shape[0]
+        self.losses_, self.initial_losses_ = losses, initial
+        self.loss_names_ = LOSS_NAMES
+        self.reconstruction_err_ = float(losses[-1, 0])
+        self.converged_ = converged
+        self._n_phys_components = G.shape[1]
+        return H_fit.T
+
+    def transform(self, X):
+        """Abundances of new pixels with W (and G) fixed.
+
+        The same H updates run until ``tol`` or ``max_iter``. The Laplacian applies only
+        when X has as many pixels as ``shape_2d``; ``fixed_H`` only when its shape matches.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_channels)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, k)
+        """
+        check_is_fitted(self, "W_")
+        X = check_counts(validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
+                                       dtype=None, ensure_all_finite=False))
+        n_pixels = X.shape[0]
+        dtype = self.W_.dtype
+        continuum = None
+        settings = self._settings(n_pixels, self.G_, continuum, for_transform=True)
+        backend = get_backend(self.backend)
+        data = backend.prepare_counts(X, dtype)
+        _check_model_covers_counts(self.G_, data.channel_totals)
+        k = self.W_.shape[1]
+        pixel_totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+        model_totals = self.G_.sum(axis=0, dtype=np.float64) @ self.W_.astype(np.float64)
+        H_start = np.tile(pixel_totals / model_totals.sum(), (k, 1))
+        _, H_start = make_feasible(self.G_, self.W_, H_start, data.total, simplex=settings["simplex"],
+                                   simplex_rows=None, fixed_W=None,
+                                   fixed_H=settings["fixed_H"], eps=self.eps, rescale=False)
+        _, H_fit, *_ = _run_updates(backend, data, self.G_, self.W_, H_start.astype(dtype),
+                                    settings, max_iter=self.max_iter, tol=self.tol,
+                                    update_W=False, verbose=self.verbose)
+        return H_fit.T
+
+    def inverse_transform(self, X):
+        """Model counts ``L @ components_`` of abundances L.
+
+        Parameters
+        ----------
+        X : ndarray of shape (n_samples, k)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_channels)
+        """
+        check_is_fitted(self, "components_")
+        return np.asarray(X) @ self.components_
+
+    @property
+    def _n_features_out(self):
+        return self.components_.shape[0]
+
+    def _settings(self, n_pixels, G, continuum, for_transform=False):
+        """Validated regularisation and constraint settings (a plain dict)."""
+        k = self.n_components if not for_transform else self.W_.shape[1]
+        m = G.shape[1]
+        shape_2d = None if self.shape_2d is None else tuple(int(v) for v in self.shape_2d)
+        if shape_2d is not None and shape_2d[0] * shape_2d[1] != n_pixels:
+            if for_transform:
+                shape_2d = None
+            else:
+                raise ValueError(f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
+                                 f"pixels but X has {n_pixels}; ny * nx must equal n_pixels.")
+        if self.lambda_L > 0 and self.shape_2d is None:
+            raise ValueError(f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of the "
+                             "Laplacian); give shape_2d or set lambda_L=0.")
+        mu = np.asarray(self.mu, dtype=np.float64)
+        if mu.ndim == 1 and mu.shape[0] != k:
+            raise ValueError(f"mu has {mu.shape[0]} values; it must be a scalar or have one "
+                             f"value per component (n_components={k}).")
+        mu = np.broadcast_to(mu, (k,)).copy()
+        if self.simplex is not None and k * self.eps >= 1:
+            raise ValueError(f"eps={self.eps} is too large for simplex={self.simplex!r} with "
+                             f"n_components={k}: n_components * eps must be < 1.")
+        simplex_rows = None
+        if self.simplex == "W" and not for_transform:
+            simplex_rows = np.ones(m, bool) if continuum is None else ~continuum
+            if not simplex_rows.any():
+                raise ValueError('simplex="W" needs at least one element (non-continuum) '
+                                 "column of G; all columns are marked continuum.")
+            if simplex_rows.sum() * self.eps >= 1:
+                raise ValueError(f"eps={self.eps} is too large for simplex='W': the number of "
+                                 "element rows times eps must be < 1.")
+        fixed_W = None if for_transform else _fixed_entries(self.fixed_W, "fixed_W", (m, k))
+        fixed_H = _fixed_entries(self.fixed_H, "fixed_H", (k, n_pixels),
+                                 optional=for_transform)
+        for name, fixed, rows, simplex in (("fixed_H", fixed_H, None, "H"),
+                                           ("fixed_W", fixed_W, simplex_rows, "W")):
+            if fixed is not None and self.simplex == simplex:
+                _check_fixed_mass(name, fixed if rows is None else fixed[rows], self.eps)
+        return {"shape_2d": shape_2d, "lambda_L": float(self.lambda_L), "mu": mu,
+                "epsilon_reg": float(self.epsilon_reg), "simplex": self.simplex,
+                "simplex_rows": simplex_rows, "fixed_W": fixed_W, "fixed_H": fixed_H,
+                "eps": float(self.eps)}
+
+    def _start(self, data, X, G, W, H, settings):
+        """Feasible float64 starting W (m, k) and H (k, p)."""
+        k = self.n_components
+        m, n_pixels = G.shape[1], X.shape[0]
+        if self.init == "custom":
+            if W is None or H is None:
+                raise ValueError('init="custom" needs both W (m, k) and H (k, n_pixels) '
+                                 "passed to fit.")
+            W, H = np.asarray(W, dtype=np.float64), np.asarray(H, dtype=np.float64)
+            for name, array, shape in (("W", W, (m, k)), ("H", H, (k, n_pixels))):
+                if array.shape != shape:
+                    raise ValueError(f"custom {name} has shape {array.shape}; it must be {shape}.")
+                if not np.all(np.isfinite(array)) or array.min() < 0:
+                    raise ValueError(f"custom {name} must be finite and nonnegative.")
+        else:
+            rng = np.random.default_rng(self.random_state)
+            counts = data.csr if data.is_sparse else data.dense
+            start = nndsvda if self.init == "nndsvda" else random_start
+            spectra, H = start(counts.astype(np.float64) if data.is_sparse else counts, k, rng)
+            W = spectra if self.G is None else project_spectra(G, spectra)
+        return make_feasible(G, W, H, data.total, simplex=settings["simplex"],
+                             simplex_rows=settings["simplex_rows"], fixed_W=settings["fixed_W"],
+                             fixed_H=settings["fixed_H"], eps=settings["eps"])
+
+
+def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose):
+    """The fit loop: H step, W step, objective, stopping test.
+
+    Returns
+    -------
+    W, H : ndarrays
+    losses : ndarray of shape (n_iter, 4)
+    initial : ndarray of shape (4,)
+    converged : bool
+    """
+    regularisation = {name: settings[name] for name in ("shape_2d", "lambda_L", "mu",
+                                                         "epsilon_reg")}
+
+    def objective(W, H):
+        terms = backend.objective_terms(data, G, W, H, **regularisation)
+        return np.append(terms, terms.sum())
+
+    initial = objective(W, H)
+    losses = []
+    previous = initial[-1]
+    converged = False
+    for iteration in range(max_iter):
+        H = backend.h_step(data, G, W, H, simplex=settings["simplex"] == "H",
+                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation)
+        if update_W:
+            W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
+                               fixed=settings["fixed_W"], eps=settings["eps"])
+        losses.append(objective(W, H))
+        current = losses[-1][-1]
+        if verbose:
+            logger.info("iteration %d: objective %.10g", iteration + 1, current)
+        if previous - current <= tol * abs(previous):
+            converged = True
+            break
+        previous = current
+    if not converged:
+        warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+                      f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+                      ConvergenceWarning, stacklevel=3)
+    return W, H, np.array(losses), initial, converged
+
+
+def _physics_matrix(G, G_continuum, n_channels):
+    """G as a float64 array and its continuum mask (or None)."""
+    continuum = None
+    if G is None:
+        matrix = np.eye(n_channels)
+    else:
+        if hasattr(G, "G"):
+            continuum = getattr(G, "continuum_mask", None)
+            G = G.G
+        matrix = np.array(G, dtype=np.float64)
+        if matrix.ndim != 2:
+            raise ValueError(f"G must be a 2-D array (n_channels, m); got shape {matrix.shape}.")
+        if matrix.shape[0] != n_channels:
+            raise ValueError(f"G has {matrix.shape[0]} rows but X has {n_channels} channels; "
+                             "G must be (n_channels, m).")
+        if not np.all(np.isfinite(matrix)) or matrix.min() < 0:
+            raise ValueError("G must be finite and nonnegative.")
+        empty = np.flatnonzero(~matrix.any(axis=0))
+        if empty.size:
+            raise ValueError(f"G column {int(empty[0])} is all zero; drop it (an element "
+                             "with no line in the energy range).")
+    if G_continuum is not None:
+        continuum = G_continuum
+    if continuum is not None:
+        continuum = np.asarray(continuum)
+        if continuum.dtype != bool or continuum.shape != (matrix.shape[1],):
+            raise ValueError(f"G_continuum must be a boolean mask of length m="
+                             f"{matrix.shape[1]}; got {continuum.dtype} of shape "
+                             f"{continuum.shape}.")
+    return matrix, continuum
+
+
+def _check_model_covers_counts(G, channel_totals):
+    """Every channel with counts must be reachable by the model (a nonzero row of G)."""
+    uncovered = np.flatnonzero(~G.any(axis=1) & (channel_totals > 0))
+    if uncovered.size:
+        raise ValueError(f"G row {int(uncovered[0])} is all zero but X has counts in that "
+                         "channel; the model cannot explain them.")
+
+
+def _fixed_entries(fixed, name, shape, optional=False):
+    """fixed_W / fixed_H as a float64 array of ``shape`` (None when not given)."""
+    if fixed is None:
+        return None
+    fixed = np.asarray(fixed, dtype=np.float64)
+    if fixed.shape != shape:
+        if optional:
+            return None
+        raise ValueError(f"{name} has shape {fixed.shape}; it must be {shape} "
+                         "(negative entries free, others held at that value).")
+    if not np.all(np.isfinite(fixed)):
+        raise ValueError(f"{name} must be finite (use a negative value for a free entry).")
+    return fixed
+
+
+def _check_fixed_mass(name, fixed, eps):
+    """Under a simplex the held entries must leave room for the free ones."""
+    free = fixed < 0
+    held = np.where(free, 0.0, fixed).sum(axis=0)
+    room = 1.0 - held - free.sum(axis=0) * eps
+    bad = (free.any(axis=0) & (room <= 0)) | (~free.any(axis=0) & (np.abs(held - 1) > 1e-6))
+    if bad.any():
+        raise ValueError(f"{name} breaks the simplex: in column {int(np.flatnonzero(bad)[0])} "
+                         "the held entries must sum to less than 1 (exactly 1 if none is free).")
+
+
+def smooth_nmf(X, n_components=2, *, W=None, H=None, **params):
+    """Function form of :class:`SmoothNMF` (same code path).
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n_pixels, n_channels)
+    n_components : int
+    W, H : ndarray, optional
+        Starting factors for ``init="custom"``.
+    **params
+        Any :class:`SmoothNMF` parameter.
+
+    Returns
+    -------
+    W : ndarray of shape (m, k)
+    H : ndarray of shape (k, n_pixels)
+    n_iter : int
+    """
+    estimator = SmoothNMF(n_components, **params)
+    estimator.fit(X, W=W, H=H)
+    return estimator.W_, estimator.H_, estimator.n_iter_

@@ -1,0 +1,125 @@
+"""Minimiser of the separable surrogate, with or without a simplex constraint.
+
+Every update of SmoothNMF minimises, entry by entry, a strictly convex term
+
+    s(h) = a h² + β h − c log h,     a ≥ 0, c ≥ 0, over h ≥ eps,
+
+whose unconstrained minimiser is :func:`quadratic_log_minimiser`. Under a simplex
+constraint (the free entries of one group, a column, sum to ``target``) the KKT
+conditions give ``h_k(ν) = max(eps, h*(β_k + ν))`` for one multiplier ν per group;
+``Σ_k h_k(ν)`` is continuous, convex and non-increasing in ν, so the root is found by
+Newton steps kept inside a shrinking bracket (bisection as fallback), vectorised over all
+groups at once. See docs/solver.md.
+"""
+
+import numpy as np
+
+
+def quadratic_log_minimiser(a, beta, c):
+    """Positive root of ``2 a h² + β h − c = 0`` (the minimiser of ``a h² + β h − c log h``).
+
+    Written without cancellation: ``2c / (β + sqrt(β² + 8ac))`` for β > 0 and
+    ``(sqrt(β² + 8ac) − β) / (4a)`` for β ≤ 0 (then a > 0 or c = 0 is required).
+    Entries with ``a = 0`` and ``c = 0`` give 0.
+
+    Parameters
+    ----------
+    a, beta, c : ndarray
+        Broadcastable arrays; ``a >= 0``, ``c >= 0``.
+
+    Returns
+    -------
+    ndarray
+    """
+    root = np.sqrt(beta * beta + 8.0 * a * c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        positive_beta = 2.0 * c / (beta + root)
+        other = (root - beta) / (4.0 * a)
+    h = np.where(beta > 0, positive_beta, other)
+    return np.where(np.isfinite(h), h, 0.0)
+
+
+def _sum_and_slope(nu, a, beta, c, free, eps):
+    """``Σ_free max(eps, h*(β+ν))`` and its derivative in ν, per group (columns)."""
+    shifted = beta + nu
+    h = quadratic_log_minimiser(a, shifted, c)
+    # dh*/dβ = −h / sqrt(β² + 8ac); zero where the bound eps is active.
+    root = np.sqrt(shifted * shifted + 8.0 * a * c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        slope = np.where((h > eps) & (root > 0), -h / root, 0.0)
+    clipped = np.maximum(h, eps)
+    return np.sum(np.where(free, clipped, 0.0), axis=0), np.sum(np.where(free, slope, 0.0), axis=0)
+
+
+def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
+    """Minimise ``Σ_k a h² + β h − c log h`` per column subject to ``Σ_free h = target``.
+
+    Parameters
+    ----------
+    a, beta, c : ndarray of shape (n_entries, n_groups)
+        Surrogate coefficients (``a`` may be any array broadcastable to that shape).
+    free : ndarray of bool, shape (n_entries, n_groups)
+        Entries that take part (others are returned as 0 and ignored).
+    target : ndarray of shape (n_groups,)
+        What the free entries of each group must sum to; ``target > n_free * eps``.
+    eps : float
+        Lower bound of every entry.
+    rtol : float
+        Relative tolerance on ``Σ h − target``.
+    max_iter : int
+        Safeguard on the number of Newton/bisection steps.
+
+    Returns
+    -------
+    h : ndarray of shape (n_entries, n_groups), float64
+        The minimiser on the free entries, 0 elsewhere.
+    """
+    a = np.broadcast_to(np.asarray(a, dtype=np.float64), beta.shape)
+    beta = np.asarray(beta, dtype=np.float64)
+    c = np.asarray(c, dtype=np.float64)
+    target = np.broadcast_to(np.asarray(target, dtype=np.float64), beta.shape[1:])
+    n_free = free.sum(axis=0)
+    # A group whose free terms are all linear (a = c = 0) puts its mass on its smallest β.
+    linear = np.all(~free | ((a == 0) & (c == 0)), axis=0) & (n_free > 0)
+    # Bracket: at nu_low one free entry alone reaches target (h*(β + ν) = T ⇔
+    # β + ν = c/T − 2aT); at nu_high Σ h ≤ n_free·eps + Σ c / (β + ν) ≤ T.
+    big = np.inf
+    reachable = free & ((a > 0) | (c > 0))
+    lower_candidates = np.where(reachable, c / target - 2.0 * a * target - beta, -big)
+    nu_low = lower_candidates.max(axis=0)
+    c_total = np.sum(np.where(free, c, 0.0), axis=0)
+    beta_min = np.where(free, beta, big).min(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nu_high = c_total / (target - n_free * eps) - beta_min
+    active = (n_free > 0) & ~linear
+    nu_low = np.where(active, nu_low, 0.0)
+    nu_high = np.where(active, np.maximum(nu_high, nu_low), 0.0)
+    nu = nu_low.copy()
+    for _ in range(max_iter):
+        if not active.any():
+            break
+        total, slope = _sum_and_slope(nu[active], a[:, active], beta[:, active], c[:, active],
+                                      free[:, active], eps)
+        excess = total - target[active]
+        low, high = nu_low[active], nu_high[active]
+        low = np.where(excess > 0, nu[active], low)
+        high = np.where(excess <= 0, nu[active], high)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            newton = nu[active] - excess / slope
+        inside = np.isfinite(newton) & (newton > low) & (newton < high)
+        step = np.where(inside, newton, 0.5 * (low + high))
+        done = (np.abs(excess) <= rtol * target[active]) | (
+            high - low <= 1e-15 * np.maximum(np.abs(low), np.abs(high)))
+        nu_low[active], nu_high[active] = low, high
+        nu[active] = np.where(done, nu[active], step)
+        still = active.copy()
+        still[active] = ~done
+        active = still
+    h = np.where(free, np.maximum(quadratic_log_minimiser(a, beta + nu, c), eps), 0.0)
+    if linear.any():
+        cols = np.flatnonzero(linear)
+        masked_beta = np.where(free[:, cols], beta[:, cols], np.inf)
+        best = np.argmin(masked_beta, axis=0)
+        h[:, cols] = np.where(free[:, cols], eps, 0.0)
+        h[best, cols] = target[cols] - (n_free[cols] - 1) * eps
+    return h

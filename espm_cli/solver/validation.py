@@ -1,0 +1,121 @@
+"""Checks of SmoothNMF's parameters and inputs; every failure is one clear ValueError.
+
+Parameters are checked from one declarative table, ``PARAMETER_RULES``: name -> (test,
+description of what is allowed).
+"""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def _is_int(value, low=None):
+    return isinstance(value, Integral) and not isinstance(value, bool) and (
+        low is None or value >= low)
+
+
+def _is_real(value, low=None, high=None, low_open=False):
+    if not isinstance(value, Real) or isinstance(value, bool) or not np.isfinite(value):
+        return False
+    if low is not None and (value <= low if low_open else value < low):
+        return False
+    return high is None or value < high
+
+
+def _is_mu(value):
+    if _is_real(value, 0):
+        return True
+    try:
+        array = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return array.ndim == 1 and bool(np.all(np.isfinite(array))) and bool(np.all(array >= 0))
+
+
+def _is_optional_shape(value):
+    return value is None or (isinstance(value, (tuple, list)) and len(value) == 2
+                             and all(_is_int(v, 1) for v in value))
+
+
+def _is_random_state(value):
+    return value is None or _is_int(value, 0) or isinstance(value, np.random.Generator)
+
+
+def _is_dtype(value):
+    try:
+        return np.dtype(value) in (np.float32, np.float64)
+    except TypeError:
+        return False
+
+
+def _is_backend(value):
+    from espm_cli.solver.backends import available_backends
+
+    return isinstance(value, str) and value in ("auto",) + available_backends()
+
+
+PARAMETER_RULES = {
+    "n_components": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "lambda_L": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
+    "mu": (_is_mu, "a finite real number >= 0 or a 1-D array of them, one per component"),
+    "epsilon_reg": (lambda v: _is_real(v, 0, low_open=True), "a finite real number > 0"),
+    "simplex": (lambda v: v is None or (isinstance(v, str) and v in ("H", "W")),
+                'one of "H", "W" or None'),
+    "shape_2d": (_is_optional_shape, "None or a pair of positive integers (ny, nx)"),
+    "init": (lambda v: isinstance(v, str) and v in ("nndsvda", "random", "custom"),
+             'one of "nndsvda", "random", "custom"'),
+    "max_iter": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "tol": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
+    "random_state": (_is_random_state, "None, an integer >= 0 or a numpy Generator"),
+    "verbose": (lambda v: _is_int(v, 0) or isinstance(v, bool), "an integer >= 0"),
+    "dtype": (_is_dtype, '"float32" or "float64"'),
+    "eps": (lambda v: _is_real(v, 0, 1, low_open=True), "a real number in (0, 1)"),
+    "backend": (_is_backend, '"auto" or a registered backend name'),
+}
+
+
+def check_parameters(params):
+    """Raise ValueError for the first parameter that breaks its rule.
+
+    Parameters
+    ----------
+    params : dict
+        Parameter name -> value (names missing from the table are not checked here).
+    """
+    for name, (is_allowed, allowed) in PARAMETER_RULES.items():
+        if name in params and not is_allowed(params[name]):
+            raise ValueError(f"{name}={params[name]!r} is not valid: it must be {allowed}.")
+
+
+def check_counts(X):
+    """Check X (n_pixels, n_channels): 2-D, numeric, finite, nonnegative, not all zero.
+
+    Parameters
+    ----------
+    X : array-like or scipy sparse matrix
+
+    Returns
+    -------
+    X : ndarray or scipy sparse matrix
+        Not copied (a list becomes an array).
+    """
+    if not sp.issparse(X):
+        X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_pixels, n_channels); got an array with shape "
+                         f"{X.shape}. Expected a 2D array; reshape your data.")
+    if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
+        raise ValueError(f"X has dtype {X.dtype}; it must hold real numbers (counts).")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"X has shape {X.shape}; it needs at least one pixel (n_samples=1) "
+                         "and one channel.")
+    values = X.data if sp.issparse(X) else X
+    if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
+        raise ValueError("X contains NaN or infinity; every count must be finite.")
+    if values.size and values.min() < 0:
+        raise ValueError(f"X contains negative values (minimum {values.min()}); counts must "
+                         "be >= 0 (Negative values in data passed to SmoothNMF).")
+    if not np.any(values):
+        raise ValueError("X is all zero; there is nothing to decompose.")
+    return X
