@@ -1,0 +1,360 @@
+"""The ``"numba"`` backend: the reference steps, computed from X's nonzeros by pixel.
+
+Same four functions and signatures as :mod:`espm_cli.solver.reference` (see
+:mod:`espm_cli.solver.backends`), same results up to rounding. X is kept as
+:class:`~espm_cli.solver._sparse_data.PixelNonzeros`; each step is one pass over the
+nonzeros (:mod:`espm_cli.solver._numba_kernels`), with ``Σ G W H`` = (column sums of
+G W) · (row sums of H).
+
+Work is shared between the steps of one iteration through a cache on the prepared data:
+
+- ``objective_terms(W, H)`` computes ``Bᵀ (X / B H)`` per pixel along with the KL divergence;
+  the next ``h_step(W, H)`` (same W and H) reuses it instead of a pass of its own;
+- ``h_step`` accumulates, while it writes each pixel's new h, the numerator
+  ``(X / B H_new) H_newᵀ`` of the following ``w_step(W, H_new)``.
+
+So the loop H step → W step → objective costs two passes over the nonzeros. Cache entries
+are matched on the values of G, W and H (not on object identity), so any call order gives
+the reference's results; a miss costs one extra pass.
+
+Threads: pixels are cut into blocks of equal work, fixed by the data (not by the thread
+count); the nogil kernels run on a small pool of Python threads and every block writes its
+own partial sums, which are reduced in block order, so results are identical with any
+number of threads. The pool size is ``numba.config.NUMBA_NUM_THREADS`` (environment
+variable ``NUMBA_NUM_THREADS``, default: the CPU count); no numba threading layer (OpenMP,
+TBB) is involved, so no process-wide setting is needed.
+"""
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+import threading
+
+import numba
+import numpy as np
+
+from espm_cli.solver import _numba_kernels as kernels
+from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
+from espm_cli.solver.grid import laplacian_energy
+from espm_cli.solver.simplex import simplex_minimiser
+
+_WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
+_MAX_BLOCKS = 64
+_PIXEL_OVERHEAD = 8  # a pixel's fixed work, in nonzero-equivalents
+_EMPTY_FIXED = np.zeros((0, 0))
+
+_pool_lock = threading.Lock()
+_pool = None
+_pool_size = 0
+
+
+def _n_threads():
+    return max(1, int(numba.config.NUMBA_NUM_THREADS))
+
+
+def _thread_pool(n_threads):
+    global _pool, _pool_size
+    with _pool_lock:
+        if _pool is None or _pool_size != n_threads:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            _pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="espm-numba")
+            _pool_size = n_threads
+        return _pool
+
+
+def run_over_blocks(block_function, n_blocks, n_threads=None):
+    """Call ``block_function(first, end)`` over ``range(n_blocks)`` on a thread pool.
+
+    Parameters
+    ----------
+    block_function : callable
+        Processes blocks ``first`` to ``end - 1`` (a nogil kernel call).
+    n_blocks : int
+    n_threads : int or None
+        Default: ``numba.config.NUMBA_NUM_THREADS``.
+    """
+    n_threads = _n_threads() if n_threads is None else n_threads
+    if n_threads == 1 or n_blocks == 1:
+        block_function(0, n_blocks)
+        return
+    # A few tasks per thread: balance on a machine shared with other work.
+    n_tasks = min(n_blocks, 4 * n_threads)
+    bounds = np.linspace(0, n_blocks, n_tasks + 1).round().astype(int)
+    pool = _thread_pool(n_threads)
+    futures = [pool.submit(block_function, int(lo), int(hi))
+               for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    for future in futures:
+        future.result()
+
+
+def pixel_blocks(pixel_start, n_blocks=None):
+    """Cut the pixels into contiguous blocks of about equal work.
+
+    Parameters
+    ----------
+    pixel_start : ndarray of int64, shape (p + 1,)
+    n_blocks : int or None
+        Default: from the amount of work, at most 64; never from the thread count.
+
+    Returns
+    -------
+    ndarray of int64, shape (n_blocks + 1,)
+    """
+    n_pixels = pixel_start.shape[0] - 1
+    work = pixel_start + _PIXEL_OVERHEAD * np.arange(n_pixels + 1)
+    if n_blocks is None:
+        n_blocks = int(np.clip(-(-int(work[-1]) // _WORK_PER_BLOCK), 1, _MAX_BLOCKS))
+    n_blocks = max(1, min(n_blocks, n_pixels))
+    targets = np.linspace(0, work[-1], n_blocks + 1)
+    starts = np.searchsorted(work, targets[1:-1], side="left")
+    return np.unique(np.concatenate([[0], starts, [n_pixels]])).astype(np.int64)
+
+
+@dataclass
+class NonzeroCounts:
+    """X (channels x pixels) as nonzeros by pixel, with what the passes share.
+
+    Attributes
+    ----------
+    nonzeros : PixelNonzeros
+    block_start : ndarray of int64
+        Pixel blocks (see :func:`pixel_blocks`).
+    total : float
+        Σ X.
+    xlogx_total : float
+        Σ X log X over the nonzeros.
+    """
+
+    nonzeros: PixelNonzeros
+    block_start: np.ndarray
+    total: float
+    xlogx_total: float
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def shape(self):
+        """``(n_channels, n_pixels)``."""
+        return (self.nonzeros.n_channels, self.nonzeros.n_pixels)
+
+    @property
+    def is_sparse(self):
+        """Always True: only the nonzeros are stored."""
+        return True
+
+    @property
+    def n_blocks(self):
+        """Number of pixel blocks."""
+        return self.block_start.shape[0] - 1
+
+    @property
+    def channel_totals(self):
+        """Σ_j X_ij, float64, shape (c,)."""
+        nz = self.nonzeros
+        return np.bincount(nz.channel_index, weights=nz.counts.astype(np.float64),
+                           minlength=nz.n_channels)
+
+    def _remember(self, name, G, W, H, value):
+        # G is fixed during a fit (and may be a large identity): matched by identity;
+        # W and H by value, so in-place changes between calls are seen.
+        self._cache[name] = (G, np.array(W), np.array(H), value)
+
+    def _recall(self, name, G, W, H):
+        entry = self._cache.get(name)
+        if entry is None:
+            return None
+        cached_G, cached_W, cached_H, value = entry
+        if (cached_G is G and cached_W.shape == W.shape and cached_H.shape == H.shape
+                and np.array_equal(cached_W, W) and np.array_equal(cached_H, H)):
+            return value
+        return None
+
+
+def prepare_counts(X, dtype=np.float64):
+    """Turn X (n_pixels, n_channels) into :class:`NonzeroCounts`.
+
+    Parameters
+    ----------
+    X : ndarray, scipy.sparse matrix, dask array or PixelNonzeros, (n_pixels, n_channels)
+        Validated counts (finite, nonnegative).
+    dtype : numpy dtype
+        The estimator's compute dtype; unused (the passes accumulate in float64; the counts
+        keep a compact exact type).
+
+    Returns
+    -------
+    NonzeroCounts
+    """
+    nonzeros = pixel_nonzeros_from_array(X)
+    values = nonzeros.counts.astype(np.float64)
+    total = float(values.sum())
+    xlogx_total = float(np.sum(values * np.log(values)))
+    return NonzeroCounts(nonzeros=nonzeros, block_start=pixel_blocks(nonzeros.pixel_start),
+                         total=total, xlogx_total=xlogx_total)
+
+
+def _as_float64(array):
+    return np.ascontiguousarray(array, dtype=np.float64)
+
+
+def _sparsity_weights(mu, k):
+    if mu is None:
+        return np.zeros(k)
+    return np.ascontiguousarray(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
+
+
+def _model_spectra(G, W):
+    """B = G W in float64, C order."""
+    return np.ascontiguousarray(_as_float64(G) @ _as_float64(W))
+
+
+def _weighted_ratio(data, G, W, H, B, H64):
+    """``Bᵀ (X / B H)`` per pixel (k, p) and ``Σ X log(B H)``, from the cache if possible."""
+    cached = data._recall("weighted_ratio", G, W, H)
+    if cached is not None:
+        return cached
+    nz = data.nonzeros
+    weighted_ratio = np.empty(H64.shape)
+    log_model_partial = np.zeros(data.n_blocks)
+    run_over_blocks(
+        lambda first, end: kernels.count_ratio_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
+            weighted_ratio, log_model_partial),
+        data.n_blocks)
+    result = (weighted_ratio, float(np.sum(log_model_partial)))
+    data._remember("weighted_ratio", G, W, H, result)
+    return result
+
+
+def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
+           simplex=False, fixed=None, eps=1e-10):
+    """One majorize-minimize update of H with W fixed; see :func:`reference.h_step`.
+
+    Parameters and return value as :func:`espm_cli.solver.reference.h_step`, with ``data``
+    from :func:`prepare_counts`.
+    """
+    nz = data.nonzeros
+    k, n_pixels = H.shape
+    B = _model_spectra(G, W)
+    H64 = _as_float64(H)
+    weighted_ratio, _ = _weighted_ratio(data, G, W, H, B, H64)
+    use_laplacian = lambda_L > 0 and shape_2d is not None
+    grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
+    fixed64 = _EMPTY_FIXED if fixed is None else _as_float64(fixed)
+    H_new = np.empty((k, n_pixels))
+    ratio_times_H_partial = np.empty((data.n_blocks, nz.n_channels, k))
+    row_sum_partial = np.empty((data.n_blocks, k))
+    b = B.sum(axis=0)
+    mu64 = _sparsity_weights(mu, k)
+    run_over_blocks(
+        lambda first, end: kernels.h_update_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, B, b, H64, weighted_ratio, mu64,
+            float(epsilon_reg), float(lambda_L) if use_laplacian else 0.0, grid_rows,
+            grid_cols, bool(simplex), fixed64, float(eps), data.block_start, first, end,
+            H_new, ratio_times_H_partial, row_sum_partial),
+        data.n_blocks)
+    H_out = H_new.astype(H.dtype, copy=False)
+    data._remember("ratio_times_H", G, W, H_out,
+                   (ratio_times_H_partial.sum(axis=0), row_sum_partial.sum(axis=0)))
+    return H_out
+
+
+def _ratio_times_H(data, G, W, H):
+    """``(X / G W H) Hᵀ`` (c, k), from the cache if possible."""
+    cached = data._recall("ratio_times_H", G, W, H)
+    if cached is not None:
+        return cached[0]
+    nz = data.nonzeros
+    B = _model_spectra(G, W)
+    H64 = _as_float64(H)
+    partial = np.empty((data.n_blocks, nz.n_channels, H.shape[0]))
+    run_over_blocks(
+        lambda first, end: kernels.ratio_times_H_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
+            partial),
+        data.n_blocks)
+    return partial.sum(axis=0)
+
+
+def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
+    """One majorize-minimize update of W with H fixed; see :func:`reference.w_step`.
+
+    Parameters and return value as :func:`espm_cli.solver.reference.w_step`, with ``data``
+    from :func:`prepare_counts`.
+    """
+    G64 = _as_float64(G)
+    W64 = _as_float64(W)
+    numerator = W64 * (G64.T @ _ratio_times_H(data, G, W, H))
+    column_sums = G64.sum(axis=0)
+    row_sums = np.sum(H, axis=1, dtype=np.float64)
+    denominator = np.outer(column_sums, row_sums)
+    free = np.ones(W.shape, dtype=bool) if fixed is None else fixed < 0
+    W_new = np.maximum(numerator / denominator, eps)
+    if simplex_rows is not None:
+        rows = np.flatnonzero(simplex_rows)
+        free_rows = free[rows]
+        fixed_mass = 0.0 if fixed is None else np.sum(np.where(free_rows, 0.0, fixed[rows]),
+                                                      axis=0)
+        W_new[rows] = simplex_minimiser(0.0, denominator[rows], numerator[rows], free_rows,
+                                        1.0 - fixed_mass, eps)
+    if fixed is not None:
+        W_new = np.where(free, W_new, fixed)
+    return W_new.astype(W.dtype, copy=False)
+
+
+def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
+    """The three terms of F in float64; see :func:`reference.objective_terms`.
+
+    Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`,
+    with ``data`` from :func:`prepare_counts`.
+    """
+    B = _model_spectra(G, W)
+    H64 = _as_float64(H)
+    _, log_model_total = _weighted_ratio(data, G, W, H, B, H64)
+    model_total = float(B.sum(axis=0) @ H64.sum(axis=1))
+    kl = model_total - data.total + data.xlogx_total - log_model_total
+    laplacian = 0.0
+    if lambda_L > 0 and shape_2d is not None:
+        laplacian = 0.5 * lambda_L * laplacian_energy(H64, shape_2d)
+    mu64 = _sparsity_weights(mu, H.shape[0])
+    log_sparsity = 0.0
+    if np.any(mu64 > 0):
+        log_sparsity = float(mu64 @ np.sum(np.log(H64 + epsilon_reg), axis=1))
+    return np.array([kl, laplacian, log_sparsity])
+
+
+def stream_nonzeros_seconds(data, repeats=5):
+    """Best wall time of one pass that only reads the nonzeros: the per-pass lower bound.
+
+    Parameters
+    ----------
+    data : NonzeroCounts
+    repeats : int
+
+    Returns
+    -------
+    float
+        Seconds.
+    """
+    import time
+
+    nz = data.nonzeros
+    partial = np.zeros(data.n_blocks)
+    best = np.inf
+    for _ in range(repeats + 1):  # the first call may compile
+        start = time.perf_counter()
+        run_over_blocks(
+            lambda first, end: kernels.stream_nonzeros_pass(
+                nz.pixel_start, nz.channel_index, nz.counts, data.block_start, first, end,
+                partial),
+            data.n_blocks)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _register():
+    from espm_cli.solver.backends import Backend, register_backend
+
+    register_backend("numba", Backend(prepare_counts, h_step, w_step, objective_terms))
+
+
+_register()

@@ -1,0 +1,304 @@
+"""numba kernels of the fast backend: one pass over the pixels' nonzeros.
+
+Every kernel works on a contiguous range of pixel *blocks* (``block_start[b]`` to
+``block_start[b + 1]``) and writes the block's partial sums to its own row of the output
+arrays, so that the caller can run blocks on any number of threads and reduce the rows in
+a fixed order: results do not depend on the thread count. All arithmetic is float64.
+
+The data is :class:`~espm_cli.solver._sparse_data.PixelNonzeros` (pixel ``j``'s channels
+``channel_index[pixel_start[j]:pixel_start[j+1]]`` and counts). B = G W is (c, k), H is
+(k, p) as in docs/solver.md. The kernels are compiled with ``cache=True`` and ``nogil=True``
+(the caller's threads run them concurrently).
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Fold the product of model values into one log when their product stays in this range.
+_PRODUCT_LOW = 1e-200
+_PRODUCT_HIGH = 1e200
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
+                     end_block, weighted_ratio, log_model_partial):
+    """Per pixel ``(Bᵀ (X / B H))`` and the block's ``Σ X log(B H)`` over the nonzeros.
+
+    Parameters
+    ----------
+    pixel_start, channel_index, counts : ndarray
+        The nonzeros by pixel.
+    B : ndarray of shape (c, k), float64
+    H : ndarray of shape (k, p), float64
+    block_start : ndarray of int64, shape (n_blocks + 1,)
+    first_block, end_block : int
+        The blocks this call processes.
+    weighted_ratio : ndarray of shape (k, p), float64
+        Output: column j receives ``Σ_i B_ik X_ij / Y_ij`` (the KL numerator before the
+        multiplication by H).
+    log_model_partial : ndarray of shape (n_blocks,), float64
+        Output: ``Σ X_ij log Y_ij`` over the block's nonzeros.
+    """
+    k = B.shape[1]
+    for block in range(first_block, end_block):
+        log_sum = 0.0
+        product = 1.0
+        for j in range(block_start[block], block_start[block + 1]):
+            for kk in range(k):
+                weighted_ratio[kk, j] = 0.0
+            for n in range(pixel_start[j], pixel_start[j + 1]):
+                i = channel_index[n]
+                x = np.float64(counts[n])
+                y = 0.0
+                for kk in range(k):
+                    y += B[i, kk] * H[kk, j]
+                r = x / y
+                for kk in range(k):
+                    weighted_ratio[kk, j] += B[i, kk] * r
+                # Σ x log y with one log per many unit counts: multiply the y's of x = 1.
+                if x == 1.0:
+                    product *= y
+                    if product < _PRODUCT_LOW or product > _PRODUCT_HIGH:
+                        log_sum += math.log(product)
+                        product = 1.0
+                else:
+                    log_sum += x * math.log(y)
+        log_model_partial[block] = log_sum + math.log(product)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def _quadratic_log_root(a, beta, c):
+    """Positive root of ``2 a h² + β h − c`` (0 where undefined), cancellation-free."""
+    root = math.sqrt(beta * beta + 8.0 * a * c)
+    if beta > 0.0:
+        denominator = beta + root
+        h = 2.0 * c / denominator if denominator != 0.0 else math.inf
+    else:
+        h = (root - beta) / (4.0 * a) if a != 0.0 else math.nan
+    if not math.isfinite(h):
+        return 0.0
+    return h
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200):
+    """Minimise ``Σ_free a h² + β_k h − c_k log h`` subject to ``Σ_free h = target``.
+
+    The same safeguarded Newton/bisection on the multiplier ν as
+    :func:`espm_cli.solver.simplex.simplex_minimiser` (same bracket, start, steps and
+    stopping test), for one group of ``n`` entries.
+
+    Parameters
+    ----------
+    a : float
+        Quadratic coefficient, shared by the group.
+    beta, c : ndarray of shape (>= n,)
+    free : ndarray of bool, shape (>= n,)
+    n : int
+    target : float
+    eps : float
+    out : ndarray of shape (>= n,)
+        Receives the minimiser on the free entries (others untouched).
+    """
+    n_free = 0
+    linear = True
+    nu_low = -math.inf
+    c_total = 0.0
+    beta_min = math.inf
+    for e in range(n):
+        if free[e]:
+            n_free += 1
+            if a != 0.0 or c[e] != 0.0:
+                linear = False
+                candidate = c[e] / target - 2.0 * a * target - beta[e]
+                if candidate > nu_low:
+                    nu_low = candidate
+            c_total += c[e]
+            if beta[e] < beta_min:
+                beta_min = beta[e]
+    if n_free == 0:
+        return
+    if linear:
+        best = -1
+        for e in range(n):
+            if free[e]:
+                out[e] = eps
+                if best < 0 or beta[e] < beta[best]:
+                    best = e
+        out[best] = target - (n_free - 1) * eps
+        return
+    nu_high = c_total / (target - n_free * eps) - beta_min  # IEEE: x/0 is inf, 0/0 NaN
+    if not math.isnan(nu_high) and nu_low > nu_high:
+        nu_high = nu_low
+    nu = nu_low
+    for _ in range(max_iter):
+        total = 0.0
+        slope = 0.0
+        for e in range(n):
+            if free[e]:
+                shifted = beta[e] + nu
+                h = _quadratic_log_root(a, shifted, c[e])
+                root = math.sqrt(shifted * shifted + 8.0 * a * c[e])
+                if h > eps and root > 0.0:
+                    slope += -h / root
+                total += max(h, eps)
+        excess = total - target
+        if excess > 0.0:
+            nu_low = nu
+        else:
+            nu_high = nu
+        done = abs(excess) <= rtol * target or (
+            nu_high - nu_low <= 1e-15 * max(abs(nu_low), abs(nu_high)))
+        if done:
+            break
+        newton = nu - excess / slope if slope != 0.0 else math.nan
+        if math.isfinite(newton) and newton > nu_low and newton < nu_high:
+            nu = newton
+        else:
+            nu = 0.5 * (nu_low + nu_high)
+    for e in range(n):
+        if free[e]:
+            out[e] = max(_quadratic_log_root(a, beta[e] + nu, c[e]), eps)
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
+                  epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps,
+                  block_start, first_block, end_block, H_new, ratio_times_H_partial,
+                  row_sum_partial):
+    """Update H pixel by pixel and accumulate the W step's ``(X / B H_new) H_newᵀ``.
+
+    Parameters
+    ----------
+    pixel_start, channel_index, counts : ndarray
+        The nonzeros by pixel.
+    B : ndarray of shape (c, k), float64
+        ``G @ W`` (W is the same for the H and the following W step).
+    b : ndarray of shape (k,)
+        Column sums of B.
+    H : ndarray of shape (k, p), float64
+        The current H (read only; neighbours are read from it).
+    weighted_ratio : ndarray of shape (k, p)
+        ``Bᵀ (X / B H)`` from :func:`count_ratio_pass` (for these B and H).
+    mu : ndarray of shape (k,)
+        Sparsity weights (zeros for none).
+    epsilon_reg, lambda_L : float
+    grid_rows, grid_cols : int
+        The pixel grid; ``lambda_L = 0`` switches the Laplacian off.
+    simplex : bool
+    fixed : ndarray of shape (k, p) or (0, 0)
+        Entries >= 0 are held; an empty array means none.
+    eps : float
+    block_start, first_block, end_block
+        As in :func:`count_ratio_pass`.
+    H_new : ndarray of shape (k, p), float64
+        Output.
+    ratio_times_H_partial : ndarray of shape (n_blocks, c, k), float64
+        Output: row ``block`` receives ``Σ_{j in block} (X_ij / Y_ij) H_new[k, j]``.
+    row_sum_partial : ndarray of shape (n_blocks, k), float64
+        Output: the block's row sums of H_new.
+    """
+    k = B.shape[1]
+    n_channels = B.shape[0]
+    has_fixed = fixed.shape[0] > 0
+    beta = np.empty(k)
+    c = np.empty(k)
+    h = np.empty(k)
+    free = np.empty(k, dtype=np.bool_)
+    for block in range(first_block, end_block):
+        partial = ratio_times_H_partial[block]
+        for i in range(n_channels):
+            for kk in range(k):
+                partial[i, kk] = 0.0
+        for kk in range(k):
+            row_sum_partial[block, kk] = 0.0
+        for j in range(block_start[block], block_start[block + 1]):
+            a = 0.0
+            row = j // grid_cols
+            col = j - row * grid_cols
+            if lambda_L > 0.0:
+                degree = 0
+                if row > 0:
+                    degree += 1
+                if row < grid_rows - 1:
+                    degree += 1
+                if col > 0:
+                    degree += 1
+                if col < grid_cols - 1:
+                    degree += 1
+                a = 0.5 * lambda_L * degree
+            fixed_mass = 0.0
+            for kk in range(k):
+                h0 = H[kk, j]
+                beta[kk] = b[kk]
+                if mu[kk] > 0.0:
+                    beta[kk] += mu[kk] / (h0 + epsilon_reg)
+                c[kk] = h0 * weighted_ratio[kk, j]
+                if lambda_L > 0.0:
+                    neighbours = 0.0
+                    if row > 0:
+                        neighbours += H[kk, j - grid_cols]
+                    if row < grid_rows - 1:
+                        neighbours += H[kk, j + grid_cols]
+                    if col > 0:
+                        neighbours += H[kk, j - 1]
+                    if col < grid_cols - 1:
+                        neighbours += H[kk, j + 1]
+                    c[kk] += lambda_L * h0 * neighbours
+                free[kk] = True
+                if has_fixed and fixed[kk, j] >= 0.0:
+                    free[kk] = False
+                    fixed_mass += fixed[kk, j]
+            if simplex:
+                simplex_root(a, beta, c, free, k, 1.0 - fixed_mass, eps, h)
+            else:
+                for kk in range(k):
+                    h[kk] = max(_quadratic_log_root(a, beta[kk], c[kk]), eps)
+            for kk in range(k):
+                if not free[kk]:
+                    h[kk] = fixed[kk, j]
+                H_new[kk, j] = h[kk]
+                row_sum_partial[block, kk] += h[kk]
+            for n in range(pixel_start[j], pixel_start[j + 1]):
+                i = channel_index[n]
+                y = 0.0
+                for kk in range(k):
+                    y += B[i, kk] * h[kk]
+                r = np.float64(counts[n]) / y
+                for kk in range(k):
+                    partial[i, kk] += r * h[kk]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def ratio_times_H_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
+                       end_block, ratio_times_H_partial):
+    """The block's ``Σ_j (X_ij / (B H)_ij) H_kj``, shape (c, k), for a W step on its own."""
+    k = B.shape[1]
+    n_channels = B.shape[0]
+    for block in range(first_block, end_block):
+        partial = ratio_times_H_partial[block]
+        for i in range(n_channels):
+            for kk in range(k):
+                partial[i, kk] = 0.0
+        for j in range(block_start[block], block_start[block + 1]):
+            for n in range(pixel_start[j], pixel_start[j + 1]):
+                i = channel_index[n]
+                y = 0.0
+                for kk in range(k):
+                    y += B[i, kk] * H[kk, j]
+                r = np.float64(counts[n]) / y
+                for kk in range(k):
+                    partial[i, kk] += r * H[kk, j]
+
+
+@njit(cache=True, nogil=True, error_model="numpy")
+def stream_nonzeros_pass(pixel_start, channel_index, counts, block_start, first_block,
+                         end_block, partial):
+    """Lower bound for a pass: read every nonzero once (Σ counts + Σ channel indices)."""
+    for block in range(first_block, end_block):
+        total = 0.0
+        for n in range(pixel_start[block_start[block]], pixel_start[block_start[block + 1]]):
+            total += np.float64(counts[n]) + np.float64(channel_index[n])
+        partial[block] = total
