@@ -10,7 +10,10 @@ def _is_spectrum_image(signal):
 
 
 def _pick_spectrum_image(loaded, path):
-    """The EDS spectrum image among what hyperspy loaded (a .bcf also holds images)."""
+    """The EDS spectrum image among what hyperspy loaded.
+
+    A .bcf also holds images, a Velox .emd images and summed spectra.
+    """
     candidates = loaded if isinstance(loaded, list) else [loaded]
     spectra = [signal for signal in candidates if _is_spectrum_image(signal)]
     if not spectra:
@@ -20,7 +23,8 @@ def _pick_spectrum_image(loaded, path):
         )
     eds = [s for s in spectra
            if str(s.metadata.get_item("Signal.signal_type", "")).startswith("EDS")]
-    return (eds or spectra)[0]
+    # Velox files also hold summed spectra (no navigation axes): take the image
+    return max(eds or spectra, key=lambda s: s.axes_manager.navigation_size)
 
 
 def _is_sem(signal):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 #: Acquisition values that ``build_G`` reads from the metadata and that a keyword
 #: overrides (name -> where it goes: "model", "detector" or "sample").
@@ -102,20 +103,41 @@ def model_from_signal(signal, elements=None, **overrides):
                    if ACQUISITION_OVERRIDES[name] == group and value is not None}
         return options
 
+    energy_axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
+    if parse_elements(elements) is None:
+        symbols = _drop_elements_without_lines(symbols, float(values["beam_energy_keV"]),
+                                               energy_axis)
     detector = Detector(**given("detector"),
                         **{n: overrides[n] for n in DETECTOR_OPTIONS if n in overrides})
     sample = Sample(**given("sample"),
                     **{n: overrides[n] for n in SAMPLE_OPTIONS if n in overrides})
-    energy_axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
     return EDXModel(energy_axis, list(symbols), float(values["beam_energy_keV"]),
                     detector=detector, sample=sample,
                     **{n: overrides[n] for n in MODEL_OPTIONS if n in overrides})
 
 
-def describe_model_inputs(signal):
-    """The acquisition values ``build_G`` would read, as a dict (for messages/tests)."""
-    from espm_cli.io.acquisition import acquisition_from_metadata
+def _drop_elements_without_lines(symbols, beam_energy_keV, energy_axis):
+    """Leave out metadata elements with no X-ray line on the energy axis, with a warning.
 
-    acquisition = acquisition_from_metadata(
-        signal.metadata, str(signal.metadata.get_item("Signal.signal_type", "")))
-    return dataclasses.asdict(acquisition)
+    Files list elements the user never chose for this axis (e.g. O on an axis that
+    starts at 0.83 keV); an element the user names explicitly is kept, and the
+    physics refuses it with a clear error instead.
+    """
+    from espm_cli.physics.xray_lines import element_lines
+
+    kept, dropped = [], []
+    for symbol in symbols:
+        try:
+            has_lines = bool(element_lines(symbol, beam_energy_keV, energy_axis.low_keV,
+                                           energy_axis.high_keV))
+        except ValueError:
+            has_lines = True  # let the model report the bad symbol itself
+        (kept if has_lines else dropped).append(symbol)
+    if dropped:
+        warnings.warn(
+            f"metadata elements {', '.join(dropped)} have no X-ray line between "
+            f"{energy_axis.low_keV:.3g} and {energy_axis.high_keV:.3g} keV and are left "
+            "out of the model; pass elements=[...] to choose the elements yourself.",
+            UserWarning, stacklevel=3)
+    return tuple(kept)
+
