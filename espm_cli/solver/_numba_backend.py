@@ -31,6 +31,7 @@ import threading
 
 import numba
 import numpy as np
+import scipy.sparse as sp
 
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
@@ -147,6 +148,26 @@ class NonzeroCounts:
         return self.block_start.shape[0] - 1
 
     @property
+    def csr(self):
+        """The counts as a scipy sparse matrix of shape (c, p) (CSC layout, for the start).
+
+        Named as :class:`espm_cli.solver.counts.CountData`'s attribute, which the
+        estimator's initialisation reads.
+        """
+        nz = self.nonzeros
+        return sp.csc_array((nz.counts, nz.channel_index.astype(np.int32), nz.pixel_start),
+                            shape=self.shape)
+
+    def is_identity(self, G):
+        """Whether G is the identity (G=None in the estimator); checked once per G object."""
+        if self._cache.get("identity_G", (None,))[0] is not G:
+            square = G.ndim == 2 and G.shape[0] == G.shape[1]
+            identity = square and bool(
+                np.all(np.diagonal(G) == 1) and np.count_nonzero(G) == G.shape[0])
+            self._cache["identity_G"] = (G, identity)
+        return self._cache["identity_G"][1]
+
+    @property
     def channel_totals(self):
         """Σ_j X_ij, float64, shape (c,)."""
         nz = self.nonzeros
@@ -202,9 +223,18 @@ def _sparsity_weights(mu, k):
     return np.ascontiguousarray(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
 
 
-def _model_spectra(G, W):
-    """B = G W in float64, C order."""
+def _model_spectra(data, G, W):
+    """B = G W in float64, C order (no product when G is the identity)."""
+    if data.is_identity(G):
+        return _as_float64(W)
     return np.ascontiguousarray(_as_float64(G) @ _as_float64(W))
+
+
+def _transpose_G_times(data, G, matrix):
+    """``Gᵀ @ matrix`` (``matrix`` itself when G is the identity)."""
+    if data.is_identity(G):
+        return matrix
+    return _as_float64(G).T @ matrix
 
 
 def _weighted_ratio(data, G, W, H, B, H64):
@@ -234,7 +264,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     """
     nz = data.nonzeros
     k, n_pixels = H.shape
-    B = _model_spectra(G, W)
+    B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     weighted_ratio, _ = _weighted_ratio(data, G, W, H, B, H64)
     use_laplacian = lambda_L > 0 and shape_2d is not None
@@ -264,7 +294,7 @@ def _ratio_times_H(data, G, W, H):
     if cached is not None:
         return cached[0]
     nz = data.nonzeros
-    B = _model_spectra(G, W)
+    B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     partial = np.empty((data.n_blocks, nz.n_channels, H.shape[0]))
     run_over_blocks(
@@ -281,10 +311,10 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
     Parameters and return value as :func:`espm_cli.solver.reference.w_step`, with ``data``
     from :func:`prepare_counts`.
     """
-    G64 = _as_float64(G)
     W64 = _as_float64(W)
-    numerator = W64 * (G64.T @ _ratio_times_H(data, G, W, H))
-    column_sums = G64.sum(axis=0)
+    numerator = W64 * _transpose_G_times(data, G, _ratio_times_H(data, G, W, H))
+    column_sums = (np.ones(G.shape[1]) if data.is_identity(G)
+                   else np.sum(G, axis=0, dtype=np.float64))
     row_sums = np.sum(H, axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums)
     free = np.ones(W.shape, dtype=bool) if fixed is None else fixed < 0
@@ -307,7 +337,7 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`,
     with ``data`` from :func:`prepare_counts`.
     """
-    B = _model_spectra(G, W)
+    B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     _, log_model_total = _weighted_ratio(data, G, W, H, B, H64)
     model_total = float(B.sum(axis=0) @ H64.sum(axis=1))

@@ -21,7 +21,8 @@ class Backend(NamedTuple):
 
 
 _BACKENDS = {}
-_BACKEND_MODULES = {"reference": "espm_cli.solver.reference"}
+_BACKEND_MODULES = {"reference": "espm_cli.solver.reference",
+                    "numba": "espm_cli.solver._numba_backend"}
 AUTO_PREFERENCE = ("numba", "reference")
 
 
