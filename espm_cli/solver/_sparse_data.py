@@ -8,13 +8,14 @@ the channels x pixels matrix of docs/solver.md), with compact types:
 
 - ``channel_index``: uint16 when there are fewer than 65536 channels, else int32;
 - ``counts``: float32 when every nonzero is exactly representable in float32 (integer
-  counts below 2**24, or float32 input), else float64;
+  counts below 2**24, float64 values that survive the cast, or float32 input), else
+  float64 (so the kernels see the exact values and only two count types get compiled);
 - ``pixel_start``: int64 pointers, pixel j's nonzeros are
   ``pixel_start[j]:pixel_start[j + 1]``.
 
 The builders read dense arrays in blocks of pixels, so no dense float copy of X is ever
 made; scipy.sparse input is converted without densifying; dask arrays are computed one
-block of pixels at a time.
+chunk at a time.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def _counts_dtype(values_dtype: np.dtype, values: np.ndarray) -> np.dtype:
     """float32 when every value survives the cast exactly, else float64."""
     if values_dtype == np.float32:
         return np.dtype(np.float32)
+    if values_dtype == np.float64 and np.array_equal(values.astype(np.float32), values):
+        return np.dtype(np.float32)
     if np.issubdtype(values_dtype, np.integer) or np.issubdtype(values_dtype, np.bool_):
         if values.size == 0 or values.max() < _FLOAT32_EXACT_INTEGER_LIMIT:
             return np.dtype(np.float32)
@@ -174,12 +177,46 @@ def _dense_blocks(array: np.ndarray):
         yield array[start : start + step]
 
 
-def _dask_blocks(array):
-    # Whole row-chunks of the dask array, computed one at a time.
-    start = 0
-    for height in array.chunks[0]:
-        yield np.asarray(array[start : start + height].compute())
-        start += height
+def _block_triplets(block):
+    """(row, column, value) of the nonzeros of a numpy, scipy or pydata-sparse block."""
+    if hasattr(block, "to_scipy_sparse"):  # pydata sparse
+        block = block.to_scipy_sparse()
+    if sp.issparse(block):
+        coo = sp.coo_matrix(block)
+        keep = coo.data != 0
+        return coo.row[keep], coo.col[keep], coo.data[keep]
+    block = np.asarray(block)
+    rows, cols = np.nonzero(block)
+    return rows, cols, block[rows, cols]
+
+
+def _from_dask(array, name):
+    """Compute the dask array one chunk at a time, keeping only each chunk's nonzeros."""
+    n_pixels, n_channels = array.shape
+    row_offsets = np.concatenate([[0], np.cumsum(array.chunks[0])])
+    col_offsets = np.concatenate([[0], np.cumsum(array.chunks[1])])
+    pixel_parts, channel_parts, value_parts = [], [], []
+    for i in range(len(array.chunks[0])):
+        for j in range(len(array.chunks[1])):
+            rows, cols, values = _block_triplets(array.blocks[i, j].compute())
+            _check_values(values, name)
+            pixel_parts.append(rows.astype(np.int64) + row_offsets[i])
+            channel_parts.append(cols.astype(np.int64) + col_offsets[j])
+            value_parts.append(values)
+    pixels = np.concatenate(pixel_parts) if pixel_parts else np.zeros(0, np.int64)
+    channels = np.concatenate(channel_parts) if channel_parts else np.zeros(0, np.int64)
+    values = np.concatenate(value_parts) if value_parts else np.zeros(0, array.dtype)
+    if len(array.chunks[1]) > 1:  # chunks side by side along channels: restore pixel order
+        order = np.lexsort((channels, pixels))
+        pixels, channels, values = pixels[order], channels[order], values[order]
+    pixel_start = np.zeros(n_pixels + 1, dtype=np.int64)
+    np.cumsum(np.bincount(pixels, minlength=n_pixels), out=pixel_start[1:])
+    return PixelNonzeros(
+        pixel_start=pixel_start,
+        channel_index=channels.astype(_channel_index_dtype(n_channels)),
+        counts=values.astype(_counts_dtype(np.dtype(array.dtype), values), copy=False),
+        n_channels=int(n_channels),
+    )
 
 
 def pixel_nonzeros_from_array(X, name: str = "X") -> PixelNonzeros:
@@ -189,7 +226,8 @@ def pixel_nonzeros_from_array(X, name: str = "X") -> PixelNonzeros:
     ----------
     X : ndarray, scipy.sparse matrix/array, dask array or PixelNonzeros
         Counts, pixels along the first axis (hyperspy's orientation). Integer, float32
-        or float64. Dense and dask inputs are read a block of pixels at a time.
+        or float64; pydata ``sparse`` arrays too. Dense inputs are read a block of pixels
+        at a time, dask arrays one chunk at a time (chunks may hold pydata sparse arrays).
     name : str, default="X"
         Name used in error messages.
 
@@ -208,11 +246,13 @@ def pixel_nonzeros_from_array(X, name: str = "X") -> PixelNonzeros:
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_pixels, n_channels); got shape {X.shape}.")
         return _from_scipy(X, name)
-    if type(X).__module__.split(".")[0] == "dask":
+    module = type(X).__module__.split(".")[0]
+    if module in ("dask", "sparse"):
         if X.ndim != 2:
             raise ValueError(f"{name} must be 2-D (n_pixels, n_channels); got shape {X.shape}.")
-        X = X.rechunk({1: -1})
-        return _from_blocks(_dask_blocks(X), X.shape[0], X.shape[1], np.dtype(X.dtype), name)
+        if module == "sparse":
+            return _from_scipy(X.to_scipy_sparse(), name)
+        return _from_dask(X, name)
     array = np.asarray(X)
     if array.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_pixels, n_channels); got shape {array.shape}.")
