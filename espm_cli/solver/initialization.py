@@ -93,12 +93,19 @@ def project_spectra(G, spectra, n_iterations=_PROJECTION_ITERATIONS):
 
 
 def _onto_simplex(values, free, target, eps):
-    """Rescale the free entries of each column so they are >= eps and sum to target."""
+    """Make the free entries of each column >= eps and sum to target.
+
+    The excess over eps is rescaled, so a column that is already feasible is left as is.
+    """
     free_values = np.where(free, np.maximum(values, eps), 0.0)
     n_free = free.sum(axis=0)
-    sums = free_values.sum(axis=0)
-    share = np.divide(free_values, sums, out=np.zeros_like(free_values), where=sums > 0)
-    return np.where(free, eps + (target - n_free * eps) * share, values)
+    excess = np.where(free, free_values - eps, 0.0)
+    excess_sums = excess.sum(axis=0)
+    room = target - n_free * eps
+    share = np.divide(excess, excess_sums, out=np.zeros_like(excess), where=excess_sums > 0)
+    even = np.where(free, 1.0 / np.maximum(n_free, 1), 0.0)
+    share = np.where(excess_sums > 0, share, even)
+    return np.where(free, eps + room * share, values)
 
 
 def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixed_H, eps,
@@ -139,10 +146,19 @@ def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixe
         target = 1.0 - np.sum(np.where(free_W[rows], 0.0, W[rows]), axis=0)
         W[rows] = _onto_simplex(W[rows], free_W[rows], target, eps)
     if rescale:
-        model_total = float((G.sum(axis=0) @ W) @ H.sum(axis=1))
-        factor = total_counts / model_total
+        # Scale the free entries of the unconstrained factor so that Σ G W H = Σ X exactly
+        # (held entries stay), which also makes this projection idempotent.
+        column_sums = G.sum(axis=0)
         if simplex == "W":
-            H = np.where(free_H, np.maximum(H * factor, eps), H)
+            held = float((column_sums @ W) @ np.where(free_H, 0.0, H).sum(axis=1))
+            free_part = float((column_sums @ W) @ np.where(free_H, H, 0.0).sum(axis=1))
         else:
-            W = np.where(free_W, np.maximum(W * factor, eps), W)
+            held = float((column_sums @ np.where(free_W, 0.0, W)) @ H.sum(axis=1))
+            free_part = float((column_sums @ np.where(free_W, W, 0.0)) @ H.sum(axis=1))
+        if free_part > 0 and total_counts > held:
+            factor = (total_counts - held) / free_part
+            if simplex == "W":
+                H = np.where(free_H, np.maximum(H * factor, eps), H)
+            else:
+                W = np.where(free_W, np.maximum(W * factor, eps), W)
     return W, H
