@@ -10,6 +10,7 @@ compositions, the model, the fitted estimator) in ``phase_results``.
 from __future__ import annotations
 
 import dataclasses
+import logging
 
 import numpy as np
 from hyperspy.signals import LazySignal
@@ -17,8 +18,10 @@ from hyperspy.signals import LazySignal
 from .composition_table import CompositionTable
 from .model_from_metadata import model_from_signal
 
+logger = logging.getLogger(__name__)
+
 #: SmoothNMF arguments that decompose_phases sets itself.
-_SET_BY_DECOMPOSE_PHASES = ("G", "shape_2d", "n_components")
+_SET_BY_DECOMPOSE_PHASES = ("G", "G_continuum", "shape_2d", "n_components")
 
 
 @dataclasses.dataclass
@@ -147,7 +150,9 @@ class PhaseDecompositionMixin:
         normalisation and without a vacuum mask (exspy's EDS_TEM defaults, which
         break a KL fit), on float data (hyperspy refuses integer counts; the
         signal's own data are left as they are), with ``shape_2d`` from the
-        navigation axes and G from :meth:`build_G`. Results: hyperspy's
+        navigation axes and G from :meth:`build_G`. Channels where G is zero
+        (which the model cannot explain, e.g. the zero-energy peak) are left out of
+        the fit through hyperspy's ``signal_mask``. Results: hyperspy's
         ``learning_results`` (``get_decomposition_factors()`` are the phase
         spectra, ``get_decomposition_loadings()`` the maps) and
         ``self.phase_results`` (W, compositions, model, fitted estimator).
@@ -189,7 +194,18 @@ class PhaseDecompositionMixin:
         if model is None:
             model = self.build_G(elements, **(model_options or {}))
         shape_2d = navigation_shape_2d(self)
-        estimator = SmoothNMF(n_components, G=model, shape_2d=shape_2d,
+        # Channels the model cannot produce (all-zero rows of G, e.g. the
+        # zero-energy peak below the first line) are left out of the fit.
+        produced = np.asarray(model.G).any(axis=1)
+        if produced.all():
+            signal_mask, fit_G = None, {"G": model}
+        else:
+            signal_mask = ~produced
+            fit_G = {"G": np.asarray(model.G)[produced],
+                     "G_continuum": np.asarray(model.continuum_mask)}
+            logger.info("decompose_phases leaves out %d channels where G is zero",
+                        int(signal_mask.sum()))
+        estimator = SmoothNMF(n_components, shape_2d=shape_2d, **fit_G,
                               **estimator_options)
         lazy = isinstance(self, LazySignal)
         algorithm = _FittedAbundances(estimator) if lazy else estimator
@@ -198,12 +214,17 @@ class PhaseDecompositionMixin:
         self.data = _float_data_in_row_blocks(self)
         try:
             self.decomposition(algorithm=algorithm, normalize_poissonian_noise=False,
-                               navigation_mask=None, signal_mask=None,
+                               navigation_mask=None, signal_mask=signal_mask,
                                output_dimension=n_components, print_info=print_info)
         finally:
             self.data = original_data
         abundances = estimator.H_  # (k, n_pixels), raster order
         self.learning_results.loadings = np.ascontiguousarray(abundances.T)
+        spectra = np.asarray(estimator.components_)
+        if signal_mask is not None:
+            # over the whole axis: G W is zero on the left-out channels
+            spectra = np.ascontiguousarray((np.asarray(model.G) @ estimator.W_).T)
+            self.learning_results.factors = spectra.T.copy()
 
         composition = model.composition(estimator.W_)
         self.phase_results = PhaseResults(
@@ -212,7 +233,7 @@ class PhaseDecompositionMixin:
             W=np.asarray(estimator.W_),
             G_labels=tuple(model.labels),
             maps=np.asarray(abundances).reshape((n_components, *shape_2d)),
-            spectra=np.asarray(estimator.components_),
+            spectra=spectra,
             composition=CompositionTable.from_array(composition.elements,
                                                     composition.atomic_percent),
         )
