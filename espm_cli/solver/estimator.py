@@ -168,7 +168,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_parameters(self.get_params(deep=False))
         X = check_counts(validate_data(self, X, reset=True, accept_sparse=("csr", "csc", "coo"),
-                                       dtype=None, ensure_all_finite=False))
+                                       dtype="numeric", ensure_all_finite=False))
         n_pixels, n_channels = X.shape
         k = self.n_components
         if k > min(n_pixels, n_channels):
@@ -213,7 +213,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self, "W_")
         X = check_counts(validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
-                                       dtype=None, ensure_all_finite=False))
+                                       dtype="numeric", ensure_all_finite=False))
         n_pixels = X.shape[0]
         dtype = self.W_.dtype
         continuum = None
