@@ -27,11 +27,16 @@ def atomic_path(target: str | Path) -> Iterator[Path]:
         Where to write.
     """
     target = Path(target)
+    # keep the suffix: writers such as hyperspy choose the format from it
     handle, temporary = tempfile.mkstemp(
-        prefix=f".{target.name}.", suffix=".part", dir=target.parent
+        prefix=f".{target.stem}.", suffix=f".part{target.suffix}", dir=target.parent
     )
     os.close(handle)
     temporary = Path(temporary)
+    # mkstemp makes the file private (0600); give it the usual permissions
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         yield temporary
         os.replace(temporary, target)

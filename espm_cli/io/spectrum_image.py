@@ -118,10 +118,11 @@ def _load_signals(path: Path) -> list:
         raise SpectrumImageError(f"file not found: {path}")
     if not path.is_file():
         raise SpectrumImageError(f"not a file: {path}")
-    import hyperspy.api as hs  # heavy: imported only when a file is read
-
     with warnings.catch_warnings():
+        # hyperspy and its extensions warn about their own deprecations on import
         warnings.simplefilter("ignore")
+        import hyperspy.api as hs  # heavy: imported only when a file is read
+
         try:
             loaded = hs.load(str(path), lazy=True)
         except Exception as error:  # readers raise anything: report it in one line

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .compare import PhaseMatch, compare_to_truth, spectral_angles_deg
 from .figures import phase_names, plot_composition, plot_convergence, plot_maps, plot_spectra
 from .tables import composition_rows, write_composition_csv
 
 __all__ = [
+    "PhaseMatch",
+    "compare_to_truth",
+    "spectral_angles_deg",
     "composition_rows",
     "phase_names",
     "plot_composition",

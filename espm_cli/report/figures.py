@@ -58,7 +58,8 @@ def plot_maps(result: DecompositionResult, path: str | Path) -> Path:
     k, ny, nx = maps.shape
     columns = min(k, 4)
     rows = math.ceil(k / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.6 * columns, 3.2 * rows), squeeze=False)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.8 * columns, 3.3 * rows), squeeze=False,
+                                layout="constrained")
     if result.pixel_size:
         extent = (0, nx * result.pixel_size, ny * result.pixel_size, 0)
         unit = result.pixel_unit or ""
@@ -72,27 +73,32 @@ def plot_maps(result: DecompositionResult, path: str | Path) -> Path:
         figure.colorbar(image, ax=axis, fraction=0.046, pad=0.04)
         axis.set_title(phase_names(result)[index], fontsize=10)
         axis.set_xlabel(f"x ({unit})")
-        axis.set_ylabel(f"y ({unit})")
+        if index % columns == 0:
+            axis.set_ylabel(f"y ({unit})")
     figure.suptitle("Abundance maps")
     return _save(figure, path)
 
 
 def _strongest_lines(result: DecompositionResult) -> list[dict]:
-    """Lines worth marking: per element, those within LINE_DRAW_FRACTION of its strongest."""
+    """Lines worth marking: per element and family (K, L, M), the strongest one.
+
+    Families weaker than LINE_DRAW_FRACTION of the element's strongest line are left out.
+    """
     energy = np.asarray(result.energy)
     low, high = float(energy.min()), float(energy.max())
-    by_element: dict[str, list[dict]] = {}
+    strongest: dict[tuple[str, str], dict] = {}
     for line in result.lines:
-        if low <= line["energy_keV"] <= high:
-            by_element.setdefault(line["element"], []).append(line)
-    chosen = []
-    for lines in by_element.values():
-        top = max(line["weight"] for line in lines)
-        strong = sorted((l for l in lines if l["weight"] >= LINE_DRAW_FRACTION * top),
-                        key=lambda l: -l["weight"])
-        chosen.append({**strong[0], "label": True})
-        chosen.extend({**line, "label": False} for line in strong[1:])
-    return chosen
+        if not low <= line["energy_keV"] <= high:
+            continue
+        key = (line["element"], str(line["line"])[:1])
+        if key not in strongest or line["weight"] > strongest[key]["weight"]:
+            strongest[key] = line
+    top = {}
+    for (element, _), line in strongest.items():
+        top[element] = max(top.get(element, 0.0), line["weight"])
+    chosen = [line for (element, _), line in strongest.items()
+              if line["weight"] >= LINE_DRAW_FRACTION * top[element]]
+    return sorted(chosen, key=lambda line: line["energy_keV"])
 
 
 def plot_spectra(result: DecompositionResult, path: str | Path, *, log: bool = False) -> Path:
@@ -116,12 +122,18 @@ def plot_spectra(result: DecompositionResult, path: str | Path, *, log: bool = F
         axis.set_yscale("log")
         if positive.size:
             axis.set_ylim(bottom=max(positive.min(), positive.max() * 1e-5))
-    top = axis.get_ylim()[1]
+    transform = axis.get_xaxis_transform()  # x in keV, y in axes fraction
+    span = float(energy.max() - energy.min()) or 1.0
+    previous, level = -np.inf, 0
     for line in _strongest_lines(result):
         axis.axvline(line["energy_keV"], color="0.75", lw=0.6, ls=":", zorder=0)
-        if line["label"]:
-            axis.text(line["energy_keV"], top, f" {line['element']} {line['line']}",
-                      rotation=90, va="top", ha="right", fontsize=7, color="0.3")
+        # stagger labels of lines closer than 2 % of the axis so that they stay legible
+        level = (level + 1) % 3 if line["energy_keV"] - previous < 0.02 * span else 0
+        previous = line["energy_keV"]
+        name = str(line["line"]).rstrip("0123456789")
+        axis.text(line["energy_keV"], 0.98 - 0.1 * level, f"{line['element']} {name}",
+                  transform=transform, va="top", ha="center", fontsize=7, color="0.25",
+                  bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
     axis.set_xlim(energy.min(), energy.max())
     axis.set_xlabel("energy (keV)")
     axis.set_ylabel("counts per pixel")

@@ -1,0 +1,204 @@
+"""Options, errors, logging and ``--config`` handling shared by the espm commands."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any, Iterator
+
+import click
+
+logger = logging.getLogger("espm_cli")
+
+
+class RefusedInput(click.ClickException):
+    """An input the tool refuses (bad file, unknown element, ...): one line, exit code 1."""
+
+    exit_code = 1
+
+
+# --- logging: -v / -q ------------------------------------------------------------------
+
+class _ClickEchoHandler(logging.Handler):
+    """Log records to stderr through click (so CliRunner and pipes see them)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            click.echo(f"espm: {record.levelname.lower()}: {self.format(record)}", err=True)
+        except Exception:  # never let logging break a run
+            self.handleError(record)
+
+
+def set_verbosity(change: int) -> None:
+    """Set the espm_cli log level from the -v/-q balance (0: warnings and errors)."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        root = ctx.find_root()
+        root.meta["espm.verbosity"] = root.meta.get("espm.verbosity", 0) + change
+        change = root.meta["espm.verbosity"]
+    level = {-2: logging.CRITICAL, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-2, min(2, change)), logging.DEBUG)
+    logger.handlers = [h for h in logger.handlers if not isinstance(h, _ClickEchoHandler)]
+    handler = _ClickEchoHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(level)
+    logger.propagate = False
+
+
+def verbosity() -> int:
+    """Current -v/-q balance (positive: more output)."""
+    ctx = click.get_current_context(silent=True)
+    return 0 if ctx is None else ctx.find_root().meta.get("espm.verbosity", 0)
+
+
+def _verbose_callback(ctx, param, value):
+    if value:
+        set_verbosity(value)
+    return value
+
+
+def _quiet_callback(ctx, param, value):
+    if value:
+        set_verbosity(-value)
+    return value
+
+
+verbose_option = click.option(
+    "-v", "--verbose", count=True, expose_value=False, callback=_verbose_callback,
+    help="More log output on stderr (repeat for debug).")
+quiet_option = click.option(
+    "-q", "--quiet", count=True, expose_value=False, callback=_quiet_callback,
+    help="Less output: only errors on stderr, no progress bar.")
+
+
+def verbosity_options(function):
+    """Add -v/-q to a command."""
+    return verbose_option(quiet_option(function))
+
+
+# --- errors --------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def refused_inputs() -> Iterator[None]:
+    """Turn library errors about the input into one-line exit-1 errors.
+
+    ValueError (bad parameter or data), OSError (files) and KeyError-free library
+    failures become :class:`RefusedInput`; with -vv the traceback goes to the log.
+    """
+    try:
+        yield
+    except click.ClickException:
+        raise
+    except (ValueError, OSError) as error:
+        logger.debug("traceback", exc_info=True)
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
+            message = f"{message}: {error.filename}"
+        raise RefusedInput(message) from None
+
+
+# --- --config run.yaml --------------------------------------------------------------
+
+def canonical_key(key: str) -> str:
+    """YAML key -> option parameter name (``lambda-L`` and ``lambda_L`` both work)."""
+    return str(key).strip().lstrip("-").replace("-", "_")
+
+
+def read_yaml(path: str | Path, param_hint: str = "--config") -> Any:
+    """Parse a YAML file; syntax errors become one line with the line number (exit 2)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=param_hint)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise click.BadParameter(f"YAML syntax error in {path.name}{where}: {problem}",
+                                 param_hint=param_hint) from None
+
+
+def option_names(command: click.Command, *, exclude=("config",)) -> dict[str, click.Parameter]:
+    """The command's parameters by name (the keys a config file may use)."""
+    return {p.name: p for p in command.params if p.name and p.name not in exclude
+            and p.expose_value}
+
+
+def normalise_config(values: Any, command: click.Command, source: str,
+                     extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Check a config mapping's keys against the command's options; canonical names.
+
+    Raises
+    ------
+    click.BadParameter
+        Naming the unknown key and listing the valid ones.
+    """
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise click.BadParameter(f"{source} must be a mapping of option names to values",
+                                 param_hint="--config")
+    valid = option_names(command)
+    out = {}
+    for key, value in values.items():
+        name = canonical_key(key)
+        if name not in valid and name.lower() in {v.lower() for v in valid}:
+            name = next(v for v in valid if v.lower() == name.lower())
+        if name not in valid and name not in extra_keys:
+            allowed = ", ".join(sorted(set(valid) | set(extra_keys)))
+            raise click.BadParameter(f"unknown key {key!r} in {source}; valid keys: {allowed}",
+                                     param_hint="--config")
+        out[name] = value
+    return out
+
+
+def config_callback(ctx: click.Context, param: click.Parameter, value):
+    """Fill the command's defaults from a YAML file (command line values win)."""
+    if not value:
+        return value
+    values = normalise_config(read_yaml(value), ctx.command, Path(value).name, extra_keys=("file",))
+    if "file" in values:
+        # relative input paths in a config file are relative to the file
+        file_value = Path(str(values.pop("file"))).expanduser()
+        if not file_value.is_absolute():
+            file_value = Path(value).resolve().parent / file_value
+        ctx.meta["espm.config_file_input"] = str(file_value)
+    ctx.default_map = {**(ctx.default_map or {}), **values}
+    return value
+
+
+def config_option(function):
+    """``--config run.yaml``: processed first, so the file fills the defaults."""
+    return click.option(
+        "--config", type=click.Path(exists=True, dir_okay=False), is_eager=True,
+        expose_value=False, callback=config_callback,
+        help="YAML file whose keys are option names (lambda_L or lambda-L); "
+             "options given on the command line override it.")(function)
+
+
+class SymbolList(click.ParamType):
+    """Comma-separated element symbols (``Fe,Pt,O``), or a YAML list."""
+
+    name = "SYMBOLS"
+
+    def convert(self, value, param, ctx):
+        if value is None or isinstance(value, tuple):
+            return value
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        symbols = tuple(str(item).strip() for item in items if str(item).strip())
+        for symbol in symbols:
+            if not (symbol.isalpha() and len(symbol) <= 3):
+                self.fail(f"{symbol!r} is not an element symbol; write e.g. Fe,Pt,O", param, ctx)
+        return symbols
+
+
+def positive_float(open_low: bool = False):
+    """A float type >= 0 (> 0 with ``open_low``)."""
+    return click.FloatRange(min=0.0, min_open=open_low)

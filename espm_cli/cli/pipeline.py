@@ -1,0 +1,353 @@
+"""One decomposition run, from a configuration dict to the files on disk.
+
+Used by ``espm decompose`` and by every run of ``espm batch`` (in worker processes),
+so it imports no click: errors are ValueError / OSError subclasses with one clear
+sentence, which the commands turn into one-line messages.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+#: Every key a run configuration holds, with its default (the decompose options).
+DEFAULT_CONFIG: dict[str, Any] = {
+    "file": None,
+    "n_components": 3,
+    "elements": None,
+    "ignore_elements": None,
+    "beam_energy": None,
+    "elevation": None,
+    "azimuth": None,
+    "tilt": None,
+    "mnka_fwhm": None,
+    "thickness": None,
+    "density": None,
+    "lambda_L": 0.0,
+    "mu": 0.0,
+    "epsilon_reg": 1.0,
+    "simplex": "H",
+    "max_iter": 200,
+    "tol": 1e-4,
+    "seed": 0,
+    "init": "nndsvda",
+    "bin": 1,
+    "crop": None,
+    "energy_range": None,
+    "no_physics": False,
+    "output_dir": None,
+    "overwrite": False,
+    "log_spectra": False,
+    "truth": None,
+}
+#: Keys that change where or how results are shown, not the result itself.
+PRESENTATION_KEYS = ("output_dir", "overwrite", "log_spectra", "truth")
+REPORT_FILES = ("maps.png", "spectra.png", "composition.png", "convergence.png", "composition.csv")
+
+
+class RunFailed(ValueError):
+    """A run that produced no usable result (e.g. NaN in the factors)."""
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What a run produced: the result, where the files are, how it went."""
+
+    result: Any
+    output_dir: Path
+    files: list
+    image_summary: dict
+    interrupted: bool = False
+
+
+def full_config(config: dict) -> dict:
+    """The defaults updated with ``config``; unknown keys raise ValueError."""
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ValueError(f"unknown configuration keys {unknown}; valid keys: {', '.join(DEFAULT_CONFIG)}")
+    merged = {**DEFAULT_CONFIG, **{k: v for k, v in config.items() if v is not None}}
+    for key in ("elements", "ignore_elements", "crop", "energy_range"):
+        if merged[key] is not None:
+            merged[key] = list(merged[key])
+    if merged["file"] is not None:
+        merged["file"] = str(Path(merged["file"]).expanduser().resolve())
+    return merged
+
+
+def config_hash(config: dict, input_sha256: str) -> str:
+    """Hash of what determines a result: the input's bytes and the fit settings."""
+    relevant = {k: v for k, v in sorted(full_config(config).items())
+                if k not in PRESENTATION_KEYS and k != "file"}
+    text = json.dumps({"input_sha256": input_sha256, "config": relevant}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_output_dir(input_path: str | Path) -> Path:
+    """``<stem>_espm/`` beside the input."""
+    path = Path(input_path)
+    return path.with_name(f"{path.stem}_espm")
+
+
+def result_path(config: dict) -> Path:
+    """The HDF5 result file a configuration writes."""
+    config = full_config(config)
+    folder = Path(config["output_dir"]) if config["output_dir"] else default_output_dir(config["file"])
+    return folder / f"{Path(config['file']).stem}.h5"
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse a folder that cannot be created or written (without creating it)."""
+    import os
+
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"output directory {folder} is not writable")
+
+
+def _acquisition(image, config: dict):
+    return image.acquisition.replace(
+        elements=config["elements"],
+        beam_energy_keV=config["beam_energy"],
+        elevation_deg=config["elevation"],
+        azimuth_deg=config["azimuth"],
+        tilt_deg=config["tilt"],
+        mnka_fwhm_eV=config["mnka_fwhm"],
+        thickness_nm=config["thickness"],
+        density_g_cm3=config["density"],
+    )
+
+
+def build_model(image, acquisition, config: dict):
+    """The EDXModel of the run (None with ``no_physics``)."""
+    if config["no_physics"]:
+        return None
+    from ..physics import Detector, EDXModel, EnergyAxis, Sample
+    from ..physics.xray_lines import element_lines
+
+    elements = list(acquisition.elements)
+    if not elements:
+        raise ValueError(
+            f"{image.path.name} lists no elements in its metadata; name them with "
+            "--elements (e.g. --elements Fe,Pt,O) or use --no-physics")
+    if acquisition.beam_energy_keV is None:
+        raise ValueError(f"{image.path.name} has no beam energy in its metadata; give --beam-energy (keV)")
+    axis = EnergyAxis(image.energy_offset_keV, image.energy_scale_keV, image.n_channels)
+    if config["elements"] is None:
+        # metadata often lists elements whose lines the axis does not reach: leave them out
+        usable = [s for s in elements
+                  if element_lines(s, acquisition.beam_energy_keV, axis.low_keV, axis.high_keV)]
+        dropped = sorted(set(elements) - set(usable))
+        if dropped:
+            logger.warning("leaving out %s: no X-ray line on the energy axis", ", ".join(dropped))
+        elements = usable or elements
+    detector_args = {name: value for name, value in (
+        ("mnka_fwhm_eV", acquisition.mnka_fwhm_eV), ("elevation_deg", acquisition.elevation_deg),
+        ("azimuth_deg", acquisition.azimuth_deg)) if value is not None}
+    sample_args = {"tilt_deg": acquisition.tilt_deg or 0.0}
+    if acquisition.thickness_nm and acquisition.density_g_cm3:
+        sample_args.update(thickness_nm=acquisition.thickness_nm, density_g_cm3=acquisition.density_g_cm3)
+    elif acquisition.thickness_nm:
+        logger.warning("thickness given without density: no self-absorption correction")
+    return EDXModel(axis, elements, acquisition.beam_energy_keV, detector=Detector(**detector_args),
+                    sample=Sample(**sample_args), ignored_elements=tuple(config["ignore_elements"] or ()))
+
+
+def _versions() -> dict:
+    import importlib.metadata
+    import platform
+
+    from .. import __version__
+
+    versions = {"espm_cli": __version__, "python": platform.python_version()}
+    for package in ("numpy", "scipy", "scikit-learn", "numba", "hyperspy", "exspy", "rosettasciio", "h5py"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class _StopOnInterrupt:
+    """While active, Ctrl-C asks the fit to stop after the current iteration.
+
+    A second Ctrl-C raises KeyboardInterrupt as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("interrupted: stopping after this iteration and writing the current result")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def solver_accepts_callback() -> bool:
+    """Whether SmoothNMF takes a per-iteration ``callback``."""
+    from ..solver import SmoothNMF
+
+    return "callback" in SmoothNMF().get_params()
+
+
+def fit(image, model, config: dict, progress: Callable | None = None):
+    """Run SmoothNMF on the image; return (estimator, seconds, interrupted)."""
+    from sklearn.exceptions import ConvergenceWarning
+
+    from ..solver import SmoothNMF
+
+    simplex = None if str(config["simplex"]).lower() == "none" else config["simplex"]
+    estimator = SmoothNMF(
+        int(config["n_components"]), G=model, lambda_L=float(config["lambda_L"]), mu=float(config["mu"]),
+        epsilon_reg=float(config["epsilon_reg"]), simplex=simplex, shape_2d=image.shape_2d,
+        init=config["init"], max_iter=int(config["max_iter"]), tol=float(config["tol"]),
+        random_state=config["seed"],
+    )
+    with _StopOnInterrupt() as interrupt:
+        if solver_accepts_callback():
+            def callback(n_iter, losses_row):
+                if progress is not None:
+                    progress(n_iter, losses_row)
+                return interrupt.requested
+            estimator.set_params(callback=callback)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(image.counts)
+        seconds = time.perf_counter() - started
+    return estimator, seconds, interrupt.requested
+
+
+def make_result(image, model, estimator, config: dict, seconds: float, interrupted: bool, input_sha256: str):
+    """Assemble the DecompositionResult of a fitted estimator (NaN refused)."""
+    from ..io import DecompositionResult
+
+    W, H = np.asarray(estimator.W_, dtype=np.float64), np.asarray(estimator.H_, dtype=np.float64)
+    losses = np.asarray(estimator.losses_, dtype=np.float64)
+    if not (np.all(np.isfinite(W)) and np.all(np.isfinite(H)) and np.all(np.isfinite(losses))):
+        raise RunFailed("the fit produced NaN or infinite values; nothing was written "
+                        "(try another --seed, --init random, or smaller --lambda-L / --mu)")
+    G = np.asarray(estimator.G_, dtype=np.float64)
+    k = W.shape[1]
+    if model is not None:
+        composition = model.composition(W)
+        atomic, elements = composition.atomic_percent, list(composition.elements)
+        labels = list(model.labels)
+        lines = [{"element": l.element, "line": l.name, "energy_keV": float(l.energy_keV),
+                  "weight": float(l.weight)} for l in model.lines]
+    else:
+        atomic, elements, labels, lines = np.zeros((k, 0)), [], [f"channel_{i}" for i in range(G.shape[1])], []
+    params = {key: value for key, value in estimator.get_params().items()
+              if key not in ("G", "callback", "fixed_W", "fixed_H", "G_continuum")}
+    return DecompositionResult(
+        energy=image.energy, G=G, G_labels=labels, W=W,
+        maps=H.reshape(k, *image.shape_2d),
+        spectra=(G @ W).T * H.mean(axis=1)[:, None],
+        mean_spectrum=image.mean_spectrum(),
+        composition=atomic, elements=elements,
+        loss_history=losses, loss_names=list(estimator.loss_names_),
+        n_iter=int(estimator.n_iter_), converged=bool(estimator.converged_) and not interrupted,
+        fit_seconds=float(seconds), config=config,
+        config_hash=config_hash(config, input_sha256),
+        input_path=str(image.path), input_sha256=input_sha256,
+        estimator_params=params, versions=_versions(),
+        acquisition={**_acquisition_dict(model, image), "processing": image.processing},
+        pixel_size=image.pixel_size, pixel_unit=image.pixel_unit, lines=lines,
+    )
+
+
+def _acquisition_dict(model, image) -> dict:
+    out = image.acquisition.as_dict()
+    if model is not None:
+        out.update(elements=list(model.elements), beam_energy_keV=model.beam_energy_keV,
+                   elevation_deg=model.detector.elevation_deg, azimuth_deg=model.detector.azimuth_deg,
+                   mnka_fwhm_eV=model.detector.mnka_fwhm_eV, tilt_deg=model.sample.tilt_deg,
+                   thickness_nm=model.sample.thickness_nm, density_g_cm3=model.sample.density_g_cm3)
+    return out
+
+
+def run_decomposition(config: dict, progress: Callable | None = None) -> RunOutcome:
+    """Load, build G, fit, write ``<stem>.h5``, the PNGs, composition.csv and run.yaml.
+
+    Parameters
+    ----------
+    config : dict
+        Decompose options by name (see ``DEFAULT_CONFIG``); ``file`` is required.
+    progress : callable, optional
+        ``progress(n_iter, losses_row)`` after each iteration (when the solver supports it).
+
+    Returns
+    -------
+    RunOutcome
+
+    Raises
+    ------
+    ValueError, OSError
+        Bad input, an existing result without ``overwrite``, a non-writable folder,
+        or a fit that produced NaN (:class:`RunFailed`); nothing is written then.
+    """
+    import yaml
+
+    from ..io import file_sha256, load_spectrum_image, write_result, write_text_atomic
+    from ..report import write_report
+
+    config = full_config(config)
+    if config["file"] is None:
+        raise ValueError("no input file given")
+    target = result_path(config)
+    check_output_folder(target.parent)
+    if target.exists() and not config["overwrite"]:
+        raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+
+    image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
+                                energy_range=config["energy_range"])
+    k = int(config["n_components"])
+    if k > image.n_pixels:
+        raise ValueError(f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
+                         f"({image.shape_2d[0]} x {image.shape_2d[1]} after cropping and binning)")
+    if image.total_counts == 0:
+        raise ValueError(f"{image.path.name} holds no counts in the selected pixels and channels")
+    model = build_model(image, _acquisition(image, config), config)
+    estimator, seconds, interrupted = fit(image, model, config, progress)
+    result = make_result(image, model, estimator, config, seconds, interrupted, file_sha256(image.path))
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = [write_result(result, target)]
+    files += write_report(result, target.parent, log_spectra=bool(config["log_spectra"]))
+    run_yaml = {key: value for key, value in config.items() if key != "overwrite"}
+    run_yaml["output_dir"] = str(target.parent.resolve())
+    files.append(write_text_atomic(target.parent / "run.yaml",
+                                   "# espm decompose --config run.yaml reproduces this run\n"
+                                   + yaml.safe_dump(run_yaml, sort_keys=False)))
+    summary = {"name": image.path.name, "shape_2d": image.shape_2d, "n_channels": image.n_channels,
+               "counts_per_pixel": image.total_counts / image.n_pixels,
+               "nonzero_fraction": image.nonzero_fraction}
+    return RunOutcome(result=result, output_dir=target.parent, files=files,
+                      image_summary=summary, interrupted=interrupted)
