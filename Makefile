@@ -20,8 +20,9 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q -n 2 --dist loadfile
 
+# decompose the sample data (configs/run.yaml) and compare the phases with the truth
 demo: $(STAMP)
-	$(PY) -m espm_cli.demo
+	$(VENV)/bin/espm decompose --config configs/run.yaml --overwrite
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_solver.py

@@ -75,15 +75,10 @@ def decompose(ctx, file, **options):
         raise click.UsageError("Missing argument 'FILE' (or a 'file:' key in --config).")
     if not Path(file).is_file():
         raise click.BadParameter(f"file {file!r} does not exist.", param_hint="'FILE'")
-    if options["simplex"] is not None:
-        options["simplex"] = {"h": "H", "w": "W"}.get(options["simplex"].lower(), "none")
-    options["crop"] = list(options["crop"]) if options["crop"] else None
-    options["energy_range"] = list(options["energy_range"]) if options["energy_range"] else None
-
     from . import pipeline
 
-    config = {"file": file, **options}
-    bar = _progress_bar(options["max_iter"])
+    config = options_to_config(file, options)
+    bar = _progress_bar(config["max_iter"])
     try:
         with refused_inputs():
             outcome = pipeline.run_decomposition(config, progress=bar.update if bar else None)
@@ -91,9 +86,19 @@ def decompose(ctx, file, **options):
         if bar:
             bar.close()
     click.echo(format_summary(outcome))
-    if options["truth"]:
+    if config["truth"]:
         with refused_inputs():
-            click.echo(format_truth_comparison(outcome.result, options["truth"]))
+            click.echo(format_truth_comparison(outcome.result, config["truth"]))
+
+
+def options_to_config(file, options: dict) -> dict:
+    """Parsed decompose options -> a run configuration (plain lists, canonical simplex)."""
+    config = {"file": str(file), **options}
+    if config.get("simplex") is not None:
+        config["simplex"] = {"h": "H", "w": "W"}.get(str(config["simplex"]).lower(), "none")
+    for key in ("crop", "energy_range", "elements", "ignore_elements"):
+        config[key] = list(config[key]) if config.get(key) else None
+    return config
 
 
 class _Progress:

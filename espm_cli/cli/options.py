@@ -159,17 +159,22 @@ def normalise_config(values: Any, command: click.Command, source: str,
     return out
 
 
+#: Config keys holding paths (resolved relative to the config file).
+PATH_KEYS = ("file", "output_dir", "truth")
+
+
 def config_callback(ctx: click.Context, param: click.Parameter, value):
     """Fill the command's defaults from a YAML file (command line values win)."""
     if not value:
         return value
     values = normalise_config(read_yaml(value), ctx.command, Path(value).name, extra_keys=("file",))
+    base = Path(value).resolve().parent
+    for key in PATH_KEYS:
+        # relative paths in a config file are relative to the file
+        if values.get(key) is not None:
+            values[key] = str((base / Path(str(values[key])).expanduser()).resolve())
     if "file" in values:
-        # relative input paths in a config file are relative to the file
-        file_value = Path(str(values.pop("file"))).expanduser()
-        if not file_value.is_absolute():
-            file_value = Path(value).resolve().parent / file_value
-        ctx.meta["espm.config_file_input"] = str(file_value)
+        ctx.meta["espm.config_file_input"] = values.pop("file")
     ctx.default_map = {**(ctx.default_map or {}), **values}
     return value
 
