@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from espm_cli.solver.backends import get_backend
 from espm_cli.solver.initialization import (make_feasible, nndsvda, project_spectra,
                                             random_start)
-from espm_cli.solver.validation import check_counts, check_parameters
+from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         check_parameters(self.get_params(deep=False))
         X = check_counts(validate_data(self, X, reset=True, accept_sparse=("csr", "csc", "coo"),
                                        dtype="numeric", ensure_all_finite=False))
+        warn_if_not_counts(X)
         n_pixels, n_channels = X.shape
         k = self.n_components
         if k > min(n_pixels, n_channels):
@@ -194,7 +195,6 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.loss_names_ = LOSS_NAMES
         self.reconstruction_err_ = float(losses[-1, 0])
         self.converged_ = converged
-        self._n_phys_components = G.shape[1]
         return H_fit.T
 
     def transform(self, X):
@@ -261,7 +261,12 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 shape_2d = None
             else:
                 raise ValueError(f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
-                                 f"pixels but X has {n_pixels}; ny * nx must equal n_pixels.")
+                                 f"pixels but X has {n_pixels}; ny * nx must equal n_pixels. "
+                                 "In hyperspy a navigation mask removes pixels without "
+                                 "telling the estimator (exspy's EDS_TEM decomposition "
+                                 "masks 'vacuum' pixels by default): pass "
+                                 "navigation_mask=None, or fit only the kept pixels with "
+                                 "shape_2d=None and lambda_L=0.")
         if self.lambda_L > 0 and self.shape_2d is None:
             raise ValueError(f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of the "
                              "Laplacian); give shape_2d or set lambda_L=0.")

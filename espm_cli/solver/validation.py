@@ -4,6 +4,7 @@ Parameters are checked from one declarative table, ``PARAMETER_RULES``: name -> 
 description of what is allowed).
 """
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -119,3 +120,39 @@ def check_counts(X):
     if not np.any(values):
         raise ValueError("X is all zero; there is nothing to decompose.")
     return X
+
+
+#: Values of X checked at once by warn_if_not_counts (bounds the temporary memory).
+_COUNT_CHECK_BLOCK = 2**20
+
+
+def warn_if_not_counts(X):
+    """Warn (UserWarning) when X holds values that are not whole numbers.
+
+    The KL loss is the Poisson likelihood of raw counts. Non-integer values mean the
+    data were rescaled on the way, most often by hyperspy's Poisson normalisation
+    (``normalize_poissonian_noise=True``, the default of exspy's EDS_TEM decomposition).
+
+    Parameters
+    ----------
+    X : ndarray or scipy sparse matrix of shape (n_pixels, n_channels)
+        Already checked by :func:`check_counts`.
+    """
+    values = X.data if sp.issparse(X) else X
+    if not np.issubdtype(values.dtype, np.floating):
+        return
+    row_size = values.shape[1] if values.ndim == 2 else 1
+    step = max(1, _COUNT_CHECK_BLOCK // max(1, row_size))
+    for start in range(0, values.shape[0], step):
+        block = values[start:start + step]
+        fractional = block != np.round(block)
+        if fractional.any():
+            example = float(block[fractional].flat[0])
+            warnings.warn(
+                f"X holds non-integer values (e.g. {example:.4g}) but SmoothNMF's Poisson "
+                "(KL) loss expects raw counts: the data were probably rescaled, most often "
+                "by Poisson normalisation. In hyperspy pass "
+                "normalize_poissonian_noise=False to s.decomposition (exspy's EDS_TEM "
+                "signals turn it on by default), or use s.decompose_phases() of the "
+                "EDS_espm_cli signal type.", UserWarning, stacklevel=3)
+            return
