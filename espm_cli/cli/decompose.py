@@ -142,7 +142,7 @@ def format_summary(outcome) -> str:
         header = f"{'':{width}}  {'abund.':>6}  " + "  ".join(f"{e:>6}" for e in result.elements)
         lines += ["", "composition (at.%):", header]
         for index, name in enumerate(names):
-            row = "  ".join(f"{v:6.1f}" for v in result.composition[index])
+            row = "  ".join(f"{v:6.1f}" if v == v else f"{'-':>6}" for v in result.composition[index])
             lines.append(f"{name:{width}}  {result.maps[index].mean():6.3f}  {row}")
     else:
         lines += ["", "no physics model: phases without compositions"]

@@ -80,20 +80,39 @@ def verbosity_options(function):
 
 # --- errors --------------------------------------------------------------------------
 
+#: Library parameter names -> the command-line option that sets them.
+OPTION_OF_PARAMETER = {
+    "crop": "'--crop'",
+    "bin_factor": "'--bin'",
+    "energy_range": "'--energy-range'",
+    "n_components": "'-k' / '--n-components'",
+}
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 @contextlib.contextmanager
 def refused_inputs() -> Iterator[None]:
-    """Turn library errors about the input into one-line exit-1 errors.
+    """Turn library errors into one-line click errors, without a traceback.
 
-    ValueError (bad parameter or data), OSError (files) and KeyError-free library
-    failures become :class:`RefusedInput`; with -vv the traceback goes to the log.
+    A ValueError carrying a ``parameter`` that an option sets (crop, bin, energy
+    range, number of phases not fitting the data) becomes ``click.BadParameter``
+    (exit 2); other ValueErrors and OSErrors become :class:`RefusedInput` (exit 1).
+    With -vv the traceback goes to the log.
     """
     try:
         yield
-    except click.ClickException:
+    except (click.ClickException, BrokenPipeError):
         raise
     except (ValueError, OSError) as error:
         logger.debug("traceback", exc_info=True)
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        parameter = getattr(error, "parameter", None)
+        if parameter in OPTION_OF_PARAMETER:
+            raise click.BadParameter(str(error), param_hint=OPTION_OF_PARAMETER[parameter]) from None
+        message = _first_line(error)
         if isinstance(error, OSError) and error.filename and str(error.filename) not in message:
             message = f"{message}: {error.filename}"
         raise RefusedInput(message) from None

@@ -57,6 +57,10 @@ PRESENTATION_KEYS = ("output_dir", "overwrite", "log_spectra", "truth")
 REPORT_FILES = ("maps.png", "spectra.png", "composition.png", "convergence.png", "composition.csv")
 
 
+#: A phase whose element lines carry less than this share of its counts has no composition.
+CONTINUUM_ONLY_SHARE = 1e-6
+
+
 class RunFailed(ValueError):
     """A run that produced no usable result (e.g. NaN in the factors)."""
 
@@ -131,6 +135,43 @@ def _acquisition(image, config: dict):
         thickness_nm=config["thickness"],
         density_g_cm3=config["density"],
     )
+
+
+#: Without --energy-range, physics fits start here: below lie the detector's zero
+#: (strobe) peak and noise, which no X-ray line or continuum explains.
+DEFAULT_LOW_KEV = 0.2
+
+
+def physics_window(image, acquisition, config: dict):
+    """The channels a physics fit uses when no --energy-range is given.
+
+    From ``DEFAULT_LOW_KEV`` up to the beam energy (no X-rays lie above it).
+    """
+    if config["no_physics"] or config["energy_range"] is not None:
+        return image
+    energy = image.energy
+    keep = energy >= DEFAULT_LOW_KEV
+    if acquisition.beam_energy_keV is not None:
+        keep &= energy <= acquisition.beam_energy_keV
+    channels = np.flatnonzero(keep)
+    if channels.size < 2:
+        return image
+    start, stop = int(channels[0]), int(channels[-1]) + 1
+    if (start, stop) != (0, image.n_channels):
+        image = image.select_channels(start, stop)
+        logger.info("fitting %.3f to %.3f keV (set --energy-range to change)",
+                    image.energy[0], image.energy[-1])
+    return image
+
+
+def covered_channels(image, model):
+    """Cut leading/trailing channels where G is all zero (the model cannot explain counts there)."""
+    covered = np.flatnonzero(model.G.sum(axis=1) > 0)
+    if covered.size < 2 or (covered[0] == 0 and covered[-1] == image.n_channels - 1):
+        return image
+    logger.info("leaving out channels outside %.3f to %.3f keV: the model has no intensity there",
+                image.energy[covered[0]], image.energy[covered[-1]])
+    return image.select_channels(int(covered[0]), int(covered[-1]) + 1)
 
 
 def build_model(image, acquisition, config: dict):
@@ -258,7 +299,11 @@ def make_result(image, model, estimator, config: dict, seconds: float, interrupt
     k = W.shape[1]
     if model is not None:
         composition = model.composition(W)
-        atomic, elements = composition.atomic_percent, list(composition.elements)
+        atomic, elements = composition.atomic_percent.copy(), list(composition.elements)
+        # a phase whose element rows sit at the lower bound is pure continuum: no composition
+        element_counts = (G[:, ~model.continuum_mask] @ W[~model.continuum_mask]).sum(axis=0)
+        no_lines = element_counts <= CONTINUUM_ONLY_SHARE * np.maximum((G @ W).sum(axis=0), 1e-300)
+        atomic[no_lines] = np.nan
         labels = list(model.labels)
         lines = [{"element": l.element, "line": l.name, "energy_keV": float(l.energy_keV),
                   "weight": float(l.weight)} for l in model.lines]
@@ -330,11 +375,19 @@ def run_decomposition(config: dict, progress: Callable | None = None) -> RunOutc
                                 energy_range=config["energy_range"])
     k = int(config["n_components"])
     if k > image.n_pixels:
-        raise ValueError(f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
+        from ..io import ProcessingOptionError
+
+        raise ProcessingOptionError("n_components", f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
                          f"({image.shape_2d[0]} x {image.shape_2d[1]} after cropping and binning)")
     if image.total_counts == 0:
         raise ValueError(f"{image.path.name} holds no counts in the selected pixels and channels")
-    model = build_model(image, _acquisition(image, config), config)
+    acquisition = _acquisition(image, config)
+    image = physics_window(image, acquisition, config)
+    model = build_model(image, acquisition, config)
+    if model is not None:
+        trimmed = covered_channels(image, model)
+        if trimmed is not image:
+            image, model = trimmed, build_model(trimmed, acquisition, config)
     estimator, seconds, interrupted = fit(image, model, config, progress)
     result = make_result(image, model, estimator, config, seconds, interrupted, file_sha256(image.path))
 

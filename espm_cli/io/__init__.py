@@ -13,13 +13,14 @@ from .result_file import (
     read_result,
     write_result,
 )
-from .spectrum_image import SpectrumImage, SpectrumImageError, load_spectrum_image
+from .spectrum_image import ProcessingOptionError, SpectrumImage, SpectrumImageError, load_spectrum_image
 
 __all__ = [
     "REQUIRED_PARAMETERS",
     "SCHEMA_VERSION",
     "AcquisitionParameters",
     "DecompositionResult",
+    "ProcessingOptionError",
     "SpectrumImage",
     "SpectrumImageError",
     "acquisition_from_metadata",

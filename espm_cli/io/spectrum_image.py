@@ -9,6 +9,7 @@ counts thus takes a few megabytes, not 8.6 GB of float64.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -33,6 +34,20 @@ READ_BLOCK_BYTES = 64 * 2**20
 
 class SpectrumImageError(ValueError):
     """A file that cannot be used as a spectrum image (one clear sentence)."""
+
+
+class ProcessingOptionError(ValueError):
+    """A crop, bin factor or energy range that does not fit the image.
+
+    Attributes
+    ----------
+    parameter : str
+        ``"crop"``, ``"bin_factor"`` or ``"energy_range"``.
+    """
+
+    def __init__(self, parameter: str, message: str):
+        super().__init__(message)
+        self.parameter = parameter
 
 
 @dataclasses.dataclass
@@ -102,6 +117,18 @@ class SpectrumImage:
     def total_counts(self) -> float:
         return float(self.counts.sum(dtype=np.float64))
 
+    def select_channels(self, start: int, stop: int) -> "SpectrumImage":
+        """A view of channels [start, stop) (same pixels), with the energy axis shifted."""
+        if not 0 <= start < stop <= self.n_channels:
+            raise ValueError(f"channel window {start}-{stop} must lie within 0-{self.n_channels}")
+        processing = dict(self.processing)
+        first = processing.get("channel_window", [0, self.n_channels])[0]
+        processing["channel_window"] = [first + start, first + stop]
+        return dataclasses.replace(
+            self, counts=self.counts[:, start:stop],
+            energy_offset_keV=self.energy_offset_keV + start * self.energy_scale_keV,
+            processing=processing)
+
     def mean_spectrum(self) -> np.ndarray:
         """Mean counts per pixel in each channel, shape (n_channels,)."""
         return np.asarray(self.counts.sum(axis=0, dtype=np.float64)).ravel() / self.n_pixels
@@ -110,6 +137,20 @@ class SpectrumImage:
         """Total counts of each pixel, shape (ny, nx)."""
         per_pixel = np.asarray(self.counts.sum(axis=1, dtype=np.float64)).ravel()
         return per_pixel.reshape(self.shape_2d)
+
+
+@contextlib.contextmanager
+def _quiet_readers():
+    """Silence hyperspy's and the readers' own log output (we report errors ourselves)."""
+    loggers = [logging.getLogger(name) for name in ("hyperspy", "rsciio", "exspy")]
+    levels = [log.level for log in loggers]
+    for log in loggers:
+        log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for log, level in zip(loggers, levels):
+            log.setLevel(level)
 
 
 def _load_signals(path: Path) -> list:
@@ -123,6 +164,8 @@ def _load_signals(path: Path) -> list:
         warnings.simplefilter("ignore")
         import hyperspy.api as hs  # heavy: imported only when a file is read
 
+    with warnings.catch_warnings(), _quiet_readers():  # after the import, which sets levels
+        warnings.simplefilter("ignore")
         try:
             loaded = hs.load(str(path), lazy=True)
         except Exception as error:  # readers raise anything: report it in one line
@@ -178,9 +221,10 @@ def _channel_window(
     low, high = (float(value) for value in energy_range)
     axis_low, axis_high = offset, offset + scale * (size - 1)
     if not low < high:
-        raise ValueError(f"energy_range must be LOW < HIGH in keV, got {low:g} {high:g}")
+        raise ProcessingOptionError("energy_range", f"energy_range must be LOW < HIGH in keV, got {low:g} {high:g}")
     if high < axis_low or low > axis_high:
-        raise ValueError(
+        raise ProcessingOptionError(
+            "energy_range",
             f"energy_range {low:g}-{high:g} keV lies outside the energy axis "
             f"({axis_low:.3f} to {axis_high:.3f} keV)"
         )
@@ -192,7 +236,7 @@ def _channel_window(
             low, high, axis_low, axis_high,
         )
     if stop - start < 2:
-        raise ValueError(f"energy_range {low:g}-{high:g} keV covers fewer than 2 channels")
+        raise ProcessingOptionError("energy_range", f"energy_range {low:g}-{high:g} keV covers fewer than 2 channels")
     return start, stop
 
 
@@ -202,7 +246,8 @@ def _pixel_window(crop: Sequence[int] | None, ny: int, nx: int) -> tuple[int, in
         return 0, ny, 0, nx
     x0, y0, width, height = (int(value) for value in crop)
     if min(x0, y0) < 0 or min(width, height) < 1 or x0 + width > nx or y0 + height > ny:
-        raise ValueError(
+        raise ProcessingOptionError(
+            "crop",
             f"crop X Y WIDTH HEIGHT = {x0} {y0} {width} {height} must lie inside the "
             f"{nx} x {ny} pixel image (non-negative origin, size at least 1)"
         )
@@ -280,7 +325,8 @@ def load_spectrum_image(
     y0, y1, x0, x1 = _pixel_window(crop, ny, nx)
     bin_factor = int(bin_factor)
     if bin_factor < 1 or bin_factor > min(y1 - y0, x1 - x0):
-        raise ValueError(
+        raise ProcessingOptionError(
+            "bin_factor",
             f"bin_factor {bin_factor} must be between 1 and the image's smaller side "
             f"({min(y1 - y0, x1 - x0)} pixels after cropping)"
         )

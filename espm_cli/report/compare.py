@@ -31,20 +31,22 @@ def compare_to_truth(result: DecompositionResult, truth: DecompositionResult) ->
     """Match fitted to true phases (smallest total spectral angle) and score each pair.
 
     The at.% error is the mean absolute difference over the elements both share.
-    Spectra must be on the same energy axis.
+    Spectra are compared on the result's energy axis (the truth is interpolated onto it).
 
     Raises
     ------
     ValueError
-        When the two results have different numbers of channels.
+        When the two energy axes do not overlap.
     """
     from scipy.optimize import linear_sum_assignment
 
     fitted, true = np.asarray(result.spectra, float), np.asarray(truth.spectra, float)
-    if fitted.shape[1] != true.shape[1]:
-        raise ValueError(
-            f"the result has {fitted.shape[1]} channels and the truth {true.shape[1]}; "
-            "compare runs without --energy-range or --bin changes to the axis")
+    energy, true_energy = np.asarray(result.energy, float), np.asarray(truth.energy, float)
+    if energy.shape != true_energy.shape or not np.allclose(energy, true_energy):
+        if energy.min() >= true_energy.max() or energy.max() <= true_energy.min():
+            raise ValueError("the result's energy axis does not overlap the truth's")
+        # compare on the result's channels (e.g. after the low-energy cut)
+        true = np.array([np.interp(energy, true_energy, spectrum) for spectrum in true])
     angles = spectral_angles_deg(fitted, true)
     rows, columns = linear_sum_assignment(angles)
     shared = [e for e in truth.elements if e in result.elements]

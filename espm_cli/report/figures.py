@@ -42,9 +42,11 @@ def phase_names(result: DecompositionResult) -> list[str]:
     composition = np.asarray(result.composition)
     for index in range(result.n_components):
         label = f"phase {index + 1}"
-        if composition.size and len(result.elements):
+        if composition.size and len(result.elements) and np.all(np.isnan(composition[index])):
+            label += " (continuum only)"
+        elif composition.size and len(result.elements):
             row = np.nan_to_num(composition[index])
-            top = [result.elements[i] for i in np.argsort(row)[::-1][:2] if row[i] > 0]
+            top = [result.elements[i] for i in np.argsort(row)[::-1][:2] if row[i] >= 0.5]
             if top:
                 label += f" ({'-'.join(top)})"
         names.append(label)
