@@ -42,6 +42,7 @@ _WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
 _MAX_BLOCKS = 64
 _PIXEL_OVERHEAD = 8  # a pixel's fixed work, in nonzero-equivalents
 _EMPTY_FIXED = np.zeros((0, 0))
+_REGISTER_WIDTH = 4
 
 _pool_lock = threading.Lock()
 _pool = None
@@ -224,10 +225,18 @@ def _sparsity_weights(mu, k):
 
 
 def _model_spectra(data, G, W):
-    """B = G W in float64, C order (no product when G is the identity)."""
-    if data.is_identity(G):
-        return _as_float64(W)
-    return np.ascontiguousarray(_as_float64(G) @ _as_float64(W))
+    """B = G W in float64, C order (no product when G is the identity).
+
+    With fewer than 4 components B gets zero columns up to 4: the kernels then keep a
+    nonzero's sums in registers (about 5x faster than loops over k).
+    """
+    W = _as_float64(W)
+    B = W if data.is_identity(G) else _as_float64(G) @ W
+    if B.shape[1] < _REGISTER_WIDTH:
+        padded = np.zeros((B.shape[0], _REGISTER_WIDTH))
+        padded[:, :B.shape[1]] = B
+        return padded
+    return np.ascontiguousarray(B)
 
 
 def _transpose_G_times(data, G, matrix):
@@ -271,9 +280,9 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
     fixed64 = _EMPTY_FIXED if fixed is None else _as_float64(fixed)
     H_new = np.empty((k, n_pixels))
-    ratio_times_H_partial = np.empty((data.n_blocks, nz.n_channels, k))
+    ratio_times_H_partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
     row_sum_partial = np.empty((data.n_blocks, k))
-    b = B.sum(axis=0)
+    b = B[:, :k].sum(axis=0)
     mu64 = _sparsity_weights(mu, k)
     run_over_blocks(
         lambda first, end: kernels.h_update_pass(
@@ -284,7 +293,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
         data.n_blocks)
     H_out = H_new.astype(H.dtype, copy=False)
     data._remember("ratio_times_H", G, W, H_out,
-                   (ratio_times_H_partial.sum(axis=0), row_sum_partial.sum(axis=0)))
+                   (ratio_times_H_partial.sum(axis=0)[:, :k], row_sum_partial.sum(axis=0)))
     return H_out
 
 
@@ -296,13 +305,13 @@ def _ratio_times_H(data, G, W, H):
     nz = data.nonzeros
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
-    partial = np.empty((data.n_blocks, nz.n_channels, H.shape[0]))
+    partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
     run_over_blocks(
         lambda first, end: kernels.ratio_times_H_pass(
             nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
             partial),
         data.n_blocks)
-    return partial.sum(axis=0)
+    return partial.sum(axis=0)[:, :H.shape[0]]
 
 
 def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
@@ -340,7 +349,7 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     _, log_model_total = _weighted_ratio(data, G, W, H, B, H64)
-    model_total = float(B.sum(axis=0) @ H64.sum(axis=1))
+    model_total = float(B[:, :H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
     kl = model_total - data.total + data.xlogx_total - log_model_total
     laplacian = 0.0
     if lambda_L > 0 and shape_2d is not None:
