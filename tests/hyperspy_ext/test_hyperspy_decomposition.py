@@ -75,6 +75,12 @@ def test_algorithm_eager_matches_direct_estimator(signal_type):
     np.testing.assert_allclose(
         model_signal.data.reshape(-1, N_CHANNELS),
         reference_loadings @ reference.components_, rtol=1e-10, atol=1e-10)
+    if signal_type == "":
+        import matplotlib.pyplot as plt
+
+        signal.plot_decomposition_results()
+        assert plt.get_fignums()
+        plt.close("all")
 
 
 @pytest.mark.parametrize("signal_type", ["", "EDS_SEM", "EDS_TEM"])
