@@ -77,3 +77,20 @@ def test_not_a_result_file(tmp_path):
         handle["energy"] = np.arange(3.0)
     with pytest.raises(ValueError, match="not an espm_cli result file"):
         espm_cli.load_result(tmp_path / "other.h5")
+
+
+def test_result_of_the_demo_run_when_present():
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "sample_data" / "sample_espm" / "sample.h5"
+    if not path.exists():
+        pytest.skip("run `make demo` first to produce sample_data/sample_espm/sample.h5")
+    loaded = espm_cli.load_result(path)
+    with h5py.File(path, "r") as handle:
+        maps, spectra, energy = handle["maps"][()], handle["spectra"][()], handle["energy"][()]
+    np.testing.assert_array_equal(loaded.maps.data, maps)
+    np.testing.assert_array_equal(loaded.spectra.data, spectra)
+    np.testing.assert_allclose(loaded.spectra.axes_manager.signal_axes[0].axis, energy,
+                               atol=1e-9)
+    np.testing.assert_allclose(loaded.composition.atomic_percent.sum(axis=1), 100.0,
+                               rtol=1e-6)
