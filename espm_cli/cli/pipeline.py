@@ -57,8 +57,9 @@ PRESENTATION_KEYS = ("output_dir", "overwrite", "log_spectra", "truth")
 REPORT_FILES = ("maps.png", "spectra.png", "composition.png", "convergence.png", "composition.csv")
 
 
-#: A phase whose element lines carry less than this share of its counts has no composition.
-CONTINUUM_ONLY_SHARE = 1e-6
+#: A phase whose largest element weight is below this share of the largest element weight
+#: of all phases has no element lines: its composition is NaN (not a uniform 1/n).
+NO_LINES_SHARE = 1e-6
 
 
 class RunFailed(ValueError):
@@ -300,9 +301,9 @@ def make_result(image, model, estimator, config: dict, seconds: float, interrupt
     if model is not None:
         composition = model.composition(W)
         atomic, elements = composition.atomic_percent.copy(), list(composition.elements)
-        # a phase whose element rows sit at the lower bound is pure continuum: no composition
-        element_counts = (G[:, ~model.continuum_mask] @ W[~model.continuum_mask]).sum(axis=0)
-        no_lines = element_counts <= CONTINUUM_ONLY_SHARE * np.maximum((G @ W).sum(axis=0), 1e-300)
+        # a phase whose element rows all sit at the lower bound has no composition
+        element_rows = W[~model.continuum_mask]
+        no_lines = element_rows.max(axis=0) <= NO_LINES_SHARE * max(float(element_rows.max()), 1e-300)
         atomic[no_lines] = np.nan
         labels = list(model.labels)
         lines = [{"element": l.element, "line": l.name, "energy_keV": float(l.energy_keV),

@@ -43,7 +43,7 @@ def phase_names(result: DecompositionResult) -> list[str]:
     for index in range(result.n_components):
         label = f"phase {index + 1}"
         if composition.size and len(result.elements) and np.all(np.isnan(composition[index])):
-            label += " (continuum only)"
+            label += " (no element lines)"
         elif composition.size and len(result.elements):
             row = np.nan_to_num(composition[index])
             top = [result.elements[i] for i in np.argsort(row)[::-1][:2] if row[i] >= 0.5]
