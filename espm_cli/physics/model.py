@@ -4,7 +4,7 @@ Column scaling (so that W counts atoms)
 ---------------------------------------
 Element column j:  G[:, j] = c_j * sum_lines  w_line * eps(E_line) * A(E_line) * g_line
 with w_line = sigma_eff(E0) * omega * R in units of 1e-22 cm^2, eps the detector efficiency,
-A the thin-film self-absorption, g_line the unit-area Gaussian integrated over each channel
+A the self-absorption (thin film, or bulk), g_line the unit-area Gaussian integrated over each channel
 and c_j = 1 unless k-factors are given. Expected counts per channel are then proportional to
 G[:, j] times the number of atoms of element j in the pixel (times dose and solid angle),
 so W's element rows are proportional to numbers of atoms and the composition is a plain
@@ -24,7 +24,7 @@ from .cross_sections import PUBLISHED_EXPONENT
 from .detector import Detector, gaussian_channel_areas
 from .energy_axis import EnergyAxis
 from .errors import BeamEnergyError, EnergyAxisError, NoLinesInRangeError, PhysicsInputError
-from .sample import Sample, take_off_angle_deg, thin_film_absorption
+from .sample import Sample, bulk_absorption, take_off_angle_deg, thin_film_absorption
 from .xray_lines import atomic_number, atomic_weight, element_lines
 
 __all__ = ["EDXModel"]
@@ -183,7 +183,11 @@ class EDXModel:
         arguments.update(changes)
         return EDXModel(self.energy_axis, self.elements, self.beam_energy_keV, **arguments)
 
-    def _absorption(self, energy_keV):
+    def _absorption(self, energy_keV, edge_keV=None):
+        if self.sample.bulk:
+            edge = energy_keV if edge_keV is None else edge_keV
+            return bulk_absorption(energy_keV, edge, self.absorption_composition,
+                                   self.beam_energy_keV, self.take_off_angle_deg)
         return thin_film_absorption(energy_keV, self.absorption_composition,
                                     self.sample.mass_thickness_g_cm2, self.take_off_angle_deg)
 
@@ -202,7 +206,9 @@ class EDXModel:
                     f"{self.beam_energy_keV:g} keV).")
             energies = np.array([line.energy_keV for line in element_line_list])
             weights = np.array([line.weight for line in element_line_list])
-            factors = weights * self.detector.efficiency(energies) * self._absorption(energies)
+            line_edges = np.array([line.edge_keV for line in element_line_list])
+            factors = weights * self.detector.efficiency(energies) * self._absorption(
+                energies, line_edges)
             fwhm = self.detector.fwhm_keV(energies)
             column = np.zeros(axis.size)
             for centre, width, factor in zip(energies, fwhm, factors):

@@ -9,7 +9,8 @@ from .attenuation import mass_attenuation_mixture
 from .errors import PhysicsInputError
 from .xray_lines import atomic_number, atomic_weight
 
-__all__ = ["Sample", "take_off_angle_deg", "thin_film_absorption", "atomic_to_mass_fractions"]
+__all__ = ["Sample", "take_off_angle_deg", "thin_film_absorption", "bulk_absorption",
+           "atomic_to_mass_fractions"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,17 @@ class Sample:
     composition : dict or None
         ``{symbol: atomic fraction}`` used for the attenuation coefficient (normalised to 1).
         None: the model's non-ignored elements in equal atomic fractions.
+    bulk : bool
+        A thick (bulk, SEM) specimen: self-absorption from the simplified
+        Philibert-Duncumb-Heinrich model (:func:`bulk_absorption`) instead of the thin
+        film; ``thickness_nm`` and ``density_g_cm3`` must then be None.
     """
 
     thickness_nm: object = None
     density_g_cm3: object = None
     tilt_deg: float = 0.0
     composition: object = None
+    bulk: bool = False
 
     def __post_init__(self):
         for name in ("thickness_nm", "density_g_cm3"):
@@ -44,6 +50,12 @@ class Sample:
             raise PhysicsInputError(
                 f"density_g_cm3=None is not allowed with thickness_nm={self.thickness_nm!r}; "
                 "give the density (g/cm^3) or leave the thickness out.")
+        if not isinstance(self.bulk, (bool, np.bool_)):
+            raise PhysicsInputError(f"bulk={self.bulk!r} is not allowed; it must be True or False.")
+        if self.bulk and (self.thickness_nm is not None or self.density_g_cm3 is not None):
+            raise PhysicsInputError(
+                f"thickness_nm={self.thickness_nm!r} is not allowed with bulk=True; a bulk "
+                "sample has no thickness (leave thickness_nm and density_g_cm3 as None).")
         if not (_is_number(self.tilt_deg) and -90.0 < self.tilt_deg < 90.0):
             raise PhysicsInputError(
                 f"tilt_deg={self.tilt_deg!r} is not allowed; it must be a number in (-90, 90).")
@@ -132,3 +144,42 @@ def thin_film_absorption(energy_keV, atomic_fractions, mass_thickness_g_cm2, tak
     small = x < 1e-8
     safe = np.where(small, 1.0, x)
     return np.where(small, 1.0 - 0.5 * x, -np.expm1(-safe) / safe)
+
+
+def bulk_absorption(energy_keV, edge_keV, atomic_fractions, beam_energy_keV, take_off_deg):
+    """Absorption factor f(chi) of a bulk specimen (simplified Philibert-Duncumb-Heinrich).
+
+    1 / f = (1 + chi / s) (1 + h / (1 + h) chi / s), with chi = (mu/rho) / sin(TOA) in
+    cm^2/g, Lenard coefficient s = 4.5e5 / (E0^1.65 - Ec^1.65) (keV) and h = 1.2 A / Z^2
+    (mass-weighted mean A and Z). Ec is the ionization edge of the line; for the continuum
+    at photon energy E, Ec = E (the least electron energy that can emit it).
+
+    Parameters
+    ----------
+    energy_keV, edge_keV : array_like
+        Photon energies and their critical energies (same shape).
+    atomic_fractions : dict
+    beam_energy_keV : float
+    take_off_deg : float
+        Must be > 0.
+
+    Returns
+    -------
+    ndarray
+        In (0, 1], same shape as ``energy_keV``.
+    """
+    if take_off_deg <= 0:
+        raise PhysicsInputError(
+            f"take-off angle {take_off_deg:.3g} deg is not allowed for absorption; the "
+            "detector elevation and stage tilt must leave it > 0.")
+    energy = np.asarray(energy_keV, dtype=np.float64)
+    edge = np.minimum(np.asarray(edge_keV, dtype=np.float64), 0.999 * beam_energy_keV)
+    mass_fractions = atomic_to_mass_fractions(atomic_fractions)
+    mean_a = sum(w * atomic_weight(s) for s, w in mass_fractions.items())
+    mean_z = sum(w * atomic_number(s) for s, w in mass_fractions.items())
+    h = 1.2 * mean_a / mean_z ** 2
+    lenard = 4.5e5 / (beam_energy_keV ** 1.65 - np.maximum(edge, 0.0) ** 1.65)
+    chi = mass_attenuation_mixture(mass_fractions, energy) / math.sin(
+        math.radians(take_off_deg))
+    ratio = chi / lenard
+    return 1.0 / ((1.0 + ratio) * (1.0 + h / (1.0 + h) * ratio))

@@ -13,7 +13,7 @@ import re
 
 import xraylib
 
-from .cross_sections import PUBLISHED_EXPONENT, effective_cross_sections
+from .cross_sections import PUBLISHED_EXPONENT, bote_salvat_table, effective_cross_sections
 from .errors import UnknownElementError
 
 __all__ = [
@@ -68,6 +68,8 @@ class XRayLine:
         Line energy, keV.
     weight : float
         Production weight sigma_eff * omega * R in units of ``CROSS_SECTION_UNIT_CM2``.
+    edge_keV : float
+        Ionization edge of the initial subshell, keV.
     """
 
     element: str
@@ -76,6 +78,7 @@ class XRayLine:
     subshell: str
     energy_keV: float
     weight: float
+    edge_keV: float
 
 
 def atomic_number(symbol):
@@ -159,8 +162,9 @@ def element_lines(symbol, beam_energy_keV, low_keV, high_keV, exponent=PUBLISHED
             continue
         weight = sigma[subshell] * yield_rate / CROSS_SECTION_UNIT_CM2
         if weight > 0:
+            edge = bote_salvat_table()[(z, subshell)]["edge_eV"] / 1000.0
             candidates.append(XRayLine(symbol, _SIEGBAHN_NAMES.get(iupac, iupac), iupac,
-                                       subshell, energy, weight))
+                                       subshell, energy, weight, edge))
     if not candidates:
         return ()
     strongest = max(line.weight for line in candidates)
