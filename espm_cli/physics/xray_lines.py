@@ -113,7 +113,9 @@ def _line_catalogue():
     catalogue = []
     for attribute in dir(xraylib):
         match = _IUPAC_PATTERN.match(attribute)
-        if match:
+        # Intra-shell (Coster-Kronig) transitions such as L1L3 are sub-keV satellites that
+        # EDX detectors do not resolve: left out.
+        if match and match.group(2)[0] != match.group(1)[0]:
             catalogue.append((match.group(1) + match.group(2), match.group(1),
                               getattr(xraylib, attribute)))
     return tuple(sorted(catalogue))

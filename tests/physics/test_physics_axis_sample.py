@@ -79,3 +79,25 @@ def test_continuum_shapes():
     assert np.all(shapes[[0, 1, 4, 5]] == 0)
     assert shapes[2, 0] == pytest.approx(19.0)
     assert shapes[3, 1] == pytest.approx(100.0 / 200.0)
+
+
+def test_bulk_absorption_formula_and_limits():
+    import xraylib
+    from espm_cli.physics.sample import bulk_absorption
+    energies = np.array([0.93, 8.04])
+    edges = np.array([0.933, 8.979])
+    factor = bulk_absorption(energies, edges, {"Cu": 1.0}, 15.0, 35.0)
+    assert np.all((factor > 0) & (factor < 1)) and factor[0] < factor[1]
+    chi = xraylib.CS_Total(29, 8.04) / math.sin(math.radians(35.0))
+    sigma = 4.5e5 / (15.0 ** 1.65 - 8.979 ** 1.65)
+    h = 1.2 * xraylib.AtomicWeight(29) / 29 ** 2
+    expected = 1 / ((1 + chi / sigma) * (1 + h / (1 + h) * chi / sigma))
+    assert factor[1] == pytest.approx(expected, rel=1e-10)
+    # Higher beam energy: deeper generation, more absorption.
+    assert bulk_absorption(energies, edges, {"Cu": 1.0}, 30.0, 35.0)[1] < factor[1]
+
+
+def test_bulk_sample_refuses_thickness():
+    assert Sample(bulk=True).bulk
+    with pytest.raises(ValueError, match="bulk"):
+        Sample(thickness_nm=100.0, density_g_cm3=3.0, bulk=True)

@@ -71,3 +71,9 @@ def test_m_alpha_agrees_with_xraydb_within_5_eV(symbol):
                 for line in (xraylib.M5N6_LINE, xraylib.M5N7_LINE)]
     reference = xraydb.xray_lines(symbol)["Ma"].energy
     assert min(energies) - 5.0 <= reference <= max(energies) + 5.0
+
+
+def test_no_intra_shell_lines():
+    for symbol in ("Ti", "Pt", "U"):
+        for line in element_lines(symbol, 200.0, 0.0, 40.0):
+            assert line.iupac[len(line.subshell)] != line.subshell[0]

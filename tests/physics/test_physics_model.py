@@ -162,3 +162,15 @@ def test_golden_fixture():
     assert list(stored["labels"]) == model.labels
     np.testing.assert_allclose(model.G, stored["G"], rtol=1e-6,
                                atol=1e-9 * stored["G"].max())
+
+
+def test_bulk_model_lowers_soft_lines_and_continuum():
+    axis = EnergyAxis(-0.47, 0.01, 2048)
+    thin = EDXModel(axis, ["Cu", "Al"], 15.0)
+    bulk = EDXModel(axis, ["Cu", "Al"], 15.0, sample=Sample(bulk=True))
+    cu_l = axis.channel_of(0.93)
+    cu_k = axis.channel_of(8.04)
+    ratio_thin = thin.G[cu_l, 0] / thin.G[cu_k, 0]
+    ratio_bulk = bulk.G[cu_l, 0] / bulk.G[cu_k, 0]
+    assert ratio_bulk < 0.5 * ratio_thin
+    assert np.all(np.isfinite(bulk.G)) and np.all(bulk.G >= 0)
