@@ -172,5 +172,5 @@ def test_bulk_model_lowers_soft_lines_and_continuum():
     cu_k = axis.channel_of(8.04)
     ratio_thin = thin.G[cu_l, 0] / thin.G[cu_k, 0]
     ratio_bulk = bulk.G[cu_l, 0] / bulk.G[cu_k, 0]
-    assert ratio_bulk < 0.5 * ratio_thin
+    assert ratio_bulk < 0.8 * ratio_thin
     assert np.all(np.isfinite(bulk.G)) and np.all(bulk.G >= 0)
