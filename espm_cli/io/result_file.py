@@ -92,8 +92,8 @@ def _json_default(value: Any):
     return repr(value)
 
 
-def _to_json(value: Any) -> str:
-    return json.dumps(value, default=_json_default, sort_keys=True)
+def _to_json(value: Any, sort_keys: bool = True) -> str:
+    return json.dumps(value, default=_json_default, sort_keys=sort_keys)
 
 
 def _strings(values) -> np.ndarray:
@@ -129,7 +129,7 @@ def write_result(result: DecompositionResult, path: str | Path) -> Path:
             attrs["schema_version"] = SCHEMA_VERSION
             attrs["created"] = created
             attrs["config_yaml"] = yaml.safe_dump(
-                json.loads(_to_json(result.config)), sort_keys=False
+                json.loads(_to_json(result.config, sort_keys=False)), sort_keys=False
             )
             attrs["config_hash"] = result.config_hash
             attrs["input_path"] = str(result.input_path)
