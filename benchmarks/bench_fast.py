@@ -3,8 +3,10 @@
 Every measurement runs in its own subprocess, so its peak RSS (``ru_maxrss``) is that of
 one solver on one data set, imports included. Per case it records:
 
-- ``seconds_per_iteration``: ``(t(n_long) - t(n_short)) / (n_long - n_short)`` from two
-  fits with ``tol=0`` (start-up and initialisation cancel out);
+- ``seconds_per_iteration``: for SmoothNMF (both backends) the time spent in the update
+  loop of a ``tol=0`` fit of ``n_long`` iterations, divided by ``n_long`` (best of two
+  fits); for scikit-learn ``(t(n_long) - t(n_short)) / (n_long - n_short)`` from two fits
+  (start-up and initialisation cancel out);
 - ``seconds_to_convergence``, ``n_iter``: one fit with each tool's own stopping rule
   (``tol=1e-4``), initialisation included;
 - ``objective``: F of the converged fit, evaluated for every tool with the same float64
@@ -47,6 +49,9 @@ N_COMPONENTS = 3
 COUNTS_PER_PIXEL = 300.0
 N_ELEMENTS = 10
 TOL = 1e-4
+# Single-threaded OpenBLAS: faster here for the tall-skinny products of the start and of
+# the reference backend (see the thread study); the CLI sets the same at start-up.
+CHILD_ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1"}
 # "physics": G, Laplacian, log sparsity, simplex on H (lambda_L in our convention, which is
 # twice espm's: ours is (lambda_L / 2) tr(H Δ Hᵀ)). "plain": KL-NMF, G = identity.
 CONFIGS = {
@@ -183,10 +188,33 @@ def _objective(X, G, W, H, config, shape_2d):
     return float(terms.sum())
 
 
+_LOOP_SECONDS = []
+
+
+def _time_the_loop():
+    """Record the seconds spent in the estimator's update loop (not the start)."""
+    from espm_cli.solver import estimator as module
+
+    if getattr(module._run_updates, "timed", False):
+        return
+    original = module._run_updates
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        out = original(*args, **kwargs)
+        _LOOP_SECONDS.append(time.perf_counter() - start)
+        return out
+
+    timed.timed = True
+    module._run_updates = timed
+
+
 def _smooth_nmf(backend, X, G, continuum, shape_2d, config, max_iter, tol):
     from sklearn.exceptions import ConvergenceWarning
 
     from espm_cli.solver import SmoothNMF
+
+    _time_the_loop()
 
     estimator = SmoothNMF(N_COMPONENTS, G=G, G_continuum=continuum, shape_2d=shape_2d,
                           max_iter=max_iter, tol=tol, random_state=0, backend=backend, **config)
@@ -238,9 +266,14 @@ def run_case(case):
         del data
         fit(2, 0.0)  # compile or load the cached kernels before timing
     n_short, n_long = case["n_short"], case["n_long"]
-    t_short = fit(n_short, 0.0)[0]
-    t_long = fit(n_long, 0.0)[0]
-    result["seconds_per_iteration"] = (t_long - t_short) / (n_long - n_short)
+    if solver == "sklearn":
+        t_short = fit(n_short, 0.0)[0]
+        t_long = fit(n_long, 0.0)[0]
+        result["seconds_per_iteration"] = (t_long - t_short) / (n_long - n_short)
+    else:  # the loop alone is timed: best of two fits of n_long iterations
+        fit(n_long, 0.0)
+        fit(n_long, 0.0)
+        result["seconds_per_iteration"] = min(_LOOP_SECONDS[-2:]) / n_long
     if case.get("converge", True):
         seconds, n_iter, W, H = fit(case["max_iter"], case.get("tol", TOL))
         result.update(seconds_to_convergence=seconds, n_iter=int(n_iter))
@@ -253,17 +286,170 @@ def run_case(case):
 
 
 def run_case_in_subprocess(case, timeout):
-    """Run :func:`run_case` in a fresh interpreter; its peak RSS is the case's own."""
+    """Run :func:`run_case` in a fresh interpreter; its peak RSS is the case's own.
+
+    The child gets ``CHILD_ENVIRONMENT`` (what the CLI sets at start-up), recorded in the
+    result.
+    """
+    return dict(_run_child(case, CHILD_ENVIRONMENT, timeout), environment=CHILD_ENVIRONMENT)
+
+
+# ----------------------------------------------------------------------------- threads
+
+
+THREAD_MODES = {
+    # name: (environment, driver)
+    "pool_1_thread": ({"NUMBA_NUM_THREADS": "1"}, "pool"),
+    "pool_2_threads": ({"NUMBA_NUM_THREADS": "2"}, "pool"),
+    "prange_omp": ({"NUMBA_THREADING_LAYER": "omp"}, "prange"),
+    "prange_omp_passive": ({"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"},
+                           "prange"),
+    "prange_workqueue": ({"NUMBA_THREADING_LAYER": "workqueue"}, "prange"),
+}
+
+
+def _prange_runners():
+    """numba ``parallel=True`` loops over the blocks: the alternative to the thread pool."""
+    from numba import njit, prange
+
+    from espm_cli.solver import _numba_kernels as kernels
+
+    @njit(parallel=True)
+    def ratio_all(pixel_start, channel_index, counts, B, H, block_start, weighted_ratio,
+                  log_partial):
+        for block in prange(block_start.shape[0] - 1):
+            kernels.count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start,
+                                     block, block + 1, weighted_ratio, log_partial)
+
+    @njit(parallel=True)
+    def update_all(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
+                   epsilon_reg, lambda_L, rows, cols, simplex, fixed, eps, block_start, H_new,
+                   partial, row_sums):
+        for block in prange(block_start.shape[0] - 1):
+            kernels.h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio,
+                                  mu, epsilon_reg, lambda_L, rows, cols, simplex, fixed, eps,
+                                  block_start, block, block + 1, H_new, partial, row_sums)
+
+    return ratio_all, update_all
+
+
+def thread_case(side, driver, n_iterations=30):
+    """Seconds per iteration (H step + W step + objective) of the fast kernels."""
+    import numba
+
+    from espm_cli.solver import _numba_backend as fast
+
+    X, G, _, shape_2d = load_synthetic(side)
+    data = fast.prepare_counts(X)
+    nz = data.nonzeros
+    rng = np.random.default_rng(0)
+    W = rng.uniform(0.1, 1.0, (G.shape[1], N_COMPONENTS))
+    H = rng.dirichlet(np.ones(N_COMPONENTS), X.shape[0]).T.copy()
+    mu = np.full(N_COMPONENTS, 0.1)
+    regularisation = dict(shape_2d=shape_2d, lambda_L=2.0, mu=mu, epsilon_reg=1.0)
+    if driver == "pool":
+        def iteration(W, H):
+            H = fast.h_step(data, G, W, H, simplex=True, **regularisation)
+            W = fast.w_step(data, G, W, H)
+            fast.objective_terms(data, G, W, H, **regularisation)
+            return W, H
+    else:
+        ratio_all, update_all = _prange_runners()
+
+        def iteration(W, H):
+            B = fast._model_spectra(data, G, W)
+            weighted_ratio = np.empty(H.shape)
+            log_partial = np.zeros(data.n_blocks)
+            ratio_all(nz.pixel_start, nz.channel_index, nz.counts, B, H, data.block_start,
+                      weighted_ratio, log_partial)
+            H_new = np.empty(H.shape)
+            partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
+            row_sums = np.empty((data.n_blocks, N_COMPONENTS))
+            update_all(nz.pixel_start, nz.channel_index, nz.counts, B,
+                       B[:, :N_COMPONENTS].sum(axis=0), H, weighted_ratio, mu, 1.0, 2.0,
+                       shape_2d[0], shape_2d[1], True, fast._EMPTY_FIXED, 1e-10,
+                       data.block_start, H_new, partial, row_sums)
+            numerator = W * (G.T @ partial.sum(axis=0)[:, :N_COMPONENTS])
+            W = np.maximum(numerator / np.outer(G.sum(axis=0), row_sums.sum(axis=0)), 1e-10)
+            fast.laplacian_energy(H_new, shape_2d)  # the serial numpy part of the objective
+            return W, H_new
+    W, H = iteration(W, H)  # compile
+    best = np.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(n_iterations):
+            W, H = iteration(W, H)
+        best = min(best, (time.perf_counter() - start) / n_iterations)
+    layer = numba.threading_layer() if driver == "prange" else "none (Python threads)"
+    return dict(side=side, driver=driver, threading_layer=layer,
+                seconds_per_iteration=best, cpu_seconds=time.process_time())
+
+
+def blas_case(side, n_iterations=5):
+    """Seconds per iteration of the reference backend (dense BLAS products)."""
+    from espm_cli.solver import reference
+    from espm_cli.solver.counts import prepare_counts
+
+    X, G, _, shape_2d = load_synthetic(side)
+    data = prepare_counts(X, np.float64)
+    rng = np.random.default_rng(0)
+    W = rng.uniform(0.1, 1.0, (G.shape[1], N_COMPONENTS))
+    H = rng.dirichlet(np.ones(N_COMPONENTS), X.shape[0]).T.copy()
+    regularisation = dict(shape_2d=shape_2d, lambda_L=2.0, mu=np.full(N_COMPONENTS, 0.1),
+                          epsilon_reg=1.0)
+    best = np.inf
+    for _ in range(2):
+        start = time.perf_counter()
+        for _ in range(n_iterations):
+            H = reference.h_step(data, G, W, H, simplex=True, **regularisation)
+            W = reference.w_step(data, G, W, H)
+            reference.objective_terms(data, G, W, H, **regularisation)
+        best = min(best, (time.perf_counter() - start) / n_iterations)
+    return dict(side=side, backend="reference", seconds_per_iteration=best)
+
+
+def thread_study(sizes, out):
+    """Every thread setting in its own process (the settings are read at start-up)."""
+    results = []
+    for side in sizes:
+        ensure_synthetic(side)
+        for name, (environment, driver) in THREAD_MODES.items():
+            result = _run_child(dict(study="threads", side=side, driver=driver), environment)
+            results.append(dict(result, mode=name, environment=environment))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+        for threads in ("1", "2"):
+            environment = {"OPENBLAS_NUM_THREADS": threads}
+            result = _run_child(dict(study="blas", side=side), environment)
+            results.append(dict(result, mode=f"openblas_{threads}", environment=environment))
+            print(json.dumps(results[-1]), file=sys.stderr, flush=True)
+    _write_json(out, dict(machine=_machine(), command=" ".join(sys.argv), results=results))
+
+
+def _run_child(case, environment, timeout=1800):
+    env = dict(os.environ, **environment)
     command = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                   cwd=REPO)
+                                   cwd=REPO, env=env)
     except subprocess.TimeoutExpired:
         return dict(case, error=f"timed out after {timeout} s")
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
     if completed.returncode != 0 or not lines:
         return dict(case, error=completed.stderr.strip().splitlines()[-1:] or "no output")
     return json.loads(lines[-1])
+
+
+def _machine():
+    return dict(platform=platform.platform(), cpus=os.cpu_count(),
+                python=platform.python_version())
+
+
+def _write_json(out, payload):
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(payload, indent=1))
+    tmp.rename(out)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -281,9 +467,11 @@ def plan(sizes, real, solvers):
             n_short, n_long = (2, 7) if (solver == "reference" and slow) else (5, 25)
             cases.append(dict(dataset=dataset, config="physics", solver=solver,
                               n_short=n_short, n_long=n_long,
-                              max_iter=300 if solver == "reference" and slow else 1000))
+                              max_iter=1000, converge=not (solver == "reference" and slow)))
         for solver in solvers:
             n_short, n_long = (2, 7) if (solver == "reference" and slow) else (5, 25)
+            if solver == "sklearn":
+                n_short, n_long = 5, 45
             cases.append(dict(dataset=dataset, config="plain", solver=solver, n_short=n_short,
                               n_long=n_long, max_iter=1000,
                               converge=not (solver == "reference" and slow)))
@@ -307,9 +495,20 @@ def main():
     parser.add_argument("--solvers", default="numba,reference,sklearn")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_fast.json"))
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--threads-study", action="store_true",
+                        help="compare thread settings instead (use with --out)")
     args = parser.parse_args()
     if args.case:
-        print(json.dumps(run_case(json.loads(args.case))))
+        case = json.loads(args.case)
+        if case.get("study") == "threads":
+            print(json.dumps(thread_case(case["side"], case["driver"])))
+        elif case.get("study") == "blas":
+            print(json.dumps(blas_case(case["side"])))
+        else:
+            print(json.dumps(run_case(case)))
+        return
+    if args.threads_study:
+        thread_study([int(s) for s in args.sizes.split(",") if s], args.out)
         return
     sizes = [int(s) for s in args.sizes.split(",") if s]
     for side in sizes:
@@ -319,15 +518,9 @@ def main():
         result = run_case_in_subprocess(case, args.timeout)
         results.append(result)
         print(json.dumps(result), file=sys.stderr, flush=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    payload = dict(machine=dict(platform=platform.platform(), cpus=os.cpu_count(),
-                                python=platform.python_version()),
-                   command=" ".join(sys.argv), counts_per_pixel=COUNTS_PER_PIXEL,
-                   n_components=N_COMPONENTS, configs=CONFIGS, results=results)
-    tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.rename(out)
+    _write_json(args.out, dict(machine=_machine(), command=" ".join(sys.argv),
+                               counts_per_pixel=COUNTS_PER_PIXEL, n_components=N_COMPONENTS,
+                               configs=CONFIGS, results=results))
 
 
 if __name__ == "__main__":

@@ -215,13 +215,14 @@ def prepare_counts(X, dtype=np.float64):
 
 
 def _as_float64(array):
-    return np.ascontiguousarray(array, dtype=np.float64)
+    # C order and writable: the kernels' argument types then never vary (one compilation).
+    return np.require(array, dtype=np.float64, requirements=("C", "W"))
 
 
 def _sparsity_weights(mu, k):
     if mu is None:
         return np.zeros(k)
-    return np.ascontiguousarray(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
+    return np.array(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
 
 
 def _model_spectra(data, G, W):
