@@ -7,6 +7,7 @@ sentence, which the commands turn into one-line messages.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -272,19 +273,22 @@ def fit(image, model, config: dict, progress: Callable | None = None):
         init=config["init"], max_iter=int(config["max_iter"]), tol=float(config["tol"]),
         random_state=config["seed"],
     )
-    with _StopOnInterrupt() as interrupt:
-        if solver_accepts_callback():
-            def callback(n_iter, losses_row):
-                if progress is not None:
-                    progress(n_iter, losses_row)
-                return interrupt.requested
-            estimator.set_params(callback=callback)
+    interrupt = _StopOnInterrupt()
+    if solver_accepts_callback():
+        def callback(n_iter, losses_row):
+            if progress is not None:
+                progress(n_iter, losses_row)
+            return interrupt.requested
+        estimator.set_params(callback=callback)
+    else:  # without a per-iteration hook, Ctrl-C can only abort
+        interrupt = contextlib.nullcontext(interrupt)
+    with interrupt as state:
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             estimator.fit(image.counts)
         seconds = time.perf_counter() - started
-    return estimator, seconds, interrupt.requested
+    return estimator, seconds, state.requested
 
 
 def make_result(image, model, estimator, config: dict, seconds: float, interrupted: bool, input_sha256: str):
