@@ -39,9 +39,12 @@ EXTRA_IGNORED = {
     # Cu Ka/Kb at 8.05/8.9 keV (the grid), Mo Ka/Kb at 17.48/19.6 keV, Zr Ka at 15.77 keV
     "88_ES-LP_G8_selection2_cropped2.hspy": ["Cu", "Mo", "Zr"],
     "test_TEM.bcf": ["Si"],  # a strong Si Ka at 1.74 keV
+    # Mn Ka/Kb at 5.90/6.49 keV (next to Fe)
+    "30x30_instructively_packed_16bit_compressed.bcf": ["Mn"],
 }
 COMPOSITION_REFRESHES = 3  # absorption recomputed from the fitted composition
-FIT_LOW_KEV = 0.2  # below: the zero-energy strobe peak, not X-rays
+# Below: the zero-energy strobe peak and (Bruker) the detector's 0.2 keV threshold.
+FIT_LOW_KEV = 0.25
 log = logging.getLogger("fit_real_data")
 
 
