@@ -9,7 +9,8 @@ constraint (the free entries of one group, a column, sum to ``target``) the KKT
 conditions give ``h_k(ν) = max(eps, h*(β_k + ν))`` for one multiplier ν per group;
 ``Σ_k h_k(ν)`` is continuous, convex and non-increasing in ν, so the root is found by
 Newton steps kept inside a shrinking bracket (bisection as fallback), vectorised over all
-groups at once. See docs/solver.md.
+groups at once. Linear terms (a = c = 0) bound ν from below and are handled apart. See
+docs/solver.md.
 """
 
 import numpy as np
@@ -85,6 +86,10 @@ def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
     # β + ν = c/T − 2aT); at nu_high Σ h ≤ n_free·eps + Σ c / (β + ν) ≤ T.
     big = np.inf
     reachable = free & ((a > 0) | (c > 0))
+    # Solve for t = ν + β_ref (β_ref: the group's smallest β among entries that can carry
+    # mass) so that β + ν near 0 is not computed by cancellation between large numbers.
+    beta_ref = np.where(reachable, beta, np.inf).min(axis=0)
+    beta = beta - np.where(np.isfinite(beta_ref), beta_ref, 0.0)
     lower_candidates = np.where(reachable, c / target - 2.0 * a * target - beta, -big)
     nu_low = lower_candidates.max(axis=0)
     c_total = np.sum(np.where(free, c, 0.0), axis=0)
@@ -116,6 +121,24 @@ def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
         still[active] = ~done
         active = still
     h = np.where(free, np.maximum(quadratic_log_minimiser(a, beta + nu, c), eps), 0.0)
+    # A linear free entry (a = c = 0) bounds ν from below by −β: if at that ν the other
+    # entries still leave room, the entry with the smallest such β takes the rest.
+    linear_entries = free & (a == 0) & (c == 0)
+    mixed = linear_entries.any(axis=0) & ~linear & (n_free > 0)
+    if mixed.any():
+        cols = np.flatnonzero(mixed)
+        linear_beta = np.where(linear_entries[:, cols], beta[:, cols], np.inf)
+        best = np.argmin(linear_beta, axis=0)
+        nu_floor = -linear_beta.min(axis=0)
+        at_floor = np.where(free[:, cols], np.maximum(
+            quadratic_log_minimiser(a[:, cols], beta[:, cols] + nu_floor, c[:, cols]), eps), 0.0)
+        room = target[cols] - at_floor.sum(axis=0)
+        # Entries with a = 0 < c have a pole at ν = −β: the floor must lie above all poles.
+        poles = free[:, cols] & (a[:, cols] == 0) & (c[:, cols] > 0)
+        pole_beta = np.where(poles, beta[:, cols], np.inf).min(axis=0)
+        take = (room > 0) & (pole_beta > -nu_floor)
+        at_floor[best[take], np.flatnonzero(take)] += room[take]
+        h[:, cols[take]] = at_floor[:, take]
     if linear.any():
         cols = np.flatnonzero(linear)
         masked_beta = np.where(free[:, cols], beta[:, cols], np.inf)
