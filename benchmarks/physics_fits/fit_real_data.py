@@ -16,7 +16,7 @@ import warnings
 
 import numpy as np
 
-from espm_cli.physics import Detector, EDXModel, EnergyAxis, NoLinesInRangeError, Sample
+from espm_cli.physics import Detector, EDXModel, EnergyAxis, Sample, elements_with_lines
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / ".." / "shared" / "realdata"
@@ -73,15 +73,6 @@ def acquisition(signal):
     return float(instrument.beam_energy), detector, tilt, (list(elements) if elements else None)
 
 
-def has_lines(axis, element, beam, detector, sample):
-    """True when ``element`` has a line in the axis (the model refuses it otherwise)."""
-    try:
-        EDXModel(axis, [element], beam, detector=detector, sample=sample)
-    except NoLinesInRangeError:
-        return False
-    return True
-
-
 def kl_nnls(G, x, n_iter=20000, tol=1e-10):
     """Nonnegative w minimising the generalized KL divergence D(x || G w)."""
     w = np.full(G.shape[1], x.sum() / G.sum() / G.shape[1])
@@ -120,7 +111,7 @@ def fit_file(path, out_dir):
     start = time.perf_counter()
     bulk = signal.metadata.get_item("Acquisition_instrument.SEM") is not None
     sample = Sample(tilt_deg=tilt, bulk=bulk)
-    model_elements = [el for el in elements if has_lines(axis, el, beam, detector, sample)]
+    model_elements = elements_with_lines(axis, elements, beam)
     dropped = sorted(set(elements) - set(model_elements))
     ignored = EXTRA_IGNORED.get(path.name, [])
     model = EDXModel(axis, model_elements, beam, detector=detector, sample=sample,

@@ -8,12 +8,12 @@ from .detector import Detector
 from .energy_axis import EnergyAxis
 from .errors import (BeamEnergyError, EnergyAxisError, NoLinesInRangeError,
                      PhysicsInputError, UnknownElementError)
-from .model import EDXModel
+from .model import EDXModel, elements_with_lines
 from .sample import Sample
 from .xray_lines import XRayLine
 
 __all__ = [
     "BeamEnergyError", "Composition", "Detector", "EDXModel", "EnergyAxis",
     "EnergyAxisError", "NoLinesInRangeError", "PhysicsInputError", "Sample",
-    "UnknownElementError", "XRayLine",
+    "UnknownElementError", "XRayLine", "elements_with_lines",
 ]

@@ -36,14 +36,15 @@ _OVERVOLTAGE_SWITCH = 16.0
 
 @lru_cache(maxsize=1)
 def bote_salvat_table():
-    """Parameter table as a dict ``(Z, shell) -> dict of floats`` (edge_eV, a1..a5, b, Anlj, g1..g4).
+    """Parameter table: ``(Z, shell) -> {edge_eV, a1..a5, b, Anlj, g1..g4}`` (floats).
 
     Returns
     -------
     dict
         Read once from the package data file and cached.
     """
-    text = resources.files(__package__).joinpath("data").joinpath("bote_salvat_2009.csv").read_text()
+    data = resources.files(__package__).joinpath("data")
+    text = data.joinpath("bote_salvat_2009.csv").read_text()
     lines = text.strip().splitlines()
     header = lines[0].split(",")
     table = {}

@@ -4,8 +4,8 @@ Column scaling (so that W counts atoms)
 ---------------------------------------
 Element column j:  G[:, j] = c_j * sum_lines  w_line * eps(E_line) * A(E_line) * g_line
 with w_line = sigma_eff(E0) * omega * R in units of 1e-22 cm^2, eps the detector efficiency,
-A the self-absorption (thin film, or bulk), g_line the unit-area Gaussian integrated over each channel
-and c_j = 1 unless k-factors are given. Expected counts per channel are then proportional to
+A the self-absorption (thin film, or bulk), g_line the unit-area Gaussian integrated over
+each channel and c_j = 1 unless k-factors are given. Expected counts per channel are then proportional to
 G[:, j] times the number of atoms of element j in the pixel (times dose and solid angle),
 so W's element rows are proportional to numbers of atoms and the composition is a plain
 normalisation of those rows. The two continuum columns are the raw shapes times
@@ -23,11 +23,11 @@ from .continuum import CONTINUUM_LABELS, continuum_shapes
 from .cross_sections import PUBLISHED_EXPONENT
 from .detector import Detector, gaussian_channel_areas
 from .energy_axis import EnergyAxis
-from .errors import BeamEnergyError, EnergyAxisError, NoLinesInRangeError, PhysicsInputError
+from .errors import BeamEnergyError, NoLinesInRangeError, PhysicsInputError
 from .sample import Sample, bulk_absorption, take_off_angle_deg, thin_film_absorption
 from .xray_lines import atomic_number, atomic_weight, element_lines
 
-__all__ = ["EDXModel"]
+__all__ = ["EDXModel", "elements_with_lines"]
 
 MAX_BEAM_ENERGY_KEV = 1000.0
 
@@ -249,6 +249,29 @@ class EDXModel:
         return scales
 
 
+def elements_with_lines(energy_axis, elements, beam_energy_keV):
+    """The elements that have at least one line on the axis below the beam energy.
+
+    :class:`EDXModel` refuses an element without any (e.g. O Ka on an axis starting at
+    0.83 keV); callers that prefer to drop such elements filter with this first.
+
+    Parameters
+    ----------
+    energy_axis : EnergyAxis or object with offset, scale, size
+    elements : sequence of str
+    beam_energy_keV : float
+
+    Returns
+    -------
+    list of str
+        In the given order. Unknown symbols raise :class:`UnknownElementError`.
+    """
+    axis = _as_axis(energy_axis)
+    beam = _check_beam_energy(beam_energy_keV, axis)
+    return [symbol for symbol in elements
+            if element_lines(symbol.strip(), beam, axis.low_keV, axis.high_keV)]
+
+
 def _as_axis(energy_axis):
     if isinstance(energy_axis, EnergyAxis):
         return energy_axis
@@ -272,7 +295,8 @@ def _check_beam_energy(beam_energy_keV, axis):
 def _check_elements(elements, ignored_elements):
     if isinstance(elements, str) or not hasattr(elements, "__iter__"):
         raise PhysicsInputError(
-            f"elements={elements!r} is not allowed; it must be a list of symbols like ['Fe', 'Pt'].")
+            f"elements={elements!r} is not allowed; it must be a list of symbols like "
+            "['Fe', 'Pt'].")
     if isinstance(ignored_elements, str):
         ignored_elements = (ignored_elements,)
     symbols = [s.strip() if isinstance(s, str) else s for s in elements]

@@ -85,7 +85,8 @@ def atomic_number(symbol):
     """Atomic number of an element symbol; :class:`UnknownElementError` if it is none."""
     if not isinstance(symbol, str) or not symbol.strip():
         raise UnknownElementError(
-            f"element={symbol!r} is not allowed; it must be a chemical element symbol such as 'Fe'.")
+            f"element={symbol!r} is not allowed; it must be a chemical element symbol "
+            "such as 'Fe'.")
     return _atomic_number(symbol.strip())
 
 

@@ -174,3 +174,11 @@ def test_bulk_model_lowers_soft_lines_and_continuum():
     ratio_bulk = bulk.G[cu_l, 0] / bulk.G[cu_k, 0]
     assert ratio_bulk < 0.8 * ratio_thin
     assert np.all(np.isfinite(bulk.G)) and np.all(bulk.G >= 0)
+
+
+def test_elements_with_lines_drops_elements_off_the_axis():
+    from espm_cli.physics import elements_with_lines
+    axis = EnergyAxis(0.8315, 0.01, 1917)
+    assert elements_with_lines(axis, ["Mg", "O", "Fe"], 200.0) == ["Mg", "Fe"]
+    with pytest.raises(UnknownElementError):
+        elements_with_lines(axis, ["Zz"], 200.0)

@@ -44,8 +44,9 @@ def test_summed_spectrum_fit(name, elements, ignored, bulk, max_deviance):
     axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
     instrument = signal.metadata.Acquisition_instrument
     instrument = instrument.TEM if "TEM" in instrument else instrument.SEM
+    elevation = float(instrument.Detector.EDS.elevation_angle)
     model = EDXModel(axis, elements, float(instrument.beam_energy),
-                     detector=Detector(elevation_deg=float(instrument.Detector.EDS.elevation_angle)),
+                     detector=Detector(elevation_deg=elevation),
                      sample=Sample(bulk=bulk), ignored_elements=ignored)
     window = (axis.energies >= 0.25) & (axis.energies < 0.98 * model.beam_energy_keV)
     w = kl_fit(model.G[window], counts[window])
