@@ -194,16 +194,15 @@ class EDXModel:
     def _build(self):
         axis = self.energy_axis
         edges = axis.edges
-        high = min(axis.high_keV, self.beam_energy_keV)
         columns, lines = [], []
         for symbol in self.elements:
             element_line_list = element_lines(symbol, self.beam_energy_keV, axis.low_keV,
                                               axis.high_keV, self.cross_section_exponent)
             if not element_line_list:
                 raise NoLinesInRangeError(
-                    f"element {symbol!r} has no X-ray line between {max(axis.low_keV, 0.1):.3g}"
-                    f" and {high:.4g} keV (the energy axis, below the beam energy "
-                    f"{self.beam_energy_keV:g} keV).")
+                    f"element {symbol!r} has no X-ray line between {axis.low_keV:.3g} and "
+                    f"{axis.high_keV:.4g} keV (the energy axis) below the beam energy "
+                    f"{self.beam_energy_keV:g} keV (lines under 0.1 keV are not modelled).")
             energies = np.array([line.energy_keV for line in element_line_list])
             weights = np.array([line.weight for line in element_line_list])
             line_edges = np.array([line.edge_keV for line in element_line_list])
