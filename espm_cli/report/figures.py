@@ -172,9 +172,14 @@ def plot_convergence(result: DecompositionResult, path: str | Path) -> Path:
     plt = _pyplot()
     history = np.asarray(result.loss_history, dtype=float)
     names = list(result.loss_names) or [f"term {i}" for i in range(history.shape[-1] if history.ndim == 2 else 0)]
-    shown = [i for i in range(len(names)) if history.size and np.ptp(history[:, i]) > 0]
-    shown = shown or list(range(len(names)))[-1:]
-    figure, axes = plt.subplots(1, max(1, len(shown)), figsize=(4 * max(1, len(shown)), 3.4), squeeze=False)
+    last = len(names) - 1  # the total
+    shown = [last] if names else []
+    if history.size:
+        # each term that varies and is not simply the total (regularisers off)
+        shown += [i for i in range(last) if np.ptp(history[:, i]) > 0
+                  and not np.allclose(history[:, i], history[:, last])]
+    figure, axes = plt.subplots(1, max(1, len(shown)), figsize=(4 * max(1, len(shown)), 3.4),
+                                squeeze=False, layout="constrained")
     iterations = np.arange(1, history.shape[0] + 1) if history.ndim == 2 else np.array([])
     for axis, index in zip(axes.flat, shown):
         if history.size:
