@@ -13,6 +13,7 @@ import dataclasses
 import logging
 
 import numpy as np
+import scipy.sparse
 from hyperspy.signals import LazySignal
 
 from .composition_table import CompositionTable
@@ -20,6 +21,8 @@ from .model_from_metadata import model_from_signal
 
 logger = logging.getLogger(__name__)
 
+#: Dense float64 bytes of one block of a lazy signal read at once.
+_LAZY_BLOCK_BYTES = 64 * 2**20
 #: SmoothNMF arguments that decompose_phases sets itself.
 _SET_BY_DECOMPOSE_PHASES = ("G", "G_continuum", "shape_2d", "n_components")
 
@@ -55,37 +58,56 @@ class PhaseResults:
     composition: CompositionTable
 
 
-class _FittedAbundances:
-    """Wraps a SmoothNMF for hyperspy's lazy decomposition.
+class _LazyWholeImageFit:
+    """Lets hyperspy's lazy decomposition run one SmoothNMF fit over the whole image.
 
-    On a lazy signal hyperspy collects every block, calls ``fit_transform`` once,
-    then recomputes the loadings block by block through ``transform``. The fit has
-    already found every pixel's abundances (with the Laplacian over the whole grid,
-    which a block-wise ``transform`` could not apply), so ``transform`` hands back
-    those rows in the order hyperspy reads the blocks: ``decompose_phases`` rechunks
-    the data so that blocks are runs of whole image rows, the same order the fit saw.
+    hyperspy streams the blocks of a lazy signal through ``partial_fit``; each block
+    is kept as a sparse matrix of its nonzero counts (EDX counts are mostly zeros),
+    so memory grows with the counts, not with pixels x channels. SmoothNMF needs
+    every pixel in each update, so the fit runs once, when hyperspy first asks for
+    the result after the last block. hyperspy then re-reads the blocks through
+    ``transform``, which hands back the fitted abundances (with the Laplacian over
+    the whole grid) in the order the blocks come, pass after pass:
+    ``decompose_phases`` rechunks the data into runs of whole image rows, so that
+    order is the raster order the fit saw (and ``decompose_phases`` sets the
+    loadings from the fit afterwards in any case).
     """
 
     def __init__(self, estimator):
         self.estimator = estimator
+        self._blocks = []
         self._abundances = None
         self._next_row = 0
 
-    @property
-    def components_(self):
-        return self.estimator.components_
+    def partial_fit(self, X):
+        self._blocks.append(scipy.sparse.csr_array(X))
+        return self
 
     def fit_transform(self, X):
-        self._abundances = self.estimator.fit_transform(X)
-        self._next_row = 0
-        return self._abundances
+        self.partial_fit(X)
+        return self._fitted_abundances()
+
+    @property
+    def components_(self):
+        self._fitted_abundances()
+        return self.estimator.components_
 
     def transform(self, X):
+        abundances = self._fitted_abundances()
+        if self._next_row == abundances.shape[0]:  # hyperspy may read the blocks again
+            self._next_row = 0
         start, stop = self._next_row, self._next_row + X.shape[0]
-        if self._abundances is None or stop > self._abundances.shape[0]:
+        if stop > abundances.shape[0]:
             raise RuntimeError("hyperspy asked for more pixels than were fitted.")
         self._next_row = stop
-        return self._abundances[start:stop]
+        return abundances[start:stop]
+
+    def _fitted_abundances(self):
+        if self._abundances is None:
+            counts = scipy.sparse.vstack(self._blocks, format="csr")
+            self._blocks = []
+            self._abundances = self.estimator.fit_transform(counts)
+        return self._abundances
 
 
 def navigation_shape_2d(signal):
@@ -102,13 +124,15 @@ def navigation_shape_2d(signal):
 
 
 def _float_data_in_row_blocks(signal):
-    """The data as float, and for lazy data in blocks of whole image rows."""
+    """The data as float; lazy data in blocks of whole image rows of bounded size."""
     data = signal.data
     if not np.issubdtype(data.dtype, np.floating):
         data = data.astype("float64")
     if isinstance(signal, LazySignal):
-        # array axes are (ny, nx, channels): keep only the row axis split
-        data = data.rechunk({axis: -1 for axis in range(1, data.ndim)})
+        # array axes are (ny, nx, channels) or (n, channels): split only the first
+        row_bytes = 8 * int(np.prod(data.shape[1:]))
+        rows = max(1, min(data.shape[0], _LAZY_BLOCK_BYTES // row_bytes))
+        data = data.rechunk({0: rows, **{axis: -1 for axis in range(1, data.ndim)}})
     return data
 
 
@@ -208,7 +232,7 @@ class PhaseDecompositionMixin:
         estimator = SmoothNMF(n_components, shape_2d=shape_2d, **fit_G,
                               **estimator_options)
         lazy = isinstance(self, LazySignal)
-        algorithm = _FittedAbundances(estimator) if lazy else estimator
+        algorithm = _LazyWholeImageFit(estimator) if lazy else estimator
 
         original_data = self.data
         self.data = _float_data_in_row_blocks(self)

@@ -135,6 +135,28 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
     assert str(table).splitlines()[0].split()[1:] == list(expected.elements)
 
 
+def test_lazy_decompose_phases_fits_once_on_the_nonzero_counts(monkeypatch):
+    import scipy.sparse
+
+    source, _ = simulated_signal("EDS_TEM")
+    source.set_signal_type("EDS_espm_cli")
+    lazy = source.as_lazy()
+    lazy.data = lazy.data.rechunk((3, 4, N_CHANNELS))
+    seen = []
+    fit_transform = SmoothNMF.fit_transform
+
+    def recording_fit_transform(self, X, *args, **kwargs):
+        seen.append(X)
+        return fit_transform(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(SmoothNMF, "fit_transform", recording_fit_transform)
+    lazy.decompose_phases(3, **SOLVER_OPTIONS)
+    assert len(seen) == 1 and scipy.sparse.issparse(seen[0])
+    X = np.asarray(source.data).reshape(-1, N_CHANNELS)
+    np.testing.assert_array_equal(seen[0].toarray(), X)  # every pixel, raster order
+    assert seen[0].nnz == np.count_nonzero(X)
+
+
 def test_plot_phases_draws_maps_beside_spectra():
     signal, _ = simulated_signal("EDS_TEM")
     signal.set_signal_type("EDS_espm_cli")
