@@ -111,7 +111,7 @@ class _Progress:
 
     def update(self, n_iter, losses_row):
         self._bar.update(n_iter - self._bar.n)
-        self._bar.set_postfix_str(f"objective {float(losses_row[-1]):.6g}", refresh=False)
+        self._bar.set_postfix_str(f"objective {float(losses_row[-1]):.6g}")
 
     def close(self):
         self._bar.close()
