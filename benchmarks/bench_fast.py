@@ -161,8 +161,23 @@ def load_real(name):
     signal = next(s for s in candidates if s.data.ndim == 3)
     data = signal.data
     shape_2d = tuple(int(v) for v in data.shape[:2])
+    source = _sparse_source(data)
+    if source is not None:  # JEOL .pts: rosettasciio keeps the events as a pydata COO
+        data = source
     X = pixel_nonzeros_from_array(data.reshape((-1, data.shape[-1]))).to_scipy()
     return X, shape_2d
+
+
+def _sparse_source(lazy):
+    """The pydata-sparse array a lazy signal wraps whole (``da.from_array``), if any."""
+    import sparse
+
+    graph = lazy.__dask_graph__()
+    for layer in graph.layers.values():
+        for value in layer.values():
+            if isinstance(value, sparse.SparseArray) and value.shape == lazy.shape:
+                return value
+    return None
 
 
 def load_dataset(dataset):
@@ -471,19 +486,21 @@ def plan(sizes, real, solvers):
         for solver in solvers:
             n_short, n_long = (2, 7) if (solver == "reference" and slow) else (5, 25)
             if solver == "sklearn":
-                n_short, n_long = 5, 45
+                n_short, n_long = (2, 7) if slow else (5, 45)
             cases.append(dict(dataset=dataset, config="plain", solver=solver, n_short=n_short,
                               n_long=n_long, max_iter=1000,
-                              converge=not (solver == "reference" and slow)))
+                              converge=not (solver != "numba" and slow)))
     if real:
         for name in REAL_FILES:
             for solver in solvers:
                 big = name.endswith(".pts")
+                # JEOL: the issue's target run (200 iterations) for ours; per iteration only
+                # for the others.
                 cases.append(dict(dataset=name, config="plain", solver=solver,
                                   n_short=2 if big and solver != "numba" else 5,
                                   n_long=7 if big and solver != "numba" else 25,
-                                  max_iter=200 if big else 1000,
-                                  tol=0.0 if big else TOL))
+                                  max_iter=200 if big else 1000, tol=0.0 if big else TOL,
+                                  converge=solver == "numba" or not big))
     return cases
 
 

@@ -146,6 +146,8 @@ def _store_column4(out, j, a0, a1, a2, a3):
 @njit(cache=True, nogil=True, error_model="numpy")
 def _quadratic_log_root(a, beta, c):
     """Positive root of ``2 a h² + β h − c`` (0 where undefined), cancellation-free."""
+    if a == 0.0 and beta > 0.0:
+        return c / beta  # = 2c / (β + |β|) exactly, without the square root
     root = math.sqrt(beta * beta + 8.0 * a * c)
     if beta > 0.0:
         denominator = beta + root
