@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
 
 #: Acquisition values that ``build_G`` reads from the metadata and that a keyword
@@ -83,7 +82,8 @@ def model_from_signal(signal, elements=None, **overrides):
         )
     acquisition = acquisition_from_metadata(
         signal.metadata, str(signal.metadata.get_item("Signal.signal_type", "")))
-    symbols = parse_elements(elements) or acquisition.elements
+    chosen = parse_elements(elements)
+    symbols = chosen or acquisition.elements
     if not symbols:
         raise ValueError(
             "elements is empty: the metadata list no elements (Sample.elements); pass "
@@ -97,21 +97,19 @@ def model_from_signal(signal, elements=None, **overrides):
             "beam_energy_keV is None: the metadata hold no beam energy; pass "
             "build_G(beam_energy_keV=...) or set it with s.set_microscope_parameters()."
         )
-
-    def given(group):
-        options = {name: value for name, value in values.items()
-                   if ACQUISITION_OVERRIDES[name] == group and value is not None}
-        return options
-
+    beam_energy_keV = float(values["beam_energy_keV"])
     energy_axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
-    if parse_elements(elements) is None:
-        symbols = _drop_elements_without_lines(symbols, float(values["beam_energy_keV"]),
-                                               energy_axis)
-    detector = Detector(**given("detector"),
-                        **{n: overrides[n] for n in DETECTOR_OPTIONS if n in overrides})
-    sample = Sample(**given("sample"),
-                    **{n: overrides[n] for n in SAMPLE_OPTIONS if n in overrides})
-    return EDXModel(energy_axis, list(symbols), float(values["beam_energy_keV"]),
+    if chosen is None:
+        symbols = _drop_elements_without_lines(symbols, beam_energy_keV, energy_axis)
+
+    def options(group, extra_names):
+        from_values = {name: value for name, value in values.items()
+                       if ACQUISITION_OVERRIDES[name] == group and value is not None}
+        return {**from_values, **{n: overrides[n] for n in extra_names if n in overrides}}
+
+    detector = Detector(**options("detector", DETECTOR_OPTIONS))
+    sample = Sample(**options("sample", SAMPLE_OPTIONS))
+    return EDXModel(energy_axis, list(symbols), beam_energy_keV,
                     detector=detector, sample=sample,
                     **{n: overrides[n] for n in MODEL_OPTIONS if n in overrides})
 
@@ -133,11 +131,17 @@ def _drop_elements_without_lines(symbols, beam_energy_keV, energy_axis):
         except ValueError:
             has_lines = True  # let the model report the bad symbol itself
         (kept if has_lines else dropped).append(symbol)
+    if dropped and not kept:
+        raise ValueError(
+            f"none of the metadata elements ({', '.join(dropped)}) has an X-ray line "
+            f"between {energy_axis.low_keV:.3g} and {energy_axis.high_keV:.3g} keV; pass "
+            "elements=[...] to choose the elements yourself."
+        )
     if dropped:
         warnings.warn(
             f"metadata elements {', '.join(dropped)} have no X-ray line between "
             f"{energy_axis.low_keV:.3g} and {energy_axis.high_keV:.3g} keV and are left "
             "out of the model; pass elements=[...] to choose the elements yourself.",
-            UserWarning, stacklevel=3)
+            UserWarning, stacklevel=4)
     return tuple(kept)
 

@@ -4,7 +4,6 @@ The hyperspy paths must give the same spectra and maps as the estimator called
 directly on the same (pixels, channels) matrix with the same seed.
 """
 
-import warnings
 
 import matplotlib
 import numpy as np
