@@ -215,3 +215,14 @@ def test_decompose_phases_on_a_real_sparse_tem_file(lazy):
     assert results.composition.elements == ("Cu", "O", "Pd", "Ti")
     rows = results.composition.atomic_percent
     np.testing.assert_allclose(rows.sum(axis=1), 100.0)
+
+
+def test_line_scan_and_single_spectrum():
+    signal, _ = simulated_signal("EDS_TEM")
+    signal.set_signal_type("EDS_espm_cli")
+    line = signal.inav[:, 4]  # one row of the map: a line scan of 12 pixels
+    results = line.decompose_phases(2, lambda_L=1.0, random_state=0, max_iter=10)
+    assert results.maps.shape == (2, 1, SHAPE_2D[1])
+    assert results.estimator.shape_2d == (1, SHAPE_2D[1])
+    with pytest.raises(ValueError, match="0 navigation axes"):
+        signal.inav[0, 0].decompose_phases(1)
