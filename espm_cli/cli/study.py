@@ -69,11 +69,10 @@ def expand_study(study: dict, study_path: Path, default_output: Path) -> list[Pl
             names.add(name)
             if config.get("file") is not None:
                 config["file"] = str((base / Path(str(config["file"])).expanduser()).resolve())
-            if config.get("output_dir"):
-                folder = Path(str(config["output_dir"])).expanduser()
-                config["output_dir"] = str((base / folder).resolve())
-            else:
-                config["output_dir"] = str((output_root / name).resolve())
+            # every run gets its own folder <root>/<name>: an output_dir given in the
+            # defaults or a run is that run's root, never a folder runs would share
+            root = Path(str(config["output_dir"])).expanduser() if config.get("output_dir") else output_root
+            config["output_dir"] = str((base / root / name).resolve())
             planned.append(PlannedRun(name, config))
     return planned
 
