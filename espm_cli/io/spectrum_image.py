@@ -331,7 +331,7 @@ def load_spectrum_image(
             f"({min(y1 - y0, x1 - x0)} pixels after cropping)"
         )
 
-    width = n_channels if channel_stop - channel_start == n_channels else channel_stop - channel_start
+    width = channel_stop - channel_start
     row_bytes = max(1, (x1 - x0) * width * np.dtype(data.dtype).itemsize)
     rows_per_block = max(bin_factor, READ_BLOCK_BYTES // row_bytes // bin_factor * bin_factor)
     usable_rows = (y1 - y0) // bin_factor * bin_factor
