@@ -58,7 +58,7 @@ def _thread_pool(n_threads):
     with _pool_lock:
         if _pool is None or _pool_size != n_threads:
             if _pool is not None:
-                _pool.shutdown(wait=True)
+                _pool.shutdown(wait=False)  # its queued work still runs
             _pool = ThreadPoolExecutor(max_workers=n_threads, thread_name_prefix="espm-numba")
             _pool_size = n_threads
         return _pool

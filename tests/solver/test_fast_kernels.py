@@ -239,3 +239,17 @@ def test_simplex_root_matches_bisection(a):
 def test_stream_bound_is_measured(problem):
     X = problem[0]
     assert fast.stream_nonzeros_seconds(fast.prepare_counts(X.T), repeats=1) > 0
+
+
+def test_weighted_log_sum_matches_math_log():
+    rng = np.random.default_rng(5)
+    model = np.concatenate([np.exp(rng.uniform(-700, 700, 5000)),
+                            [1.0, 2.0, 0.5, np.sqrt(2.0), 1 / np.sqrt(2.0), 3.0, 1e-300, 1e300]])
+    counts = rng.integers(1, 50, model.size).astype(np.float32)
+    bits = np.empty(model.size, dtype=np.int64)
+    expected = np.log(model)
+    for t in range(0, model.size, 97):
+        one = kernels.weighted_log_sum(model[t:t + 1], np.ones(1), bits)
+        assert one == pytest.approx(expected[t], rel=4e-16, abs=4e-16)
+    total = kernels.weighted_log_sum(model, counts, bits)
+    assert total == pytest.approx(np.sum(counts * expected), rel=1e-13)
