@@ -43,6 +43,7 @@ _MAX_BLOCKS = 64
 _PIXEL_OVERHEAD = 8  # a pixel's fixed work, in nonzero-equivalents
 _EMPTY_FIXED = np.zeros((0, 0))
 _REGISTER_WIDTH = 4
+_CHUNK = 1 << 20  # nonzeros per slice when a whole-array temporary would be large
 
 _pool_lock = threading.Lock()
 _pool = None
@@ -172,8 +173,12 @@ class NonzeroCounts:
     def channel_totals(self):
         """Σ_j X_ij, float64, shape (c,)."""
         nz = self.nonzeros
-        return np.bincount(nz.channel_index, weights=nz.counts.astype(np.float64),
-                           minlength=nz.n_channels)
+        totals = np.zeros(nz.n_channels)
+        for start in range(0, nz.nnz, _CHUNK):
+            chunk = slice(start, start + _CHUNK)
+            totals += np.bincount(nz.channel_index[chunk], weights=nz.counts[chunk],
+                                  minlength=nz.n_channels)
+        return totals
 
     def _remember(self, name, G, W, H, value):
         # G is fixed during a fit (and may be a large identity): matched by identity;
@@ -207,9 +212,12 @@ def prepare_counts(X, dtype=np.float64):
     NonzeroCounts
     """
     nonzeros = pixel_nonzeros_from_array(X)
-    values = nonzeros.counts.astype(np.float64)
-    total = float(values.sum())
-    xlogx_total = float(np.sum(values * np.log(values)))
+    total = 0.0
+    xlogx_total = 0.0
+    for start in range(0, nonzeros.nnz, _CHUNK):  # no float64 copy of all the counts
+        values = nonzeros.counts[start:start + _CHUNK].astype(np.float64)
+        total += float(values.sum())
+        xlogx_total += float(np.dot(values, np.log(values)))
     return NonzeroCounts(nonzeros=nonzeros, block_start=pixel_blocks(nonzeros.pixel_start),
                          total=total, xlogx_total=xlogx_total)
 
