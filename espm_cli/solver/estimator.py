@@ -79,6 +79,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     backend : str, default="auto"
         Update-step backend ("reference" or a registered faster one; "auto" picks the
         fastest available).
+    callback : callable or None, default=None
+        Called after every iteration as ``callback(n_iter, losses_row)`` with the
+        iteration number and that iteration's row of ``losses_``; a true return value
+        stops the fit there (``converged_`` is then False and no ConvergenceWarning is
+        emitted). For progress bars and clean interruption.
 
     Attributes
     ----------
@@ -106,7 +111,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
                  epsilon_reg=1.0, simplex=None, shape_2d=None, init="nndsvda", max_iter=200,
                  tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
-                 dtype="float64", eps=1e-10, backend="auto"):
+                 dtype="float64", eps=1e-10, backend="auto", callback=None):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -125,6 +130,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.dtype = dtype
         self.eps = eps
         self.backend = backend
+        self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -187,7 +193,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged = _run_updates(
             backend, data, G, W_start.astype(dtype), H_start.astype(dtype), settings,
-            max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose)
+            max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose,
+            callback=self.callback)
         self.G_, self.W_, self.H_ = G, W_fit, H_fit
         self.components_ = np.ascontiguousarray((G @ W_fit).T)
         self.n_iter_ = losses.shape[0]
@@ -324,7 +331,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                              fixed_H=settings["fixed_H"], eps=settings["eps"])
 
 
-def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose):
+def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose,
+                 callback=None):
     """The fit loop: H step, W step, objective, stopping test.
 
     Returns
@@ -355,11 +363,15 @@ def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, v
         current = losses[-1][-1]
         if verbose:
             logger.info("iteration %d: objective %.10g", iteration + 1, current)
+        stop_requested = callback is not None and bool(callback(iteration + 1, losses[-1]))
         if previous - current <= tol * abs(previous):
             converged = True
             break
+        if stop_requested:
+            logger.info("stopped by the callback after iteration %d", iteration + 1)
+            break
         previous = current
-    if not converged:
+    else:
         warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
                       f"relative decrease fell below tol={tol}; raise max_iter or tol.",
                       ConvergenceWarning, stacklevel=3)

@@ -73,6 +73,7 @@ PARAMETER_RULES = {
     "dtype": (_is_dtype, '"float32" or "float64"'),
     "eps": (lambda v: _is_real(v, 0, 1, low_open=True), "a real number in (0, 1)"),
     "backend": (_is_backend, '"auto" or a registered backend name'),
+    "callback": (lambda v: v is None or callable(v), "None or a callable(n_iter, losses_row)"),
 }
 
 

@@ -293,3 +293,31 @@ def test_hyperspy_decomposition_uses_the_estimator(problem):
     loadings = signal.get_decomposition_loadings().data
     np.testing.assert_allclose(factors, estimator.components_)
     np.testing.assert_allclose(loadings.reshape(3, -1), estimator.H_)
+
+
+@pytest.mark.parametrize("backend", ["reference", "numba"])
+def test_callback_sees_every_iteration_and_can_stop(problem, backend):
+    X, G, continuum = problem
+    seen = []
+
+    def record(n_iter, losses_row):
+        seen.append((n_iter, losses_row.copy()))
+        return False
+
+    full = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
+                                max_iter=7, tol=0.0, callback=record), X)
+    assert [n for n, _ in seen] == list(range(1, 8))
+    np.testing.assert_array_equal(np.array([row for _, row in seen]), full.losses_)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is not a failure
+        stopped = SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
+                            max_iter=50, tol=0.0, callback=lambda n, row: n >= 3).fit(X)
+    assert stopped.n_iter_ == 3 and not stopped.converged_
+    np.testing.assert_allclose(stopped.losses_, full.losses_[:3], rtol=1e-12)
+
+
+def test_callback_must_be_callable(problem):
+    X, G, continuum = problem
+    with pytest.raises(ValueError, match="callback"):
+        SmoothNMF(3, G=G, callback="print").fit(X)
