@@ -3,7 +3,7 @@
 espm pins hyperspy 2.2.0, so it runs from its own virtual environment,
 ``benchmarks/.venv-espm``, created on first use (``python3 -m venv`` then
 ``pip install espm==1.1.3``). Each measurement runs in its own subprocess (peak RSS from
-``ru_maxrss``): espm's inside that environment, ours through
+``VmHWM``, see :func:`bench_fast.peak_rss_mb`): espm's inside that environment, ours through
 :func:`bench_fast.run_case_in_subprocess`. Both get the same data (written once as CSR by
 ``bench_fast``), the same number of phases and the same regularisation:
 
@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import io
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -122,7 +121,7 @@ def espm_case(case):
     result.update(seconds_to_convergence=seconds, n_iter=int(estimator.n_iter_))
     np.savez(case["factors_out"], W=estimator.W_, H=estimator.H_,
              G=estimator.G_ if estimator.G_ is not None else np.zeros(0))
-    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    result["peak_rss_mb"] = bench_fast.peak_rss_mb()
     return result
 
 
