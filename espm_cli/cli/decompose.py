@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import (RefusedInput, SymbolList, config_option, positive_float, refused_inputs,
+from .options import (SymbolList, config_option, positive_float, refused_inputs, show_logs_above,
                       verbosity, verbosity_options)
 
 
@@ -108,12 +108,17 @@ class _Progress:
         from tqdm import tqdm
 
         self._bar = tqdm(total=total, file=sys.stderr, unit="it", leave=False, dynamic_ncols=True)
+        show_logs_above(self)
+
+    def write(self, message: str):
+        self._bar.write(message, file=sys.stderr)
 
     def update(self, n_iter, losses_row):
         self._bar.update(n_iter - self._bar.n)
         self._bar.set_postfix_str(f"objective {float(losses_row[-1]):.6g}")
 
     def close(self):
+        show_logs_above(None)
         self._bar.close()
 
 

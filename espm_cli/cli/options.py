@@ -23,9 +23,16 @@ class RefusedInput(click.ClickException):
 class _ClickEchoHandler(logging.Handler):
     """Log records to stderr through click (so CliRunner and pipes see them)."""
 
+    #: A progress bar on stderr, if one is showing: messages are written above it.
+    active_bar = None
+
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            click.echo(f"espm: {record.levelname.lower()}: {self.format(record)}", err=True)
+            message = f"espm: {record.levelname.lower()}: {self.format(record)}"
+            if _ClickEchoHandler.active_bar is not None:
+                _ClickEchoHandler.active_bar.write(message)
+            else:
+                click.echo(message, err=True)
         except Exception:  # never let logging break a run
             self.handleError(record)
 
@@ -45,6 +52,11 @@ def set_verbosity(change: int) -> None:
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False
+
+
+def show_logs_above(bar) -> None:
+    """Write log messages above ``bar`` (a tqdm bar) until called with None."""
+    _ClickEchoHandler.active_bar = bar
 
 
 def verbosity() -> int:
