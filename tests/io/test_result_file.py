@@ -78,3 +78,20 @@ def test_atomic_path_leaves_nothing_on_error(tmp_path):
         temporary.write_text("whole")
     assert target.read_text() == "whole"
     assert os.listdir(tmp_path) == ["out.h5"]
+
+
+def test_readme_h5py_example_runs(tmp_path, monkeypatch):
+    """The README's h5py example reads a result file as documented."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Result file (HDF5)", 1)[1]
+    code = section.split("```python", 1)[1].split("```", 1)[0]
+    folder = tmp_path / "sample_data" / "sample_espm"
+    folder.mkdir(parents=True)
+    write_result(make_result(), folder / "sample.h5")
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(code, namespace)
+    assert namespace["maps"].shape == (2, 3, 5)
+    assert set(namespace["table"]) == {"Fe", "O"}
