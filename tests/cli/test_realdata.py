@@ -61,3 +61,16 @@ def test_jeol_without_elements_is_refused_with_advice(runner, tmp_path):
     assert result.exit_code == 1
     assert "lists no elements" in result.output and "--elements" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_decompose_big_sparse_jeol_file_binned(runner, tmp_path):
+    """512 x 512 x 4096 JEOL counts, read as sparse integers, binned 4 x 4, few iterations."""
+    result = runner.invoke(cli, ["decompose", str(REALDATA / "View000_0000006.pts"),
+                                 "--elements", "C,O,Si,Fe,Cu", "--bin", "4", "-k", "2",
+                                 "--max-iter", "3", "-o", str(tmp_path), "-q"])
+    assert result.exit_code == 0, result.output
+    saved = read_result(tmp_path / "View000_0000006.h5")
+    assert saved.maps.shape == (2, 128, 128)
+    assert saved.pixel_size == pytest.approx(4 * 0.0086914, rel=1e-4)
+    assert saved.acquisition["processing"]["bin_factor"] == 4
+    assert saved.acquisition["mnka_fwhm_eV"] == pytest.approx(138.0)
