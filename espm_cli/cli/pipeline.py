@@ -207,6 +207,9 @@ def build_model(image, acquisition, config: dict):
         sample_args.update(thickness_nm=acquisition.thickness_nm, density_g_cm3=acquisition.density_g_cm3)
     elif acquisition.thickness_nm:
         logger.warning("thickness given without density: no self-absorption correction")
+    elif acquisition.bulk_specimen:
+        sample_args["bulk"] = True
+        logger.info("SEM specimen without a film thickness: bulk self-absorption")
     return EDXModel(axis, elements, acquisition.beam_energy_keV, detector=Detector(**detector_args),
                     sample=Sample(**sample_args), ignored_elements=tuple(config["ignore_elements"] or ()))
 

@@ -19,7 +19,7 @@ ACQUISITION_OVERRIDES = {
 MODEL_OPTIONS = ("ignored_elements", "kfactors")
 DETECTOR_OPTIONS = ("efficiency_file", "window_layers", "dead_layer_um",
                     "crystal_thickness_um")
-SAMPLE_OPTIONS = ("composition",)
+SAMPLE_OPTIONS = ("composition", "bulk")
 ALLOWED_OVERRIDES = (*ACQUISITION_OVERRIDES, *MODEL_OPTIONS, *DETECTOR_OPTIONS,
                      *SAMPLE_OPTIONS)
 
@@ -108,7 +108,10 @@ def model_from_signal(signal, elements=None, **overrides):
         return {**from_values, **{n: overrides[n] for n in extra_names if n in overrides}}
 
     detector = Detector(**options("detector", DETECTOR_OPTIONS))
-    sample = Sample(**options("sample", SAMPLE_OPTIONS))
+    sample_options = options("sample", SAMPLE_OPTIONS)
+    if "bulk" not in sample_options and "thickness_nm" not in sample_options:
+        sample_options["bulk"] = acquisition.bulk_specimen  # SEM: bulk, TEM: thin film
+    sample = Sample(**sample_options)
     return EDXModel(energy_axis, list(symbols), beam_energy_keV,
                     detector=detector, sample=sample,
                     **{n: overrides[n] for n in MODEL_OPTIONS if n in overrides})

@@ -70,6 +70,17 @@ class AcquisitionParameters:
                 names.append(field.name)
         return names
 
+    @property
+    def bulk_specimen(self) -> bool:
+        """Whether to model the specimen as bulk (thick) for self-absorption.
+
+        An SEM specimen with no recorded film thickness is bulk: its X-rays come from
+        the whole interaction volume, and bulk absorption (``Sample(bulk=True)``)
+        lowers the soft lines and the low-energy continuum accordingly. TEM specimens
+        are thin films (absorption only when thickness and density are known).
+        """
+        return self.microscope == "SEM" and self.thickness_nm is None
+
     def replace(self, **changes: Any) -> "AcquisitionParameters":
         """Return a copy with the given (non-None) values replaced."""
         changes = {name: value for name, value in changes.items() if value is not None}
