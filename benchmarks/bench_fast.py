@@ -23,7 +23,8 @@ Run (about 20 minutes on 2 cores)::
 
     .venv/bin/python benchmarks/bench_fast.py --out benchmarks/results/bench_fast.json
 
-``--sizes 64`` and ``--no-real`` give a quick run.
+``--sizes 64`` and ``--no-real`` give a quick run; ``--tables`` prints the markdown
+tables of docs/performance.md from the committed JSON.
 """
 
 import argparse
@@ -489,6 +490,50 @@ def _write_json(out, payload):
     tmp.rename(out)
 
 
+# ----------------------------------------------------------------------------- tables
+
+
+def _short(name):
+    return name.replace("synthetic_", "synthetic ").replace("_instructively_packed_16bit_compressed","").replace("_selection2_cropped2","")
+def fast_table(path):
+    """Markdown table of a bench_fast.json (as in docs/performance.md)."""
+    d = json.loads(Path(path).read_text())
+    rows = {}
+    for r in d["results"]:
+        rows.setdefault((r["dataset"], r["config"]), {})[r["solver"]] = r
+    out = ["| data | config | nnz | fast s/iter | reference s/iter | sklearn s/iter | fast to conv. (iters) | reference to conv. | sklearn to conv. | fast peak MB | ref peak MB | sklearn peak MB | F fast / F ref | iter / stream bound |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    def f(r, key, fmt):
+        if r is None or key not in r: return "–" if r is None or "error" not in r else "err"
+        return fmt.format(r[key])
+    for (ds, cfg), s in rows.items():
+        n, ref, sk = s.get("numba"), s.get("reference"), s.get("sklearn")
+        conv = lambda r: "–" if r is None or "seconds_to_convergence" not in r else f"{r['seconds_to_convergence']:.2f} s ({r['n_iter']})"
+        fr = "–"
+        if n and ref and "objective" in n and "objective" in ref:
+            fr = f"{n['objective']/ref['objective']:.12f}"
+        out.append(f"| {_short(ds)} | {cfg} | {n['nnz'] if n else ''} | {f(n,'seconds_per_iteration','{:.4f}')} | {f(ref,'seconds_per_iteration','{:.3f}')} | {f(sk,'seconds_per_iteration','{:.3f}')} | {conv(n)} | {conv(ref)} | {conv(sk)} | {f(n,'peak_rss_mb','{:.0f}')} | {f(ref,'peak_rss_mb','{:.0f}')} | {f(sk,'peak_rss_mb','{:.0f}')} | {fr} | {f(n,'bound_ratio','{:.1f}')} |")
+    return "\n".join(out)
+def espm_table(path):
+    """Markdown table of a bench_fast_espm.json."""
+    d = json.loads(Path(path).read_text())
+    out = ["| data | config | espm s/iter | fast s/iter | ratio | espm to conv. (iters) | fast to conv. (iters) | ratio | espm peak MB | fast peak MB | ratio | F espm | F fast |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for row in d["rows"]:
+        o, e, r = row["ours"], row.get("espm", {}), row.get("ratios")
+        if "error" in e:
+            out.append(f"| {_short(row['dataset'])} | {row['config']} | {e['error']} | {o.get('seconds_per_iteration',0):.4f} | | | {o.get('seconds_to_convergence',0):.2f} s ({o.get('n_iter')}) | | | {o.get('peak_rss_mb',0):.0f} | | | {o.get('objective',0):.6g} |")
+            continue
+        out.append(f"| {_short(row['dataset'])} | {row['config']} | {e['seconds_per_iteration']:.3f} | {o['seconds_per_iteration']:.4f} | **{r['per_iteration']:.0f}x** | {e['seconds_to_convergence']:.1f} s ({e['n_iter']}) | {o['seconds_to_convergence']:.2f} s ({o['n_iter']}) | **{r['to_convergence']:.0f}x** | {e['peak_rss_mb']:.0f} | {o['peak_rss_mb']:.0f} | **{r['peak_rss']:.1f}x** | {e['objective']:.8g} | {o['objective']:.8g} |")
+    return "\n".join(out)
+def thread_table(path):
+    """Markdown table of a bench_fast_threads.json."""
+    d = json.loads(Path(path).read_text())
+    out = ["| size | setting | seconds per iteration |", "|---|---|---|"]
+    for r in d["results"]:
+        out.append(f"| {r['side']}x{r['side']} | {r['mode']} | {r.get('seconds_per_iteration', float('nan')):.4f} |")
+    return "\n".join(out)
+
 # ----------------------------------------------------------------------------- plan
 
 
@@ -534,6 +579,8 @@ def main():
     parser.add_argument("--solvers", default="numba,reference,sklearn")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_fast.json"))
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--tables", action="store_true",
+                        help="print the markdown tables of the committed results and exit")
     parser.add_argument("--threads-study", action="store_true",
                         help="compare thread settings instead (use with --out)")
     args = parser.parse_args()
@@ -545,6 +592,13 @@ def main():
             print(json.dumps(blas_case(case["side"])))
         else:
             print(json.dumps(run_case(case)))
+        return
+    if args.tables:
+        results = REPO / "benchmarks" / "results"
+        for make, name in ((fast_table, "bench_fast.json"), (espm_table, "bench_fast_espm.json"),
+                           (thread_table, "bench_fast_threads.json")):
+            if (results / name).exists():
+                print(f"{name}:\n\n{make(results / name)}\n")
         return
     if args.threads_study:
         thread_study([int(s) for s in args.sizes.split(",") if s], args.out)
