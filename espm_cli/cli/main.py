@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from .. import __version__
@@ -22,6 +24,19 @@ def cli():
     1 refused input (bad file, unknown element, failed run), 2 bad usage.
     """
     set_verbosity(0)
+    _default_thread_settings()
+
+
+def _default_thread_settings():
+    """Thread defaults for the command line (a library must not set these; the CLI may).
+
+    Runs before numpy is imported (the commands import it lazily). Multi-threaded
+    OpenBLAS is slower than one thread on the tall-skinny products of the solver and
+    competes with the fast backend's own thread pool on small machines (see
+    docs/performance.md); a value the user has set is kept.
+    """
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
 
 
 cli.add_command(decompose)
