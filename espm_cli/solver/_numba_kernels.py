@@ -8,7 +8,8 @@ a fixed order: results do not depend on the thread count. All arithmetic is floa
 The data is :class:`~espm_cli.solver._sparse_data.PixelNonzeros` (pixel ``j``'s channels
 ``channel_index[pixel_start[j]:pixel_start[j+1]]`` and counts). B = G W is (c, k), H is
 (k, p) as in docs/solver.md. The kernels are compiled with ``cache=True`` and ``nogil=True``
-(the caller's threads run them concurrently).
+(the caller's threads run them concurrently). The passes are compiled with FMA
+contraction (``fastmath={"contract"}``), nothing else.
 """
 
 import math
@@ -23,6 +24,10 @@ _MANTISSA_MASK = 0x000FFFFFFFFFFFFF
 _SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
 _SQRT_HALF_OFFSET = 0x3FF0000000000000 - _SQRT_HALF_BITS
 _LOG_2 = math.log(2.0)
+# The passes let LLVM fuse a multiply and an add into one FMA (one rounding instead of
+# two): about 10-15 % less time per pass. Only "contract": no reassociation, so the order
+# of every sum stays fixed by the code and the data (results independent of threads).
+_CONTRACT = {"contract"}
 
 
 @njit(cache=True, nogil=True, error_model="numpy",
@@ -73,7 +78,7 @@ def weighted_log_sum(model, counts, bits):
     return total
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
 def count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
                      end_block, weighted_ratio, log_model_partial):
     """Per pixel ``(Bᵀ (X / B H))`` and the block's ``Σ X log(B H)`` over the nonzeros.
@@ -269,7 +274,7 @@ def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200
             out[e] = max(_quadratic_log_root(a, beta[e] + nu, c[e]), eps)
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
 def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
                   epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps,
                   block_start, first_block, end_block, H_new, ratio_times_H_partial,
@@ -398,7 +403,7 @@ def _accumulate_ratio_times_h(pixel_start, channel_index, counts, B, h, j, parti
             partial[i, kk] += r * h[kk]
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
 def ratio_times_H_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
                        end_block, ratio_times_H_partial):
     """The block's ``Σ_j (X_ij / (B H)_ij) H_kj``, shape (c, kb), for a W step on its own."""
