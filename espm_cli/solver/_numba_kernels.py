@@ -194,7 +194,8 @@ def _root_from_sqrt(a, beta, c, root):
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200):
+def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200,
+                 guess=None):
     """Minimise ``Σ_free a h² + β_k h − c_k log h`` subject to ``Σ_free h = target``.
 
     The same safeguarded Newton/bisection on the multiplier ν as
@@ -212,6 +213,15 @@ def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200
     eps : float
     out : ndarray of shape (>= n,)
         Receives the minimiser on the free entries (others untouched).
+    rtol, max_iter : float, int
+        Stopping test and iteration limit, as the reference's.
+    guess : ndarray of shape (>= n,) or None
+        An estimate of the minimiser (the previous H in the H step). The iteration then
+        starts, when it lies inside the bracket, at the multiplier that makes the guess
+        stationary on average, ``Σ (c_e - g_e (β_e + 2a g_e)) / Σ g_e``, instead of at the
+        bracket's lower end: near convergence of the fit that is within rounding of the
+        root, and the solve takes about half the Newton steps. Same root, same stopping
+        test (the result agrees with the reference's to its tolerance, not bit for bit).
     """
     n_free = 0
     linear = True
@@ -244,6 +254,17 @@ def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200
     if not math.isnan(nu_high) and nu_low > nu_high:
         nu_high = nu_low
     nu = nu_low
+    if guess is not None:
+        mass = 0.0
+        stationary = 0.0
+        for e in range(n):
+            if free[e]:
+                mass += guess[e]
+                stationary += c[e] - guess[e] * (beta[e] + 2.0 * a * guess[e])
+        if mass > 0.0:
+            candidate = stationary / mass
+            if candidate > nu_low and candidate < nu_high:
+                nu = candidate
     for _ in range(max_iter):
         total = 0.0
         slope = 0.0
@@ -318,6 +339,7 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
     beta = np.empty(k)
     c = np.empty(k)
     h = np.empty(k)
+    h_old = np.empty(k)
     free = np.empty(k, dtype=np.bool_)
     for block in range(first_block, end_block):
         partial = ratio_times_H_partial[block]
@@ -342,6 +364,7 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
             fixed_mass = 0.0
             for kk in range(k):
                 h0 = H[kk, j]
+                h_old[kk] = h0
                 beta[kk] = b[kk]
                 if mu[kk] > 0.0:
                     beta[kk] += mu[kk] / (h0 + epsilon_reg)
@@ -362,7 +385,7 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
                     free[kk] = False
                     fixed_mass += fixed[kk, j]
             if simplex:
-                simplex_root(a, beta, c, free, k, 1.0 - fixed_mass, eps, h)
+                simplex_root(a, beta, c, free, k, 1.0 - fixed_mass, eps, h, guess=h_old)
             else:
                 for kk in range(k):
                     h[kk] = max(_quadratic_log_root(a, beta[kk], c[kk]), eps)

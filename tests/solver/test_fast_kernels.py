@@ -224,6 +224,7 @@ def test_simplex_root_linear_group_puts_mass_on_smallest_beta():
 @pytest.mark.parametrize("a", [0.0, 0.8])
 def test_simplex_root_matches_bisection(a):
     rng = np.random.default_rng(3)
+    guess_rng = np.random.default_rng(4)
     for _ in range(20):
         beta = rng.random(4) * 3
         c = rng.random(4) * rng.choice([1e-3, 1.0, 1e3])
@@ -234,6 +235,13 @@ def test_simplex_root_matches_bisection(a):
         np.testing.assert_allclose(out[free], expected[free], rtol=1e-9)
         assert out[2] == -1.0
         assert out[free].sum() == pytest.approx(0.8, rel=1e-12)
+        # A start from a guess (good: the answer perturbed; poor: random) finds the same root.
+        for guess in (expected * (1 + 1e-3 * guess_rng.standard_normal(4)),
+                      guess_rng.random(4)):
+            started = np.full(4, -1.0)
+            kernels.simplex_root(a, beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
+            np.testing.assert_allclose(started[free], expected[free], rtol=1e-9)
+            assert started[2] == -1.0
 
 
 def test_stream_bound_is_measured(problem):
