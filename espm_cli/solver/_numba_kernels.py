@@ -275,7 +275,8 @@ def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200
                 h = _root_from_sqrt(a, shifted, c[e], root)
                 if h > eps and root > 0.0:
                     slope += -h / root
-                total += max(h, eps)
+                out[e] = max(h, eps)  # the answer if this nu passes the test
+                total += out[e]
         excess = total - target
         if excess > 0.0:
             nu_low = nu
@@ -284,7 +285,9 @@ def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200
         done = abs(excess) <= rtol * target or (
             nu_high - nu_low <= 1e-15 * max(abs(nu_low), abs(nu_high)))
         if done:
-            break
+            # out holds max(_quadratic_log_root(a, beta + nu, c), eps) already: for a = 0
+            # and beta > 0 that root is c / beta = 2c / (beta + sqrt(beta²)) exactly.
+            return
         newton = nu - excess / slope if slope != 0.0 else math.nan
         if math.isfinite(newton) and newton > nu_low and newton < nu_high:
             nu = newton
