@@ -180,8 +180,7 @@ def build_model(image, acquisition, config: dict):
     """The EDXModel of the run (None with ``no_physics``)."""
     if config["no_physics"]:
         return None
-    from ..physics import Detector, EDXModel, EnergyAxis, Sample
-    from ..physics.xray_lines import element_lines
+    from ..physics import Detector, EDXModel, EnergyAxis, Sample, elements_with_lines
 
     elements = list(acquisition.elements)
     if not elements:
@@ -193,8 +192,7 @@ def build_model(image, acquisition, config: dict):
     axis = EnergyAxis(image.energy_offset_keV, image.energy_scale_keV, image.n_channels)
     if config["elements"] is None:
         # metadata often lists elements whose lines the axis does not reach: leave them out
-        usable = [s for s in elements
-                  if element_lines(s, acquisition.beam_energy_keV, axis.low_keV, axis.high_keV)]
+        usable = elements_with_lines(axis, elements, acquisition.beam_energy_keV)
         dropped = sorted(set(elements) - set(usable))
         if dropped:
             logger.warning("leaving out %s: no X-ray line on the energy axis", ", ".join(dropped))
