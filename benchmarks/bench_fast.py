@@ -376,6 +376,7 @@ def thread_case(side, driver, n_iterations=30):
     import numba
 
     from espm_cli.solver import _numba_backend as fast
+    from espm_cli.solver.grid import laplacian_energy
 
     X, G, _, shape_2d = load_synthetic(side)
     data = fast.prepare_counts(X)
@@ -409,7 +410,7 @@ def thread_case(side, driver, n_iterations=30):
                        data.block_start, H_new, partial, row_sums)
             numerator = W * (G.T @ partial.sum(axis=0)[:, :N_COMPONENTS])
             W = np.maximum(numerator / np.outer(G.sum(axis=0), row_sums.sum(axis=0)), 1e-10)
-            fast.laplacian_energy(H_new, shape_2d)  # the serial numpy part of the objective
+            laplacian_energy(H_new, shape_2d)  # the serial numpy part of the objective
             return W, H_new
     W, H = iteration(W, H)  # compile
     best = np.inf

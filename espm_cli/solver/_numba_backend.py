@@ -35,7 +35,7 @@ import scipy.sparse as sp
 
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
-from espm_cli.solver.grid import laplacian_energy
+from espm_cli.solver.reference import regularisation_terms, sparsity_weights
 from espm_cli.solver.simplex import simplex_minimiser
 
 _WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
@@ -227,12 +227,6 @@ def _as_float64(array):
     return np.require(array, dtype=np.float64, requirements=("C", "W"))
 
 
-def _sparsity_weights(mu, k):
-    if mu is None:
-        return np.zeros(k)
-    return np.array(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
-
-
 def _model_spectra(data, G, W):
     """B = G W in float64, C order (no product when G is the identity).
 
@@ -292,7 +286,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     ratio_times_H_partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
     row_sum_partial = np.empty((data.n_blocks, k))
     b = B[:, :k].sum(axis=0)
-    mu64 = _sparsity_weights(mu, k)
+    mu64 = sparsity_weights(mu, k)
     run_over_blocks(
         lambda first, end: kernels.h_update_pass(
             nz.pixel_start, nz.channel_index, nz.counts, B, b, H64, weighted_ratio, mu64,
@@ -360,13 +354,8 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     _, log_model_total = _weighted_ratio(data, G, W, H, B, H64)
     model_total = float(B[:, :H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
     kl = model_total - data.total + data.xlogx_total - log_model_total
-    laplacian = 0.0
-    if lambda_L > 0 and shape_2d is not None:
-        laplacian = 0.5 * lambda_L * laplacian_energy(H64, shape_2d)
-    mu64 = _sparsity_weights(mu, H.shape[0])
-    log_sparsity = 0.0
-    if np.any(mu64 > 0):
-        log_sparsity = float(mu64 @ np.sum(np.log(H64 + epsilon_reg), axis=1))
+    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                                                   epsilon_reg=epsilon_reg)
     return np.array([kl, laplacian, log_sparsity])
 
 

@@ -49,9 +49,35 @@ def _B_transpose_times_ratio(data, ratio, B):
     return B.T @ ratio
 
 
-def _sparsity_weights(mu, k):
-    """mu as a float64 vector of length k (zeros when None)."""
-    return np.zeros(k) if mu is None else np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,))
+def sparsity_weights(mu, k):
+    """mu as a new float64 vector of length k (zeros when None)."""
+    return np.zeros(k) if mu is None else np.array(np.broadcast_to(np.asarray(mu, dtype=np.float64), (k,)))
+
+
+def regularisation_terms(H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
+    """The two regulariser terms of F, in float64: Laplacian and log sparsity.
+
+    Shared by every backend (they cost O(k p), nothing to fuse).
+
+    Parameters
+    ----------
+    H : ndarray of shape (k, p)
+    shape_2d, lambda_L, mu, epsilon_reg
+        As in :func:`h_step`.
+
+    Returns
+    -------
+    laplacian, log_sparsity : float
+        ``(lambda_L/2) tr(H Δ Hᵀ)`` and ``Σ_kp mu_k log(H_kp + epsilon_reg)``.
+    """
+    laplacian = 0.0
+    if lambda_L > 0 and shape_2d is not None:
+        laplacian = 0.5 * lambda_L * laplacian_energy(H, shape_2d)
+    mu = sparsity_weights(mu, H.shape[0])
+    log_sparsity = 0.0
+    if np.any(mu > 0):
+        log_sparsity = float(mu @ np.sum(np.log(H.astype(np.float64, copy=False) + epsilon_reg), axis=1))
+    return laplacian, log_sparsity
 
 
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
@@ -92,7 +118,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     ratio = count_ratio(data, B, H)
     numerator = H * _B_transpose_times_ratio(data, ratio, B)
     beta = np.broadcast_to(b[:, None], H.shape)
-    mu = _sparsity_weights(mu, k)
+    mu = sparsity_weights(mu, k)
     if np.any(mu > 0):
         beta = beta + mu.astype(H.dtype)[:, None] / (H + epsilon_reg)
     if lambda_L > 0 and shape_2d is not None:
@@ -174,11 +200,6 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     counts = data.csr.data if data.is_sparse else data.dense
     model_total = float(B.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
     kl = model_total - data.total + float(np.sum(xlogy(counts, ratio), dtype=np.float64))
-    laplacian = 0.0
-    if lambda_L > 0 and shape_2d is not None:
-        laplacian = 0.5 * lambda_L * laplacian_energy(H, shape_2d)
-    mu = _sparsity_weights(mu, H.shape[0])
-    log_sparsity = 0.0
-    if np.any(mu > 0):
-        log_sparsity = float(mu @ np.sum(np.log(H.astype(np.float64) + epsilon_reg), axis=1))
+    laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                                                   epsilon_reg=epsilon_reg)
     return np.array([kl, laplacian, log_sparsity])
