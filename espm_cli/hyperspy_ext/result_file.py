@@ -1,6 +1,6 @@
 """Load an espm_cli result file (HDF5) back into hyperspy signals.
 
-The file is read with plain h5py (schema in the README / DESIGN.md): ``maps``
+The file is read by :func:`espm_cli.io.read_result` (schema in the README / DESIGN.md): ``maps``
 (k, ny, nx), ``spectra`` (k, n_channels), ``energy`` (keV), ``W``, ``G_labels``,
 ``composition`` with ``elements``, and the root attributes ``acquisition`` (JSON),
 ``pixel_size`` and ``pixel_unit``.
@@ -9,15 +9,11 @@ The file is read with plain h5py (schema in the README / DESIGN.md): ``maps``
 from __future__ import annotations
 
 import dataclasses
-import json
 
 import numpy as np
 
 from .composition_table import CompositionTable
 from .signals import SEM_SIGNAL_TYPE, TEM_SIGNAL_TYPE
-
-_REQUIRED_DATASETS = ("energy", "maps", "spectra", "W", "G_labels", "composition",
-                      "elements")
 
 
 @dataclasses.dataclass
@@ -48,28 +44,6 @@ class ResultSignals:
     attributes: dict
 
 
-def _text(value):
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _read_file(path):
-    import h5py
-
-    with h5py.File(path, "r") as handle:
-        missing = [name for name in _REQUIRED_DATASETS if name not in handle]
-        if missing:
-            raise ValueError(
-                f"path={str(path)!r} is not an espm_cli result file: it has no "
-                f"{missing[0]!r} dataset."
-            )
-        arrays = {name: handle[name][()] for name in ("energy", "maps", "spectra", "W",
-                                                        "composition")}
-        labels = {name: tuple(str(_text(v)) for v in handle[name][()])
-                  for name in ("G_labels", "elements")}
-        attributes = {name: _text(value) for name, value in handle.attrs.items()}
-    return arrays, labels, attributes
-
-
 def load_result(path):
     """Read an ``espm decompose`` result file into hyperspy signals.
 
@@ -86,16 +60,14 @@ def load_result(path):
     """
     import hyperspy.api as hs
 
-    arrays, labels, attributes = _read_file(path)
-    maps, spectra, energy = arrays["maps"], arrays["spectra"], arrays["energy"]
-    n_phases = maps.shape[0]
-    try:
-        acquisition = json.loads(attributes.get("acquisition", "{}")) or {}
-    except json.JSONDecodeError:
-        acquisition = {}
+    from espm_cli.io import read_result, read_root_attributes
 
-    pixel_size = attributes.get("pixel_size")
-    pixel_unit = attributes.get("pixel_unit") or None
+    result = read_result(path)
+    maps, spectra, energy = result.maps, result.spectra, result.energy
+    n_phases = maps.shape[0]
+    acquisition = result.acquisition or {}
+    pixel_size = result.pixel_size
+    pixel_unit = result.pixel_unit or None
     scale = float(pixel_size) if pixel_size is not None else 1.0
     image_axes = [
         {"name": name, "size": size, "scale": scale, "offset": 0.0,
@@ -117,15 +89,14 @@ def load_result(path):
     beam_energy = acquisition.get("beam_energy_keV")
     if beam_energy is not None:
         spectra_signal.set_microscope_parameters(beam_energy=float(beam_energy))
-    if labels["elements"]:
-        spectra_signal.set_elements(list(labels["elements"]))
+    if result.elements:
+        spectra_signal.set_elements(list(result.elements))
 
     return ResultSignals(
         maps=maps_signal,
         spectra=spectra_signal,
-        composition=CompositionTable.from_array(labels["elements"],
-                                                arrays["composition"]),
-        W=arrays["W"],
-        G_labels=labels["G_labels"],
-        attributes=attributes,
+        composition=CompositionTable.from_array(tuple(result.elements), result.composition),
+        W=result.W,
+        G_labels=tuple(result.G_labels),
+        attributes=read_root_attributes(path),
     )

@@ -11,6 +11,7 @@ from .result_file import (
     file_sha256,
     read_config_hash,
     read_result,
+    read_root_attributes,
     write_result,
 )
 from .spectrum_image import ProcessingOptionError, SpectrumImage, SpectrumImageError, load_spectrum_image
@@ -30,6 +31,7 @@ __all__ = [
     "load_spectrum_image",
     "read_config_hash",
     "read_result",
+    "read_root_attributes",
     "write_result",
     "write_text_atomic",
 ]

@@ -175,6 +175,23 @@ def _decode(value: Any) -> Any:
     return value.decode() if isinstance(value, bytes) else value
 
 
+#: Datasets every result file has; a file without one is not a result file.
+REQUIRED_DATASETS = ("energy", "G", "G_labels", "W", "maps", "spectra", "composition",
+                     "elements", "n_iter", "converged", "fit_seconds")
+
+
+def _root_attributes(f) -> dict[str, Any]:
+    return {name: _decode(value) for name, value in f.attrs.items()}
+
+
+def read_root_attributes(path: str | Path) -> dict[str, Any]:
+    """The root attributes of a result file, decoded (configuration, versions, ...)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return _root_attributes(f)
+
+
 def read_result(path: str | Path) -> DecompositionResult:
     """Read a result file written by :func:`write_result`.
 
@@ -185,12 +202,21 @@ def read_result(path: str | Path) -> DecompositionResult:
     Returns
     -------
     DecompositionResult
+
+    Raises
+    ------
+    ValueError
+        When the file lacks one of ``REQUIRED_DATASETS``.
     """
     import h5py
     import yaml
 
     with h5py.File(path, "r") as f:
-        attrs = {name: _decode(value) for name, value in f.attrs.items()}
+        missing = [name for name in REQUIRED_DATASETS if name not in f]
+        if missing:
+            raise ValueError(f"path={str(path)!r} is not an espm_cli result file: it has no "
+                             f"{missing[0]!r} dataset.")
+        attrs = _root_attributes(f)
 
         def strings(name: str) -> list[str]:
             return [str(s) for s in f[name].asstr()[()]] if name in f else []

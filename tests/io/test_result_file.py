@@ -95,3 +95,11 @@ def test_readme_h5py_example_runs(tmp_path, monkeypatch):
     exec(code, namespace)
     assert namespace["maps"].shape == (2, 3, 5)
     assert set(namespace["table"]) == {"Fe", "O"}
+
+
+def test_read_result_refuses_a_file_that_is_not_a_result(tmp_path):
+    path = tmp_path / "other.h5"
+    with h5py.File(path, "w") as f:
+        f["energy"] = [1.0, 2.0]
+    with pytest.raises(ValueError, match="not an espm_cli result file: it has no 'G' dataset"):
+        read_result(path)
