@@ -5,8 +5,11 @@ channels x pixels inside. The objective, the majorize-minimize updates and their
 docs/solver.md; the update steps live in a backend (:mod:`espm_cli.solver.backends`).
 """
 
+import copy
 import logging
+import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,13 +18,14 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from espm_cli.solver.backends import get_backend
-from espm_cli.solver.initialization import (make_feasible, nndsvda, project_spectra,
-                                            random_start)
+from espm_cli.solver.initialization import (element_abundances, make_feasible, nndsvda,
+                                            project_spectra, random_start, vertex_start)
 from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
 
 LOSS_NAMES = ("kl_divergence", "laplacian", "log_sparsity", "total")
+_INIT_ITERATIONS = 10  # iterations each of several starts runs before the best is kept
 
 
 class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -56,10 +60,21 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         of W for the non-continuum columns of G) sum to 1; None: no constraint.
     shape_2d : tuple of int (ny, nx), default=None
         Pixel grid (row-major, pixel ``iy * nx + ix``); needed by the Laplacian.
-    init : {"nndsvda", "random", "custom"}, default="nndsvda"
-        Starting point; "custom" uses ``W`` (m, k) and ``H`` (k, n_pixels) passed to fit.
-        With a G, the starting spectra are projected onto G. Every start is projected onto
-        the constraints (bounds, fixed entries, simplex).
+    init : {"auto", "spa", "kmeans", "nndsvda", "random", "custom"}, default="auto"
+        Starting point. "spa" and "kmeans" work where the problem is small: each pixel is
+        first expressed in the m columns of G (a few KL updates with G fixed), and the k
+        phases are found among those contents, as the extreme points of the cloud
+        (successive projection, refined by k-means: deterministic) or as k-means++ clusters
+        (seeded by ``random_state``). "nndsvda" and "random" start from an SVD or random
+        spectra of the counts, projected onto G. "auto" is "spa" with a G and "nndsvda"
+        without one. "custom" uses ``W`` (m, k) and ``H`` (k, n_pixels) passed to fit.
+        Every start is scaled to the data and projected onto the constraints (bounds,
+        fixed entries, simplex), and gives the same fit whatever the unit of the counts.
+    n_init : int, default=4
+        Number of starts: the first from ``init``, the others k-means++ starts in G's
+        columns (random starts for ``init="random"``). Each runs ``min(10, max_iter)``
+        iterations (in parallel threads); the one with the lowest objective is continued
+        to convergence. Must be 1 with ``init="custom"``.
     max_iter : int, default=200
         Maximum number of iterations (one H step then one W step).
     tol : float, default=1e-4
@@ -99,7 +114,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     loss_names_ : tuple of str
         ``("kl_divergence", "laplacian", "log_sparsity", "total")``.
     initial_losses_ : ndarray of shape (4,)
-        The same terms at the starting point.
+        The same terms at the starting point (of the start that was kept).
+    init_objectives_ : ndarray of shape (n_init,)
+        Objective of each start after its short run (``n_init`` > 1), or the final one.
+    best_init_ : int
+        Index of the start that was continued.
     reconstruction_err_ : float
         Final KL divergence.
     converged_ : bool
@@ -109,8 +128,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     """
 
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
-                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="nndsvda", max_iter=200,
-                 tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
+                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init=4,
+                 max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
                  dtype="float64", eps=1e-10, backend="auto", callback=None):
         self.n_components = n_components
         self.G = G
@@ -121,6 +140,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.simplex = simplex
         self.shape_2d = shape_2d
         self.init = init
+        self.n_init = n_init
         self.max_iter = max_iter
         self.tol = tol
         self.fixed_W = fixed_W
@@ -189,12 +209,13 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         backend = get_backend(self.backend)
         data = backend.prepare_counts(X, dtype)
         _check_model_covers_counts(G, data.channel_totals)
-        W_start, H_start = self._start(data, X, G, W, H, settings)
+        starts = self._starts(backend, data, X, G, W, H, settings)
         G = G.astype(dtype)
-        W_fit, H_fit, losses, initial, converged = _run_updates(
-            backend, data, G, W_start.astype(dtype), H_start.astype(dtype), settings,
-            max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose,
+        W_fit, H_fit, losses, initial, converged, objectives, best = _best_of_starts(
+            backend, data, G, [(W0.astype(dtype), H0.astype(dtype)) for W0, H0 in starts],
+            settings, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             callback=self.callback)
+        self.init_objectives_, self.best_init_ = objectives, best
         self.G_, self.W_, self.H_ = G, W_fit, H_fit
         self.components_ = np.ascontiguousarray((G @ W_fit).T)
         self.n_iter_ = losses.shape[0]
@@ -306,11 +327,17 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 "simplex_rows": simplex_rows, "fixed_W": fixed_W, "fixed_H": fixed_H,
                 "eps": float(self.eps)}
 
-    def _start(self, data, X, G, W, H, settings):
-        """Feasible float64 starting W (m, k) and H (k, p)."""
+    def _starts(self, backend, data, X, G, W, H, settings):
+        """The ``n_init`` feasible float64 starts [(W (m, k), H (k, p)), ...]."""
         k = self.n_components
         m, n_pixels = G.shape[1], X.shape[0]
-        if self.init == "custom":
+        init = self.init
+        if init == "auto":
+            init = "spa" if self.G is not None else "nndsvda"
+        if init == "custom":
+            if self.n_init != 1:
+                raise ValueError(f'n_init={self.n_init} needs starts of its own; with '
+                                 'init="custom" (your W and H) use n_init=1.')
             if W is None or H is None:
                 raise ValueError('init="custom" needs both W (m, k) and H (k, n_pixels) '
                                  "passed to fit.")
@@ -320,19 +347,106 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                     raise ValueError(f"custom {name} has shape {array.shape}; it must be {shape}.")
                 if not np.all(np.isfinite(array)) or array.min() < 0:
                     raise ValueError(f"custom {name} must be finite and nonnegative.")
+            raw = [(W, H)]
         else:
             rng = np.random.default_rng(self.random_state)
+            extra = "random" if init == "random" else "kmeans"
+            methods = [init] + [extra] * (self.n_init - 1)
+            raw = _raw_starts(methods, backend, data, X, G, self.G is None, k, rng,
+                              settings["eps"], shape_2d=settings["shape_2d"])
+        return [make_feasible(G, W0, H0, data.total, simplex=settings["simplex"],
+                              simplex_rows=settings["simplex_rows"], fixed_W=settings["fixed_W"],
+                              fixed_H=settings["fixed_H"], eps=settings["eps"])
+                for W0, H0 in raw]
+
+
+def _raw_starts(methods, backend, data, X, G, identity_G, k, rng, eps, shape_2d=None):
+    """Unconstrained starts (W, H), one per method name, drawn in order from ``rng``."""
+    starts = []
+    abundances = None
+    pixel_totals = None
+    for method in methods:
+        if method in ("spa", "kmeans"):
+            if abundances is None:
+                pixel_totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+                if identity_G:
+                    abundances = data.csr if data.is_sparse else data.dense
+                else:
+                    identity = np.eye(G.shape[1])
+                    abundances = element_abundances(
+                        lambda A: backend.h_step(data, G, identity, A, eps=eps), G,
+                        np.asarray(data.channel_totals, dtype=np.float64), pixel_totals)
+            starts.append(vertex_start(method, abundances, pixel_totals, k, rng,
+                                       column_sums=G.sum(axis=0), eps=eps, shape_2d=shape_2d))
+        else:
             counts = data.csr if data.is_sparse else data.dense
-            start = nndsvda if self.init == "nndsvda" else random_start
+            start = nndsvda if method == "nndsvda" else random_start
             spectra, H = start(counts.astype(np.float64) if data.is_sparse else counts, k, rng)
-            W = spectra if self.G is None else project_spectra(G, spectra)
-        return make_feasible(G, W, H, data.total, simplex=settings["simplex"],
-                             simplex_rows=settings["simplex_rows"], fixed_W=settings["fixed_W"],
-                             fixed_H=settings["fixed_H"], eps=settings["eps"])
+            starts.append((spectra if identity_G else project_spectra(G, spectra), H))
+    return starts
+
+
+def _independent(data):
+    """A view of the prepared counts with its own step cache (for a parallel start)."""
+    if not hasattr(data, "_cache"):
+        return data
+    view = copy.copy(data)
+    view._cache = {}
+    return view
+
+
+def _best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose, callback):
+    """Run each start briefly (in parallel), continue the best to convergence.
+
+    With one start this is :func:`_run_updates`. Otherwise every start runs
+    ``min(_INIT_ITERATIONS, max_iter)`` iterations on its own thread; the lowest objective
+    wins (ties: the earliest start), and its run goes on from there, its loss history
+    continuing, up to ``max_iter`` iterations in all.
+
+    Returns
+    -------
+    W, H, losses, initial, converged
+        As :func:`_run_updates`, for the start kept.
+    objectives : ndarray of shape (n_starts,)
+        Each start's objective after its short run.
+    best : int
+    """
+    if len(starts) == 1:
+        W, H, losses, initial, converged = _run_updates(
+            backend, data, G, *starts[0], settings, max_iter=max_iter, tol=tol,
+            update_W=True, verbose=verbose, callback=callback)
+        return W, H, losses, initial, converged, np.array([losses[-1, -1]]), 0
+    budget = min(_INIT_ITERATIONS, max_iter)
+
+    def short_run(start):
+        return _run_updates(backend, _independent(data), G, *start, settings,
+                            max_iter=budget, tol=tol, update_W=True, verbose=0,
+                            warn_at_max_iter=False)
+
+    workers = min(len(starts), os.cpu_count() or 1)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="espm-start") as pool:
+        runs = list(pool.map(short_run, starts))
+    objectives = np.array([run[2][-1, -1] for run in runs])
+    best = int(np.argmin(objectives))
+    W, H, losses, initial, converged = runs[best]
+    logger.info("start %d of %d kept (objectives after %d iterations: %s)", best + 1,
+                len(starts), budget, ", ".join(f"{value:.8g}" for value in objectives))
+    used = losses.shape[0]
+    if not converged and used < max_iter:
+        more = None if callback is None else (lambda n, row: callback(n + used, row))
+        W, H, tail, _, converged = _run_updates(
+            backend, data, G, W, H, settings, max_iter=max_iter - used, tol=tol,
+            update_W=True, verbose=verbose, callback=more)
+        losses = np.vstack([losses, tail])
+    elif not converged:
+        warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+                      f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+                      ConvergenceWarning, stacklevel=3)
+    return W, H, losses, initial, converged, objectives, best
 
 
 def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose,
-                 callback=None):
+                 callback=None, warn_at_max_iter=True):
     """The fit loop: H step, W step, objective, stopping test.
 
     Returns
@@ -372,9 +486,10 @@ def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, v
             break
         previous = current
     else:
-        warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                      f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                      ConvergenceWarning, stacklevel=3)
+        if warn_at_max_iter:
+            warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+                          f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+                          ConvergenceWarning, stacklevel=3)
     return W, H, np.array(losses), initial, converged
 
 

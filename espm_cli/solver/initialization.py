@@ -143,6 +143,16 @@ def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixe
         H = _onto_simplex(H, free_H, target, eps)
     elif simplex == "W":
         rows = np.flatnonzero(simplex_rows)
+        # Rescale each phase as a whole (W column by 1/s, H row by s: G W H unchanged) so
+        # that its free element rows sum to about 1; projecting the element rows alone would
+        # leave the continuum rows at the scale of the counts, and the start would depend on
+        # the unit of the counts.
+        free_rows = free_W[rows]
+        whole = np.all(free_W, axis=0) & np.all(free_H, axis=1)
+        sums = np.sum(np.where(free_rows, W[rows], 0.0), axis=0)
+        factor = np.where(whole & (sums > 0), sums, 1.0)
+        W = np.where(whole[None, :], W / factor[None, :], W)
+        H = np.where(whole[:, None], np.maximum(H * factor[:, None], eps), H)
         target = 1.0 - np.sum(np.where(free_W[rows], 0.0, W[rows]), axis=0)
         W[rows] = _onto_simplex(W[rows], free_W[rows], target, eps)
     if rescale:
@@ -162,3 +172,213 @@ def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixe
             else:
                 W = np.where(free_W, np.maximum(W * factor, eps), W)
     return W, H
+
+
+# ---------------------------------------------------------------------------------------------
+# Starts that find minor phases: work in the m columns of G, where the problem is small.
+# ---------------------------------------------------------------------------------------------
+
+_ABUNDANCE_ITERATIONS = 8
+_MEAN_SPECTRUM_ITERATIONS = 200
+_KMEANS_ITERATIONS = 30
+_VERTEX_NEIGHBOURS = 30
+_DENSE_SUBSPACE_LIMIT = 256  # columns of G: above, a randomized SVD finds the subspace
+
+
+def element_abundances(step, G, channel_totals, pixel_totals, n_iterations=_ABUNDANCE_ITERATIONS):
+    """Every pixel expressed in the m columns of G: A (m, p) with X ≈ G A.
+
+    The start is the mean spectrum's own fit, shared out by each pixel's counts; then
+    ``n_iterations`` KL multiplicative updates of A with G fixed (``step(A)``, the H step of
+    the fit with W = identity), which move each pixel away from the mean towards its own
+    content.
+
+    Parameters
+    ----------
+    step : callable
+        ``step(A) -> A_new``, one monotone KL update of A (m, p) with G fixed.
+    G : ndarray of shape (c, m)
+    channel_totals : ndarray of shape (c,)
+    pixel_totals : ndarray of shape (p,)
+    n_iterations : int
+
+    Returns
+    -------
+    ndarray of shape (m, p), float64
+    """
+    mean_spectrum = channel_totals / max(pixel_totals.size, 1)
+    mean_content = project_spectra(G, mean_spectrum[:, None], _MEAN_SPECTRUM_ITERATIONS)[:, 0]
+    column_sums = G.sum(axis=0)
+    mean_content = np.maximum(mean_content, 1e-6 * mean_content.max())
+    A = np.outer(mean_content / float(column_sums @ mean_content), np.maximum(pixel_totals, 1e-3))
+    for _ in range(n_iterations):
+        A = np.asarray(step(A), dtype=np.float64)
+    return A
+
+
+def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_sums, eps,
+                 shape_2d=None, n_neighbours=_VERTEX_NEIGHBOURS):
+    """A start from the extreme points of the pixels' content (near-separable NMF).
+
+    Each pixel's share of counts in each column of G lies, up to noise, in the convex hull of
+    the k phases' shares. The shares are projected onto their leading k-dimensional subspace
+    (which keeps the phases and drops most of the noise), the k phase points are found there,
+    and each pixel's abundances are its mixture of them.
+
+    Parameters
+    ----------
+    method : {"spa", "kmeans"}
+        "spa": successive projection (Gillis & Vavasis 2014) picks k extreme points, each
+        averaged with its nearest neighbours, then refined by weighted k-means started from
+        them (deterministic); "kmeans": weighted k-means with k-means++ seeding from ``rng``.
+    abundances : ndarray or sparse matrix of shape (m, p)
+        Each pixel in the m columns of G (:func:`element_abundances`; the counts themselves
+        when G is the identity).
+    pixel_totals : ndarray of shape (p,)
+    n_components : int
+    rng : numpy.random.Generator
+    column_sums : ndarray of shape (m,)
+        Column sums of G.
+    eps : float
+    shape_2d : (int, int) or None
+        Pixel grid. When given, each pixel's content (and counts) is summed with its 8
+        neighbours before the phases are looked for: nine times the counts, so a third of
+        the noise, at the price of blurring the edges of particles over one pixel.
+
+    Returns
+    -------
+    W : ndarray of shape (m, k), columns with Σ G W = 1
+    H : ndarray of shape (k, p), columns summing to the pixel's counts
+    """
+    k = n_components
+    if shape_2d is not None and not sp.issparse(abundances):
+        abundances = _box_sum(np.asarray(abundances, dtype=np.float64), shape_2d)
+        pixel_totals = _box_sum(pixel_totals[None, :], shape_2d)[0]
+    kept = np.flatnonzero(pixel_totals > 0)
+    weights = pixel_totals[kept].astype(np.float64)
+    scale = column_sums / 1.0
+    if sp.issparse(abundances):
+        fractions = sp.csr_array(sp.diags_array(scale) @ sp.csr_array(abundances)[:, kept]
+                                 @ sp.diags_array(1.0 / weights))
+    else:
+        fractions = scale[:, None] * np.asarray(abundances, dtype=np.float64)[:, kept]
+        fractions /= np.maximum(fractions.sum(axis=0, keepdims=True), 1e-300)
+    basis = _leading_subspace(fractions, weights, k, rng)
+    coordinates = np.asarray((fractions.T @ basis).T)  # (k, q)
+    if method == "spa":
+        seeds = spa_vertices(coordinates, k, weights, n_neighbours)
+        vertices = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds)
+    else:
+        vertices = kmeans_vertices(coordinates, k, weights, rng)
+    vertex_fractions = np.maximum(basis @ vertices.T, 0.0)  # (m, k)
+    empty = vertex_fractions.sum(axis=0) <= 0
+    vertex_fractions[:, empty] = 1.0
+    vertex_fractions /= vertex_fractions.sum(axis=0, keepdims=True)
+    W = vertex_fractions / column_sums[:, None]
+    mixture, *_ = np.linalg.lstsq(basis.T @ vertex_fractions, coordinates, rcond=None)
+    mixture = np.maximum(mixture, eps)
+    mixture /= mixture.sum(axis=0, keepdims=True)
+    H = np.full((k, pixel_totals.size), eps)
+    H[:, kept] = mixture * weights[None, :]
+    return W, H
+
+
+def _box_sum(values, shape_2d):
+    """Sum of each pixel and its (up to 8) neighbours on the grid; values (n, ny * nx)."""
+    ny, nx = shape_2d
+    grid = values.reshape(values.shape[0], ny, nx)
+    padded = np.pad(grid, ((0, 0), (1, 1), (1, 1)))
+    total = np.zeros_like(grid)
+    for dy in range(3):
+        for dx in range(3):
+            total += padded[:, dy:dy + ny, dx:dx + nx]
+    return total.reshape(values.shape)
+
+
+def _leading_subspace(fractions, weights, n_components, rng):
+    """Orthonormal basis (m, k) of the leading weighted (uncentred) subspace of the fractions."""
+    m = fractions.shape[0]
+    root = np.sqrt(weights)
+    if m <= _DENSE_SUBSPACE_LIMIT:
+        weighted = fractions @ sp.diags_array(root) if sp.issparse(fractions) else fractions * root
+        scatter = np.asarray((weighted @ weighted.T).todense() if sp.issparse(weighted)
+                             else weighted @ weighted.T)
+        values, vectors = np.linalg.eigh(scatter)
+        return vectors[:, ::-1][:, :n_components]
+    weighted = sp.csr_array(fractions @ sp.diags_array(root)) if sp.issparse(fractions) \
+        else fractions * root
+    U, _, _ = randomized_svd(weighted, n_components, random_state=int(rng.integers(2**31 - 1)))
+    return U
+
+
+def spa_vertices(coordinates, n_components, weights, n_neighbours):
+    """Successive projection (Gillis & Vavasis 2014) on the subspace coordinates.
+
+    Each point is, up to noise, a convex mixture of the k phase points; SPA picks the point
+    of largest residual norm, projects it out and repeats. To damp the noise of a single
+    pixel, each picked vertex is the weighted mean of its ``n_neighbours`` nearest points.
+
+    Returns
+    -------
+    ndarray of shape (k, k)
+        The vertex coordinates.
+    """
+    q = coordinates.shape[1]
+    residual = coordinates.copy()
+    vertices = []
+    first_norm = None
+    for _ in range(n_components):
+        norms = np.einsum("ij,ij->j", residual, residual)
+        pick = int(np.argmax(norms))
+        first_norm = norms[pick] if first_norm is None else first_norm
+        if norms[pick] <= 1e-12 * first_norm:
+            # k exceeds the dimension the points span (k > m): take the point farthest
+            # from the vertices found so far, so that no two vertices coincide
+            gaps = np.min([np.sum((coordinates - v[:, None]) ** 2, axis=0) for v in vertices],
+                          axis=0)
+            pick = int(np.argmax(gaps))
+        distance = np.sum((coordinates - coordinates[:, [pick]]) ** 2, axis=0)
+        nearest = np.argpartition(distance, min(n_neighbours, q - 1))[:n_neighbours]
+        vertices.append(coordinates[:, nearest] @ weights[nearest] / weights[nearest].sum())
+        direction = residual[:, pick] / np.sqrt(max(norms[pick], 1e-300))
+        residual = residual - np.outer(direction, direction @ residual)
+    return np.array(vertices)
+
+
+def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEANS_ITERATIONS,
+                    seeds=None):
+    """Weighted k-means (k-means++ seeding, Lloyd iterations) of the coordinates.
+
+    ``seeds`` (k, k), when given, replaces the k-means++ seeding.
+
+    Returns
+    -------
+    ndarray of shape (k, k)
+        The cluster centres.
+    """
+    points = coordinates.T
+    q = points.shape[0]
+    centres = np.empty((n_components, points.shape[1]))
+    centres[0] = points[rng.choice(q, p=weights / weights.sum())]
+    distance = np.sum((points - centres[0]) ** 2, axis=1)
+    if seeds is not None:
+        centres = np.array(seeds, dtype=np.float64)
+    for j in range(1, n_components if seeds is None else 0):
+        probabilities = weights * distance
+        total = probabilities.sum()
+        choice = rng.choice(q, p=probabilities / total) if total > 0 else rng.integers(q)
+        centres[j] = points[choice]
+        distance = np.minimum(distance, np.sum((points - centres[j]) ** 2, axis=1))
+    for _ in range(n_iterations):
+        distances = (np.sum(points ** 2, axis=1)[:, None] - 2 * points @ centres.T
+                     + np.sum(centres ** 2, axis=1)[None, :])
+        labels = np.argmin(distances, axis=1)
+        new = centres.copy()
+        for j in range(n_components):
+            members = labels == j
+            if members.any():
+                new[j] = weights[members] @ points[members] / weights[members].sum()
+        if np.allclose(new, centres):
+            break
+        centres = new
+    return centres

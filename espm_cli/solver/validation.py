@@ -56,6 +56,9 @@ def _is_backend(value):
     return isinstance(value, str) and value in ("auto",) + available_backends()
 
 
+#: Accepted values of ``init`` (the starts are described in SmoothNMF's docstring).
+INIT_METHODS = ("auto", "spa", "kmeans", "nndsvda", "random", "custom")
+
 PARAMETER_RULES = {
     "n_components": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "lambda_L": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
@@ -64,8 +67,9 @@ PARAMETER_RULES = {
     "simplex": (lambda v: v is None or (isinstance(v, str) and v in ("H", "W")),
                 'one of "H", "W" or None'),
     "shape_2d": (_is_optional_shape, "None or a pair of positive integers (ny, nx)"),
-    "init": (lambda v: isinstance(v, str) and v in ("nndsvda", "random", "custom"),
-             'one of "nndsvda", "random", "custom"'),
+    "init": (lambda v: isinstance(v, str) and v in INIT_METHODS,
+             "one of " + ", ".join(f'"{name}"' for name in INIT_METHODS)),
+    "n_init": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "max_iter": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "tol": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
     "random_state": (_is_random_state, "None, an integer >= 0 or a numpy Generator"),
