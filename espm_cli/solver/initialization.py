@@ -14,7 +14,7 @@ _PROJECTION_ITERATIONS = 50
 
 
 def nndsvda(X, n_components, rng):
-    """NNDSVD with zeros filled by the mean (Boutsidis & Gallopoulos 2008, variant "a").
+    """NNDSVD with its zeros filled (Boutsidis & Gallopoulos 2008, variant "a").
 
     Parameters
     ----------
@@ -50,9 +50,12 @@ def nndsvda(X, n_components, rng):
         scale = np.sqrt(S[j] * norm)
         spectra[:, j] = scale * u_part / np.linalg.norm(u_part)
         abundances[j] = scale * v_part / np.linalg.norm(v_part)
-    mean = X.sum() / (X.shape[0] * X.shape[1])
-    spectra[spectra == 0] = mean
-    abundances[abundances == 0] = mean
+    # Zeros are filled so that a filled product is about the mean count: each factor gets
+    # sqrt(mean / k), which scales like the SVD parts (filling each with the mean itself
+    # would make the start depend on the unit of the counts).
+    fill = np.sqrt(X.sum() / (X.shape[0] * X.shape[1]) / n_components)
+    spectra[spectra == 0] = fill
+    abundances[abundances == 0] = fill
     return spectra, abundances
 
 
