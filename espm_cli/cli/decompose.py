@@ -42,7 +42,14 @@ from .options import (SymbolList, config_option, positive_float, refused_inputs,
               help="Stop when the objective's relative decrease falls below this.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the initialisation.")
-@click.option("--init", type=click.Choice(["nndsvda", "random"]), default="nndsvda", show_default=True)
+@click.option("--init", type=click.Choice(["auto", "spa", "kmeans", "nndsvda", "random"]),
+              default="auto", show_default=True,
+              help="Start: spa (extreme points of the pixels' element content, the default "
+              "with physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the "
+              "default with --no-physics), random.")
+@click.option("--n-init", "n_init", type=click.IntRange(min=1), default=None,
+              help="Number of starts; the best after 10 iterations is continued "
+              "[default: 4 with physics, 1 with --no-physics].")
 @click.option("--bin", "bin", type=click.IntRange(min=1), default=1, show_default=True,
               help="Sum N x N pixels before fitting.")
 @click.option("--crop", type=click.IntRange(min=0), nargs=4, default=None,

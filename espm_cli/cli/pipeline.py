@@ -43,7 +43,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "max_iter": 200,
     "tol": 1e-4,
     "seed": 0,
-    "init": "nndsvda",
+    "init": "auto",
+    "n_init": None,
     "bin": 1,
     "crop": None,
     "energy_range": None,
@@ -271,7 +272,8 @@ def fit(image, model, config: dict, progress: Callable | None = None):
     estimator = SmoothNMF(
         int(config["n_components"]), G=model, lambda_L=float(config["lambda_L"]), mu=float(config["mu"]),
         epsilon_reg=float(config["epsilon_reg"]), simplex=simplex, shape_2d=image.shape_2d,
-        init=config["init"], max_iter=int(config["max_iter"]), tol=float(config["tol"]),
+        init=config["init"], n_init="auto" if config["n_init"] is None else int(config["n_init"]),
+        max_iter=int(config["max_iter"]), tol=float(config["tol"]),
         random_state=config["seed"],
     )
     interrupt = _StopOnInterrupt()

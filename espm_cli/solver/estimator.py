@@ -26,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 LOSS_NAMES = ("kl_divergence", "laplacian", "log_sparsity", "total")
 _INIT_ITERATIONS = 10  # iterations each of several starts runs before the best is kept
+_AUTO_N_INIT = 4  # starts with a G (see benchmarks/results/bench_start.json)
+_TIE = 1e-9  # relative difference of objectives under which two starts tie
 
 
 class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -70,11 +72,12 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         without one. "custom" uses ``W`` (m, k) and ``H`` (k, n_pixels) passed to fit.
         Every start is scaled to the data and projected onto the constraints (bounds,
         fixed entries, simplex), and gives the same fit whatever the unit of the counts.
-    n_init : int, default=4
+    n_init : int or "auto", default="auto"
         Number of starts: the first from ``init``, the others k-means++ starts in G's
         columns (random starts for ``init="random"``). Each runs ``min(10, max_iter)``
         iterations (in parallel threads); the one with the lowest objective is continued
-        to convergence. Must be 1 with ``init="custom"``.
+        to convergence, and ``callback`` then sees its iterations from the first. "auto":
+        4 with a G, 1 without one or with ``init="custom"`` (which takes only 1).
     max_iter : int, default=200
         Maximum number of iterations (one H step then one W step).
     tol : float, default=1e-4
@@ -128,7 +131,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     """
 
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
-                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init=4,
+                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init="auto",
                  max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
                  dtype="float64", eps=1e-10, backend="auto", callback=None):
         self.n_components = n_components
@@ -334,8 +337,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         init = self.init
         if init == "auto":
             init = "spa" if self.G is not None else "nndsvda"
+        n_init = self.n_init
+        if n_init == "auto":
+            n_init = _AUTO_N_INIT if self.G is not None and init != "custom" else 1
         if init == "custom":
-            if self.n_init != 1:
+            if n_init != 1:
                 raise ValueError(f'n_init={self.n_init} needs starts of its own; with '
                                  'init="custom" (your W and H) use n_init=1.')
             if W is None or H is None:
@@ -351,7 +357,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         else:
             rng = np.random.default_rng(self.random_state)
             extra = "random" if init == "random" else "kmeans"
-            methods = [init] + [extra] * (self.n_init - 1)
+            methods = [init] + [extra] * (n_init - 1)
             raw = _raw_starts(methods, backend, data, X, G, self.G is None, k, rng,
                               settings["eps"], shape_2d=settings["shape_2d"])
         return [make_feasible(G, W0, H0, data.total, simplex=settings["simplex"],
@@ -427,12 +433,20 @@ def _best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbos
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="espm-start") as pool:
         runs = list(pool.map(short_run, starts))
     objectives = np.array([run[2][-1, -1] for run in runs])
-    best = int(np.argmin(objectives))
+    # ties (two starts that found the same phases, often in another order) go to the
+    # earliest start, whatever the rounding of the backend
+    best = int(np.flatnonzero(objectives <= objectives.min() + _TIE * abs(objectives.min()))[0])
     W, H, losses, initial, converged = runs[best]
     logger.info("start %d of %d kept (objectives after %d iterations: %s)", best + 1,
                 len(starts), budget, ", ".join(f"{value:.8g}" for value in objectives))
     used = losses.shape[0]
-    if not converged and used < max_iter:
+    # the callback sees the kept run's first iterations as if it had run alone (a stop
+    # request among them ends the fit where the short run ended)
+    stopped = callback is not None and any(bool(callback(iteration + 1, losses[iteration]))
+                                           for iteration in range(used))
+    if stopped:
+        converged = False
+    elif not converged and used < max_iter:
         more = None if callback is None else (lambda n, row: callback(n + used, row))
         W, H, tail, _, converged = _run_updates(
             backend, data, G, W, H, settings, max_iter=max_iter - used, tol=tol,

@@ -50,10 +50,10 @@ def nndsvda(X, n_components, rng):
         scale = np.sqrt(S[j] * norm)
         spectra[:, j] = scale * u_part / np.linalg.norm(u_part)
         abundances[j] = scale * v_part / np.linalg.norm(v_part)
-    # Zeros are filled so that a filled product is about the mean count: each factor gets
-    # sqrt(mean / k), which scales like the SVD parts (filling each with the mean itself
-    # would make the start depend on the unit of the counts).
-    fill = np.sqrt(X.sum() / (X.shape[0] * X.shape[1]) / n_components)
+    # Zeros are filled as NNDSVD-a fills them on data scaled to a mean of 1 (with 1), then
+    # scaled back: each factor gets sqrt(mean), like the SVD parts. Filling each with the
+    # mean itself would make the start depend on the unit of the counts.
+    fill = np.sqrt(X.sum() / (X.shape[0] * X.shape[1]))
     spectra[spectra == 0] = fill
     abundances[abundances == 0] = fill
     return spectra, abundances
@@ -254,36 +254,62 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     H : ndarray of shape (k, p), columns summing to the pixel's counts
     """
     k = n_components
+    raw = _count_fractions(abundances, column_sums)
+    raw_totals = np.asarray(pixel_totals, dtype=np.float64)
     if shape_2d is not None and not sp.issparse(abundances):
-        abundances = _box_sum(np.asarray(abundances, dtype=np.float64), shape_2d)
-        pixel_totals = _box_sum(pixel_totals[None, :], shape_2d)[0]
-    kept = np.flatnonzero(pixel_totals > 0)
-    weights = pixel_totals[kept].astype(np.float64)
-    scale = column_sums / 1.0
-    if sp.issparse(abundances):
-        fractions = sp.csr_array(sp.diags_array(scale) @ sp.csr_array(abundances)[:, kept]
-                                 @ sp.diags_array(1.0 / weights))
+        smoothed_totals = _box_sum(raw_totals[None, :], shape_2d)[0]
+        search = _count_fractions(_box_sum(np.asarray(abundances, dtype=np.float64), shape_2d),
+                                  column_sums)
     else:
-        fractions = scale[:, None] * np.asarray(abundances, dtype=np.float64)[:, kept]
-        fractions /= np.maximum(fractions.sum(axis=0, keepdims=True), 1e-300)
-    basis = _leading_subspace(fractions, weights, k, rng)
-    coordinates = np.asarray((fractions.T @ basis).T)  # (k, q)
-    if method == "spa":
-        seeds = spa_vertices(coordinates, k, weights, n_neighbours)
-        vertices = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds)
-    else:
-        vertices = kmeans_vertices(coordinates, k, weights, rng)
-    vertex_fractions = np.maximum(basis @ vertices.T, 0.0)  # (m, k)
+        smoothed_totals, search = raw_totals, raw
+    kept = np.flatnonzero(smoothed_totals > 0)
+    weights = smoothed_totals[kept]
+    search = search[:, kept]
+    basis = _leading_subspace(search, weights, k, rng)
+    coordinates = np.asarray((search.T @ basis).T)  # (k, q)
+    seeds = spa_vertices(coordinates, k, weights, n_neighbours) if method == "spa" else None
+    centres, labels = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds,
+                                      return_labels=True)
+    # Each phase from the raw content of its most typical members (the half of its
+    # cluster nearest the centre): the smoothing found them, but it blurs particle edges.
+    vertex_fractions = np.empty((basis.shape[0], k))
+    for j in range(k):
+        members = np.flatnonzero(labels == j)
+        if members.size == 0:
+            vertex_fractions[:, j] = basis @ centres[j]
+            continue
+        spread = np.sum((coordinates[:, members] - centres[j][:, None]) ** 2, axis=0)
+        core = kept[members[spread <= np.median(spread)]]
+        core = core[raw_totals[core] > 0]
+        if core.size == 0:
+            vertex_fractions[:, j] = basis @ centres[j]
+            continue
+        vertex_fractions[:, j] = np.asarray(raw[:, core] @ raw_totals[core]).ravel() / raw_totals[core].sum()
+    vertex_fractions = np.maximum(vertex_fractions, 0.0)
     empty = vertex_fractions.sum(axis=0) <= 0
     vertex_fractions[:, empty] = 1.0
     vertex_fractions /= vertex_fractions.sum(axis=0, keepdims=True)
     W = vertex_fractions / column_sums[:, None]
+    # each pixel's abundances: its (smoothed: less noisy) content as a mixture of the
+    # phases, times its own counts
     mixture, *_ = np.linalg.lstsq(basis.T @ vertex_fractions, coordinates, rcond=None)
     mixture = np.maximum(mixture, eps)
     mixture /= mixture.sum(axis=0, keepdims=True)
-    H = np.full((k, pixel_totals.size), eps)
-    H[:, kept] = mixture * weights[None, :]
+    H = np.full((k, raw_totals.size), eps)
+    H[:, kept] = mixture * raw_totals[kept][None, :]
     return W, H
+
+
+def _count_fractions(abundances, column_sums):
+    """Share of each pixel's modelled counts in each column of G, (m, p); 0 for empty pixels."""
+    if sp.issparse(abundances):
+        counts = sp.csr_array(sp.diags_array(column_sums) @ sp.csr_array(abundances))
+        totals = np.asarray(counts.sum(axis=0)).ravel()
+        inverse = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+        return sp.csc_array(counts @ sp.diags_array(inverse))
+    counts = column_sums[:, None] * np.asarray(abundances, dtype=np.float64)
+    totals = counts.sum(axis=0, keepdims=True)
+    return np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
 
 
 def _box_sum(values, shape_2d):
@@ -349,33 +375,25 @@ def spa_vertices(coordinates, n_components, weights, n_neighbours):
 
 
 def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEANS_ITERATIONS,
-                    seeds=None):
+                    seeds=None, return_labels=False):
     """Weighted k-means (k-means++ seeding, Lloyd iterations) of the coordinates.
 
     ``seeds`` (k, k), when given, replaces the k-means++ seeding.
 
     Returns
     -------
-    ndarray of shape (k, k)
-        The cluster centres.
+    centres : ndarray of shape (k, k)
+    labels : ndarray of int of shape (q,)
+        Each point's cluster, with ``return_labels``.
     """
     points = coordinates.T
     q = points.shape[0]
-    centres = np.empty((n_components, points.shape[1]))
-    centres[0] = points[rng.choice(q, p=weights / weights.sum())]
-    distance = np.sum((points - centres[0]) ** 2, axis=1)
     if seeds is not None:
         centres = np.array(seeds, dtype=np.float64)
-    for j in range(1, n_components if seeds is None else 0):
-        probabilities = weights * distance
-        total = probabilities.sum()
-        choice = rng.choice(q, p=probabilities / total) if total > 0 else rng.integers(q)
-        centres[j] = points[choice]
-        distance = np.minimum(distance, np.sum((points - centres[j]) ** 2, axis=1))
+    else:
+        centres = _kmeans_plus_plus(points, n_components, weights, rng)
     for _ in range(n_iterations):
-        distances = (np.sum(points ** 2, axis=1)[:, None] - 2 * points @ centres.T
-                     + np.sum(centres ** 2, axis=1)[None, :])
-        labels = np.argmin(distances, axis=1)
+        labels = _nearest_centre(points, centres)
         new = centres.copy()
         for j in range(n_components):
             members = labels == j
@@ -384,4 +402,29 @@ def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEAN
         if np.allclose(new, centres):
             break
         centres = new
+    if return_labels:
+        return centres, _nearest_centre(points, centres)
     return centres
+
+
+def _kmeans_plus_plus(points, n_components, weights, rng):
+    """k-means++ seeding (Arthur & Vassilvitskii 2007), each point weighted."""
+    q = points.shape[0]
+    centres = np.empty((n_components, points.shape[1]))
+    centres[0] = points[rng.choice(q, p=weights / weights.sum())]
+    distance = np.sum((points - centres[0]) ** 2, axis=1)
+    for j in range(1, n_components):
+        probabilities = weights * distance
+        total = probabilities.sum()
+        choice = rng.choice(q, p=probabilities / total) if total > 0 else rng.integers(q)
+        centres[j] = points[choice]
+        distance = np.minimum(distance, np.sum((points - centres[j]) ** 2, axis=1))
+    return centres
+
+
+def _nearest_centre(points, centres):
+    distances = (np.sum(points ** 2, axis=1)[:, None] - 2 * points @ centres.T
+                 + np.sum(centres ** 2, axis=1)[None, :])
+    return np.argmin(distances, axis=1)
+
+

@@ -69,7 +69,7 @@ PARAMETER_RULES = {
     "shape_2d": (_is_optional_shape, "None or a pair of positive integers (ny, nx)"),
     "init": (lambda v: isinstance(v, str) and v in INIT_METHODS,
              "one of " + ", ".join(f'"{name}"' for name in INIT_METHODS)),
-    "n_init": (lambda v: _is_int(v, 1), "an integer >= 1"),
+    "n_init": (lambda v: (isinstance(v, str) and v == "auto") or _is_int(v, 1), 'an integer >= 1 or "auto"'),
     "max_iter": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "tol": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
     "random_state": (_is_random_state, "None, an integer >= 0 or a numpy Generator"),

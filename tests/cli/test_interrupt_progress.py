@@ -17,19 +17,19 @@ def test_ctrl_c_stops_after_the_iteration_and_writes(runner, small_image, monkey
         pytest.skip("SmoothNMF has no per-iteration callback")
     original_fit = pipeline.fit
 
-    def fit_interrupted_at_3(image, model, config, progress=None):
+    def fit_interrupted_at_13(image, model, config, progress=None):
         def progress_then_ctrl_c(n_iter, losses_row):
-            if n_iter == 3:
+            if n_iter == 13:  # past the starts' short runs (10 iterations)
                 os.kill(os.getpid(), signal.SIGINT)
         return original_fit(image, model, config, progress_then_ctrl_c)
 
-    monkeypatch.setattr(pipeline, "fit", fit_interrupted_at_3)
+    monkeypatch.setattr(pipeline, "fit", fit_interrupted_at_13)
     image, _ = small_image
     result = runner.invoke(cli, ["decompose", str(image), "--max-iter", "50", "--tol", "0"])
     assert result.exit_code == 0, result.output
-    assert "3 iterations (interrupted)" in result.stdout
+    assert "13 iterations (interrupted)" in result.stdout
     saved = read_result(image.parent / "small_espm" / "small.h5")
-    assert saved.n_iter == 3 and not saved.converged
+    assert saved.n_iter == 13 and not saved.converged
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 

@@ -67,8 +67,8 @@ def test_fit_transform_returns_abundances_and_twin_matches(problem):
 
 def test_transform_recovers_training_abundances(two_phase_problem):
     X, G, _ = two_phase_problem
-    estimator = SmoothNMF(2, G=G, random_state=0, max_iter=5000, tol=1e-13,
-                          backend="reference").fit(X)
+    estimator = SmoothNMF(2, G=G, init="nndsvda", n_init=1, random_state=0, max_iter=20000,
+                          tol=1e-13, backend="reference").fit(X)
     assert estimator.converged_
     estimator.set_params(max_iter=5000, tol=1e-13)
     np.testing.assert_allclose(estimator.transform(X), estimator.H_.T, rtol=2e-3,
@@ -180,8 +180,9 @@ def test_laplacian_gradient_matches_finite_differences(problem):
 def test_kkt_conditions_at_convergence(two_phase_problem, params):
     """At the fixed point: H ⊙ ∇_H F = 0 and ∇_H F >= 0 (shifted by ν_p on the simplex)."""
     X, G, _ = two_phase_problem
-    estimator = SmoothNMF(2, G=G, shape_2d=(6, 5), epsilon_reg=0.5, max_iter=8000, tol=1e-14,
-                          random_state=0, backend="reference", **params)
+    estimator = SmoothNMF(2, G=G, shape_2d=(6, 5), epsilon_reg=0.5, max_iter=20000, tol=1e-14,
+                          init="nndsvda", n_init=1, random_state=0, backend="reference",
+                          **params)
     _quiet_fit(estimator, X)
     W, H = estimator.W_, estimator.H_
     mu = np.broadcast_to(np.asarray(params.get("mu", 0.0), float), (2,))
@@ -305,16 +306,37 @@ def test_callback_sees_every_iteration_and_can_stop(problem, backend):
         return False
 
     full = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
-                                max_iter=7, tol=0.0, callback=record), X)
+                                n_init=1, max_iter=7, tol=0.0, callback=record), X)
     assert [n for n, _ in seen] == list(range(1, 8))
     np.testing.assert_array_equal(np.array([row for _, row in seen]), full.losses_)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is not a failure
         stopped = SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
-                            max_iter=50, tol=0.0, callback=lambda n, row: n >= 3).fit(X)
+                            n_init=1, max_iter=50, tol=0.0, callback=lambda n, row: n >= 3).fit(X)
     assert stopped.n_iter_ == 3 and not stopped.converged_
     np.testing.assert_allclose(stopped.losses_, full.losses_[:3], rtol=1e-12)
+
+
+def test_callback_with_several_starts_sees_the_kept_run(problem):
+    """With n_init > 1 the callback sees the kept start's iterations from the first; a stop
+    requested during the starts' short runs ends the fit when they end."""
+    X, G, continuum = problem
+    seen = []
+    fit = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=3,
+                               max_iter=25, tol=0.0,
+                               callback=lambda n, row: seen.append((n, row.copy()))), X)
+    assert [n for n, _ in seen] == list(range(1, 26))
+    np.testing.assert_array_equal(np.array([row for _, row in seen]), fit.losses_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        early = SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=3, max_iter=25,
+                          tol=0.0, callback=lambda n, row: n >= 3).fit(X)
+        late = SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=3, max_iter=25,
+                         tol=0.0, callback=lambda n, row: n >= 14).fit(X)
+    assert early.n_iter_ == 10 and not early.converged_
+    assert late.n_iter_ == 14 and not late.converged_
+    np.testing.assert_array_equal(late.losses_, fit.losses_[:14])
 
 
 def test_callback_must_be_callable(problem):
