@@ -76,6 +76,7 @@ PARAMETER_RULES = {
     "verbose": (lambda v: _is_int(v, 0) or isinstance(v, bool), "an integer >= 0"),
     "dtype": (_is_dtype, '"float32" or "float64"'),
     "eps": (lambda v: _is_real(v, 0, 1, low_open=True), "a real number in (0, 1)"),
+    "extrapolate": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "backend": (_is_backend, '"auto" or a registered backend name'),
     "callback": (lambda v: v is None or callable(v), "None or a callable(n_iter, losses_row)"),
 }

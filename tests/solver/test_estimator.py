@@ -99,7 +99,7 @@ def test_sparse_and_integer_input_give_the_dense_result(problem, params):
     X, G, continuum = problem
     X[X < 3] = 0
     common = dict(G=G, G_continuum=continuum, shape_2d=(6, 5), random_state=0, max_iter=20,
-                  backend="reference", **params)
+                  backend="reference", extrapolate=False, **params)
     dense = _quiet_fit(SmoothNMF(3, **common), X)
     for variant in (sp.csr_matrix(X), sp.csc_array(X), sp.coo_matrix(X), X.astype(np.uint16)):
         other = _quiet_fit(SmoothNMF(3, **common), variant)

@@ -47,7 +47,7 @@ def test_agrees_with_loop_reference(with_G, lambda_L, mu_kind, simplex, with_fix
                            rng.uniform(0.3, 1, (K, X.shape[0])), X.sum(), simplex=simplex,
                            simplex_rows=simplex_rows, fixed_W=fixed_W, fixed_H=fixed_H,
                            eps=1e-10)
-    estimator = SmoothNMF(K, G=G, G_continuum=continuum if with_G else None,
+    estimator = SmoothNMF(K, G=G, G_continuum=continuum if with_G else None, extrapolate=False,
                           lambda_L=lambda_L, mu=mu, epsilon_reg=0.5, simplex=simplex,
                           shape_2d=SHAPE, init="custom", max_iter=N_ITER, tol=0.0,
                           fixed_W=fixed_W, fixed_H=fixed_H, backend="reference")
