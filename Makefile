@@ -9,10 +9,11 @@ STAMP  := $(VENV)/.installed
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
-# Re-install when pyproject.toml changes.
+# Re-install when pyproject.toml changes; compile the numba kernels once at install.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m espm_cli.solver.warmup
 	touch $(STAMP)
 
 install: $(STAMP)
