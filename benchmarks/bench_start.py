@@ -36,7 +36,6 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import hard_cases  # noqa: E402
 
 VARIANTS = {
     "before": dict(init="nndsvda", n_init=1, extrapolate=False),
@@ -67,6 +66,8 @@ def fit_variant(X, shape, model, k, options):
 
 def warm_up():
     """Compile the numba kernels once, outside the timings."""
+    import hard_cases
+
     case = hard_cases.CASES[0]
     X, shape, model, _ = hard_cases.make_case(case, 16, 0, n_channels=200)
     for options in VARIANTS.values():
@@ -135,18 +136,24 @@ def main():
     parser.add_argument("--espm-fit", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--cases", default=",".join(c.name for c in hard_cases.CASES + hard_cases.EASY_CASES))
+    parser.add_argument("--cases", default="k4_shared,k3_steel,k5_alloy,k6_small,"
+                        "k4_shared_dose50,k3_steel_dose30,k3_easy")
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--espm", action="store_true")
     parser.add_argument("--espm-cases", default="k4_shared")
     parser.add_argument("--espm-seeds", default="0")
     parser.add_argument("--timeout", type=float, default=3000)
     parser.add_argument("--out", default=str(HERE / "results" / "bench_start.json"))
+    parser.add_argument("--table", action="store_true", help="print --out as markdown tables")
     args = parser.parse_args()
+    if args.table:
+        print(tables(json.loads(Path(args.out).read_text())))
+        return
     if args.espm_fit:
         print(json.dumps(espm_fit(json.loads(args.espm_fit))))
         return
     import espm_cli
+    import hard_cases
 
     warm_up()
     rows = []
@@ -182,6 +189,31 @@ def main():
                                                    processor=platform.processor(),
                                                    cpus=__import__("os").cpu_count()),
                                       fit_settings=FIT, variants=VARIANTS, rows=rows))
+
+
+def tables(payload):
+    """Markdown: per case and size, each variant's mean over the seeds (and the worst seed)."""
+    rows = payload["rows"]
+    variants = [v for v in ("before", "spa", "default", "espm_1.1.3") if v in rows[0]]
+    lines = ["| case | size | seeds | " + " | ".join(
+        f"{v}: angle mean (worst) / at.% / iter / s" for v in variants) + " |",
+        "|---|---|---|" + "---|" * len(variants)]
+    keys = sorted({(r["size"], r["case"]) for r in rows}, key=lambda key: (key[0], key[1]))
+    for size, case in keys:
+        group = [r for r in rows if r["case"] == case and r["size"] == size]
+        cells = []
+        for variant in variants:
+            runs = [r[variant] for r in group if variant in r and "error" not in r[variant]]
+            if not runs:
+                cells.append("-")
+                continue
+            angle = [run["mean_angle_deg"] for run in runs]
+            cells.append(f"{np.mean(angle):.2f}° ({max(angle):.2f}°) / "
+                         f"{np.mean([run['at_percent_error'] for run in runs]):.2f} / "
+                         f"{np.mean([run['n_iter'] for run in runs]):.0f} / "
+                         f"{np.mean([run['seconds'] for run in runs]):.2f}")
+        lines.append(f"| {case} | {size} | {len(group)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def _write(path, payload):

@@ -383,7 +383,8 @@ def _raw_starts(methods, backend, data, X, G, identity_G, k, rng, eps, shape_2d=
     for method in methods:
         if method in ("spa", "kmeans"):
             if abundances is None:
-                pixel_totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+                counts = data.csr if data.is_sparse else data.dense  # (c, p)
+                pixel_totals = np.asarray(counts.sum(axis=0), dtype=np.float64).ravel()
                 if identity_G:
                     abundances = data.csr if data.is_sparse else data.dense
                 else:

@@ -52,7 +52,10 @@ def compile_kernels():
 
 
 def main():
-    logging.basicConfig(level=logging.INFO, format="espm_cli: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("espm_cli: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     compile_kernels()
 
 
