@@ -52,7 +52,7 @@ def _canonical_simplex(value):
     return str(value).upper()
 
 
-def make_estimator(n_components, model, shape_2d, **arguments):
+def make_estimator(n_components, model, shape_2d, *, channels=None, **arguments):
     """SmoothNMF with the workflow's defaults for every argument not given.
 
     Parameters
@@ -61,6 +61,8 @@ def make_estimator(n_components, model, shape_2d, **arguments):
     model : EDXModel or None
         Its G (None: plain NMF).
     shape_2d : (int, int)
+    channels : slice, optional
+        Rows of the model's G that the fit uses (a model built on a wider axis).
     **arguments
         SmoothNMF arguments (``lambda_L``, ``mu``, ``simplex``, ``random_state``, ...).
 
@@ -82,8 +84,13 @@ def make_estimator(n_components, model, shape_2d, **arguments):
         if isinstance(settings.get(name), (int, float, np.number)) and not isinstance(
                 settings[name], bool):
             settings[name] = kind(settings[name])
-    return SmoothNMF(int(n_components), G=None if model is None else np.asarray(model.G),
-                     shape_2d=tuple(int(n) for n in shape_2d), **settings)
+    physics = {}
+    if model is not None:
+        G = np.asarray(model.G)
+        physics = {"G": np.ascontiguousarray(G if channels is None else G[channels]),
+                   "G_continuum": np.asarray(model.continuum_mask)}
+    return SmoothNMF(int(n_components), shape_2d=tuple(int(n) for n in shape_2d), **physics,
+                     **settings)
 
 
 def fit_matrix(counts):

@@ -3,8 +3,9 @@
 After the fit, the residual summed over the pixels is taken channel by channel, summed
 again over a detector-resolution window (a peak spans about one FWHM), and compared with
 the Poisson noise of the model there. A window whose residual stands ``MIN_SIGMA``
-standard deviations above the noise and holds at least ``MIN_MISSED_SHARE`` of the data's
-counts there is a peak the model does not explain; the X-ray lines (xraylib) within the
+standard deviations above the noise, holds at least ``MIN_MISSED_SHARE`` of the data's
+counts there and has the shape of a line (``MIN_PEAK_CONTRAST``) is a peak the model does
+not explain; the X-ray lines (xraylib) within the
 detector resolution of it are its candidates.
 """
 
@@ -19,6 +20,10 @@ import numpy as np
 MIN_SIGMA = 10.0
 #: ... and the model misses at least this share of the data's counts under it.
 MIN_MISSED_SHARE = 0.25
+#: ... and is peak-shaped: the residual within +-FWHM/2 at least this many times that in
+#: the flanks out to +-1.5 FWHM (a line of the detector's resolution: about 3; a broad
+#: misfit of the continuum or of absorption: about 0.5).
+MIN_PEAK_CONTRAST = 1.5
 #: At most this many peaks are reported (the strongest).
 MAX_PEAKS = 5
 #: Elements searched for candidate lines (Be to Pu).
@@ -71,8 +76,13 @@ class ResidualPeak:
         head = (f"{self.energy_keV:.2f} keV unexplained ({guesses or 'no known line'}; "
                 f"{self.missed_counts:.3g} counts, {self.sigma:.0f} sigma)")
         new = self.new_elements
-        if not new:
-            return head + ": the modelled lines there do not fit the data"
+        if not self.candidates or self.candidates[0][0] in self.modelled:
+            if self.candidates:
+                element, line, _ = self.candidates[0]
+                return (head + f": the modelled {element} {line} falls short of the data there "
+                        "(check the absorption, thickness and detector settings)")
+            return head
+
         if style == "python":
             return head + f": add {new[0]!r} to elements=[...]"
         return head + f": add --elements {','.join([*self.modelled, new[0]])}"
@@ -152,10 +162,15 @@ def residual_peaks(energies, data_totals, model_totals, model) -> list[ResidualP
     missed = _windowed_sums(data - fitted, half)
     noise = np.sqrt(np.maximum(_windowed_sums(fitted, half), 1.0))
     in_data = _windowed_sums(data, half)
+    flanks = _windowed_sums(data - fitted, 3 * half) - missed
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(in_data > 0, missed / in_data, 0.0)
-    score = np.where((missed / noise >= MIN_SIGMA) & (share >= MIN_MISSED_SHARE),
-                     missed / noise, 0.0)
+    # a peak is a local maximum of the windowed residual (not the flank of a bigger one)
+    local_max = np.array([missed[c] >= missed[max(0, c - 2 * h):c + 2 * h + 1].max()
+                          for c, h in enumerate(half)])
+    peaked = missed >= MIN_PEAK_CONTRAST * np.maximum(flanks, 0.0)
+    score = np.where((missed / noise >= MIN_SIGMA) & (share >= MIN_MISSED_SHARE) & local_max
+                     & peaked, missed / noise, 0.0)
     peaks = []
     low, high = float(energies[0]), float(energies[-1])
     while len(peaks) < MAX_PEAKS and score.max() > 0:
@@ -170,5 +185,5 @@ def residual_peaks(energies, data_totals, model_totals, model) -> list[ResidualP
             missed_share=float(share[c]),
             candidates=candidate_lines(centre, width, model.beam_energy_keV, low, high + scale),
             modelled=tuple(model.elements)))
-        score[max(0, c - 2 * half[c]):c + 2 * half[c] + 1] = 0.0
+        score[max(0, c - 4 * half[c]):c + 4 * half[c] + 1] = 0.0  # +-2 FWHM
     return peaks

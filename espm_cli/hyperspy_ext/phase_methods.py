@@ -1,10 +1,11 @@
 """The methods the espm_cli signal types add to exspy's EDS spectra.
 
 ``decompose_phases`` runs hyperspy's own ``decomposition`` with a
-:class:`espm_cli.solver.SmoothNMF` as ``algorithm`` and the settings a Poisson fit
-needs, so the results land in ``learning_results`` as usual (factors = phase
-spectra, loadings = abundance maps), and keeps what hyperspy has no slot for (W, the
-compositions, the model, the fitted estimator) in ``phase_results``.
+:class:`espm_cli.solver.SmoothNMF` as ``algorithm``, built by the workflow
+(:mod:`espm_cli.analysis`: the same model, fit window, defaults and phase description as
+``espm decompose``), so the results land in ``learning_results`` as usual (factors =
+phase spectra, loadings = abundance maps), and keeps what hyperspy has no slot for (the
+result, the model, the fitted estimator) in ``phase_results``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import scipy.sparse
 from hyperspy.signals import LazySignal
 
 from .composition_table import CompositionTable
-from .model_from_metadata import model_from_signal
+from .model_from_metadata import (check_overrides, model_from_signal, parse_elements,
+                                  signal_acquisition)
+from .model_from_metadata import model_options as _model_build_options
 
 logger = logging.getLogger(__name__)
 
 #: Dense float64 bytes of one block of a lazy signal read at once.
 _LAZY_BLOCK_BYTES = 64 * 2**20
-#: SmoothNMF arguments that decompose_phases sets itself.
-_SET_BY_DECOMPOSE_PHASES = ("G", "G_continuum", "shape_2d", "n_components")
 
 
 @dataclasses.dataclass
@@ -34,43 +35,69 @@ class PhaseResults:
     Attributes
     ----------
     model : espm_cli.physics.EDXModel
-        The physics model whose ``G`` was used.
+        The physics model whose ``G`` was used (on the fit window).
     estimator : espm_cli.solver.SmoothNMF
         The fitted estimator (``losses_``, ``n_iter_``, ``converged_``, ...).
-    W : numpy.ndarray of shape (m, k)
-        Element and continuum content of each phase; rows follow ``G_labels``.
-    G_labels : tuple of str
-        Names of the columns of G (elements, then the continuum columns).
-    maps : numpy.ndarray of shape (k, ny, nx)
-        Abundance map of each phase.
-    spectra : numpy.ndarray of shape (k, n_channels)
-        Spectrum of each phase, (G W)ᵀ.
-    composition : CompositionTable
-        Atomic percent of each element in each phase.
+    result : espm_cli.io.DecompositionResult
+        The same result type ``espm decompose`` writes: W, maps, spectra (counts per
+        pixel), compositions (NaN below detection), phase names and kinds, counts, line
+        shares, residual peaks.
     """
 
     model: object
     estimator: object
-    W: np.ndarray
-    G_labels: tuple
-    maps: np.ndarray
-    spectra: np.ndarray
-    composition: CompositionTable
+    result: object
+
+    @property
+    def W(self):
+        """(m, k): element and continuum content of each phase; rows follow ``G_labels``."""
+        return self.result.W
+
+    @property
+    def G_labels(self):
+        return tuple(self.result.G_labels)
+
+    @property
+    def maps(self):
+        """(k, ny, nx): abundance map of each phase."""
+        return self.result.maps
+
+    @property
+    def spectra(self):
+        """(k, n_window): each phase's spectrum in counts per pixel, (G W)ᵀ x mean abundance."""
+        return self.result.spectra
+
+    @property
+    def energy(self):
+        """(n_window,) keV: the channels of the fit window."""
+        return self.result.energy
+
+    @property
+    def names(self):
+        """``"phase 1 (Fe-Pt)"``, ``"phase 2 (continuum)"``, ``"phase 3 (empty)"``, ..."""
+        return tuple(self.result.phase_names)
+
+    @property
+    def composition(self):
+        """CompositionTable: at.% per phase (NaN for an element below detection)."""
+        return CompositionTable.from_array(self.result.elements, self.result.composition,
+                                           phases=self.result.phase_names)
 
 
-class _LazyWholeImageFit:
-    """Lets hyperspy's lazy decomposition run one SmoothNMF fit over the whole image.
+class _WholeImageFit:
+    """Lets hyperspy's decomposition run one SmoothNMF fit over the whole image.
 
-    hyperspy streams the blocks of a lazy signal through ``partial_fit``; each block
-    is kept as a sparse matrix of its nonzero counts (EDX counts are mostly zeros),
-    so memory grows with the counts, not with pixels x channels. SmoothNMF needs
-    every pixel in each update, so the fit runs once, when hyperspy first asks for
-    the result after the last block. hyperspy then re-reads the blocks through
-    ``transform``, which hands back the fitted abundances (with the Laplacian over
-    the whole grid) in the order the blocks come, pass after pass:
-    ``decompose_phases`` rechunks the data into runs of whole image rows, so that
-    order is the raster order the fit saw (and ``decompose_phases`` sets the
-    loadings from the fit afterwards in any case).
+    The counts reach the estimator as :func:`espm_cli.analysis.fit_matrix` makes them
+    for the command line (CSR of the nonzeros when sparse), so both front ends fit the
+    same matrix. hyperspy streams the blocks of a lazy signal through ``partial_fit``;
+    each block is kept as a sparse matrix of its nonzero counts, so memory grows with the
+    counts, not with pixels x channels. SmoothNMF needs every pixel in each update, so
+    the fit runs once, when hyperspy first asks for the result after the last block.
+    hyperspy then re-reads the blocks through ``transform``, which hands back the fitted
+    abundances (with the Laplacian over the whole grid) in the order the blocks come,
+    pass after pass: ``decompose_phases`` rechunks the data into runs of whole image
+    rows, so that order is the raster order the fit saw (and ``decompose_phases`` sets
+    the loadings from the fit afterwards in any case).
     """
 
     def __init__(self, estimator):
@@ -80,7 +107,7 @@ class _LazyWholeImageFit:
         self._next_row = 0
 
     def partial_fit(self, X):
-        self._blocks.append(scipy.sparse.csr_array(X))
+        self._blocks.append(scipy.sparse.csr_matrix(X))
         return self
 
     def fit_transform(self, X):
@@ -103,10 +130,17 @@ class _LazyWholeImageFit:
         return abundances[start:stop]
 
     def _fitted_abundances(self):
+        from sklearn.exceptions import ConvergenceWarning
+        import warnings
+
+        from espm_cli.analysis import fit_matrix
+
         if self._abundances is None:
             counts = scipy.sparse.vstack(self._blocks, format="csr")
             self._blocks = []
-            self._abundances = self.estimator.fit_transform(counts)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter_/converged_ say it
+                self._abundances = self.estimator.fit_transform(fit_matrix(counts))
         return self._abundances
 
 
@@ -168,43 +202,51 @@ class PhaseDecompositionMixin:
 
     def decompose_phases(self, n_components, elements=None, *, model=None,
                          model_options=None, print_info=False, **estimator_options):
-        """Decompose into phases with SmoothNMF, with the settings a Poisson fit needs.
+        """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
-        Runs ``self.decomposition(algorithm=SmoothNMF(...))`` without Poisson
-        normalisation and without a vacuum mask (exspy's EDS_TEM defaults, which
-        break a KL fit), on float data (hyperspy refuses integer counts; the
-        signal's own data are left as they are), with ``shape_2d`` from the
-        navigation axes and G from :meth:`build_G`. Channels where G is zero
-        (which the model cannot explain, e.g. the zero-energy peak) are left out of
-        the fit through hyperspy's ``signal_mask``. Results: hyperspy's
-        ``learning_results`` (``get_decomposition_factors()`` are the phase
-        spectra, ``get_decomposition_loadings()`` the maps) and
-        ``self.phase_results`` (W, compositions, model, fitted estimator).
+        The model, the fit window (0.2 keV to the beam energy, then the channels where
+        G is nonzero), the estimator's defaults (``espm_cli.analysis.defaults``) and the
+        phase description are those of the command line, so the same data with the same
+        options give the same W and H. Runs ``self.decomposition(algorithm=...)``
+        without Poisson normalisation and without a vacuum mask (exspy's EDS_TEM
+        defaults, which break a KL fit), on float data (hyperspy refuses integer counts;
+        the signal's own data are left as they are), with the channels outside the fit
+        window left out through hyperspy's ``signal_mask``. Results: hyperspy's
+        ``learning_results`` (``get_decomposition_factors()`` are (G W)ᵀ on the whole
+        axis, zero outside the window; ``get_decomposition_loadings()`` the maps) and
+        ``self.phase_results``. Warns (:class:`espm_cli.analysis.EspmWarning`) about
+        elements left out, a fit window holding few of the counts and peaks the model
+        does not explain.
 
         Parameters
         ----------
         n_components : int
             Number of phases.
         elements : str or sequence of str, optional
-            Passed to :meth:`build_G`.
+            Elements of the model; the metadata's by default.
         model : espm_cli.physics.EDXModel, optional
-            Use this model instead of building one.
+            Use this model (on the signal's whole axis) instead of building one; the
+            fit then uses the channels where its G is nonzero.
         model_options : dict, optional
-            Keyword overrides passed to :meth:`build_G`.
+            Keyword overrides as for :meth:`build_G`.
         print_info : bool, default False
             Let hyperspy print its decomposition summary.
         **estimator_options
             Other :class:`espm_cli.solver.SmoothNMF` arguments (``lambda_L``,
-            ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ...).
+            ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ``init``, ...);
+            those not given take the workflow's defaults.
 
         Returns
         -------
         PhaseResults
             Also stored as ``self.phase_results``.
         """
-        from espm_cli.solver import SmoothNMF
+        from espm_cli.analysis import assemble_result, make_estimator
+        from espm_cli.analysis.decomposition import SET_BY_WORKFLOW
+        from espm_cli.analysis.window import FitWindow, choose_fit_window
+        from espm_cli.physics import EnergyAxis
 
-        clash = [name for name in _SET_BY_DECOMPOSE_PHASES if name in estimator_options]
+        clash = [name for name in SET_BY_WORKFLOW if name in estimator_options]
         if clash:
             raise ValueError(
                 f"{clash[0]} cannot be passed to decompose_phases: it is set from the "
@@ -215,52 +257,54 @@ class PhaseDecompositionMixin:
                 "model= was given together with elements/model_options; pass either a "
                 "ready model or the options to build one."
             )
-        if model is None:
-            model = self.build_G(elements, **(model_options or {}))
         shape_2d = navigation_shape_2d(self)
-        # Channels the model cannot produce (all-zero rows of G, e.g. the
-        # zero-energy peak below the first line) are left out of the fit.
-        produced = np.asarray(model.G).any(axis=1)
-        if produced.all():
-            signal_mask, fit_G = None, {"G": model}
+        axis = EnergyAxis.from_axis(self.axes_manager.signal_axes[0])
+        options = dict(model_options or {})
+        if model is None:
+            check_overrides(self, options)
+            window, model = choose_fit_window(
+                axis, signal_acquisition(self, **options), elements=parse_elements(elements),
+                ignored_elements=options.get("ignored_elements", ()), source="the signal",
+                **_model_build_options(options))
+            channels = None
         else:
-            signal_mask = ~produced
-            fit_G = {"G": np.asarray(model.G)[produced],
-                     "G_continuum": np.asarray(model.continuum_mask)}
-            logger.info("decompose_phases leaves out %d channels where G is zero",
+            covered = np.flatnonzero(np.asarray(model.G).any(axis=1))
+            window = FitWindow(int(covered[0]), int(covered[-1]) + 1, model.energy_axis,
+                               axis.size)
+            channels = slice(window.start, window.stop)
+        estimator = make_estimator(n_components, model, shape_2d, channels=channels,
+                                   **estimator_options)
+        signal_mask = window.signal_mask()
+        if signal_mask is not None:
+            logger.info("decompose_phases fits %.3f to %.3f keV (%d channels left out)",
+                        window.axis.low_keV if channels is None else axis.energies[window.start],
+                        window.axis.high_keV if channels is None else axis.energies[window.stop - 1],
                         int(signal_mask.sum()))
-        estimator = SmoothNMF(n_components, shape_2d=shape_2d, **fit_G,
-                              **estimator_options)
-        lazy = isinstance(self, LazySignal)
-        algorithm = _LazyWholeImageFit(estimator) if lazy else estimator
+        algorithm = _WholeImageFit(estimator)
 
         original_data = self.data
         self.data = _float_data_in_row_blocks(self)
         try:
+            channel_totals = self.data.reshape(-1, axis.size).sum(axis=0)
+            if hasattr(channel_totals, "compute"):
+                channel_totals = channel_totals.compute()
             self.decomposition(algorithm=algorithm, normalize_poissonian_noise=False,
                                navigation_mask=None, signal_mask=signal_mask,
                                output_dimension=n_components, print_info=print_info)
         finally:
             self.data = original_data
-        abundances = estimator.H_  # (k, n_pixels), raster order
-        self.learning_results.loadings = np.ascontiguousarray(abundances.T)
-        spectra = np.asarray(estimator.components_)
-        if signal_mask is not None:
-            # over the whole axis: G W is zero on the left-out channels
-            spectra = np.ascontiguousarray((np.asarray(model.G) @ estimator.W_).T)
-            self.learning_results.factors = spectra.T.copy()
-
-        composition = model.composition(estimator.W_)
-        self.phase_results = PhaseResults(
-            model=model,
-            estimator=estimator,
-            W=np.asarray(estimator.W_),
-            G_labels=tuple(model.labels),
-            maps=np.asarray(abundances).reshape((n_components, *shape_2d)),
-            spectra=spectra,
-            composition=CompositionTable.from_array(composition.elements,
-                                                    composition.atomic_percent),
-        )
+        n_pixels = int(np.prod(shape_2d))
+        result = assemble_result(
+            energy=axis.energies[window.start:window.stop], window=window, model=model,
+            estimator=estimator, channel_totals=np.asarray(channel_totals), n_pixels=n_pixels,
+            shape_2d=shape_2d, acquisition={"elements": list(model.elements),
+                                            "beam_energy_keV": model.beam_energy_keV},
+            advice="python")
+        self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
+        factors = np.zeros((axis.size, n_components))
+        factors[window.start:window.stop] = np.asarray(estimator.components_).T
+        self.learning_results.factors = factors
+        self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
 
     def composition_table(self):

@@ -95,7 +95,8 @@ def load_result(path):
     return ResultSignals(
         maps=maps_signal,
         spectra=spectra_signal,
-        composition=CompositionTable.from_array(tuple(result.elements), result.composition),
+        composition=CompositionTable.from_array(tuple(result.elements), result.composition,
+                                                phases=result.phase_names or None),
         W=result.W,
         G_labels=tuple(result.G_labels),
         attributes=read_root_attributes(path),
