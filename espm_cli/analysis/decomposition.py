@@ -163,7 +163,7 @@ def assemble_result(*, energy, window, model, estimator, channel_totals, n_pixel
     totals = np.asarray(channel_totals, dtype=np.float64)
     share = check_window_share(totals, window, n_pixels) if model is not None else 1.0
     in_window = totals[window.start:window.stop]
-    description = describe_phases(G, W, H.sum(axis=1), model)
+    description = describe_phases(G, W, H, model)
     peaks = []
     if model is not None:
         modelled = (G @ W) @ H.sum(axis=1)

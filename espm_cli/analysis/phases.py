@@ -4,10 +4,13 @@ Detection test
 --------------
 For phase p and element e, the modelled line counts of e inside its line window (the
 channels where e's column of G is at least ``LINE_WINDOW_FRACTION`` of its peak) are
-compared with the phase's other modelled counts in the same channels (its continuum and
-the other elements' lines): e is detected when its line counts exceed
-``DETECTION_SIGMA`` standard deviations of those (Poisson: the square root of the
-counts), and at least ``MIN_LINE_COUNTS`` counts. An element that is not detected gets
+compared with the other counts the data hold there, in the phase's share of each pixel
+(pixel j counts with the phase's share of the model's counts in j): all phases'
+continuum and lines under the window, less e's own line counts in p. e is detected when
+its line counts exceed ``DETECTION_SIGMA`` standard deviations of those (Poisson: the
+square root of the counts), and at least ``MIN_LINE_COUNTS`` counts. A phase whose lines
+are a few counts spread over pixels that hold thousands is thus not "detected", however
+large its element weights are relative to the solver's lower bound. An element that is not detected gets
 no composition (NaN); the detected elements of a phase share 100 at.%. A phase with no
 detected element is named "continuum"; a phase with (almost) no counts at all "empty".
 """
@@ -82,7 +85,7 @@ def phase_name(index: int, kind: str, composition_row, elements) -> str:
     return f"{label} ({'-'.join(top)})" if top else label
 
 
-def describe_phases(G, W, abundance_sums, model=None) -> PhaseDescription:
+def describe_phases(G, W, H, model=None) -> PhaseDescription:
     """Counts, line share, per-element detection, composition and name of each phase.
 
     Parameters
@@ -90,8 +93,8 @@ def describe_phases(G, W, abundance_sums, model=None) -> PhaseDescription:
     G : ndarray (n_channels, m)
         The G of the fit (identity columns without physics).
     W : ndarray (m, k)
-    abundance_sums : ndarray (k,)
-        Each phase's abundance summed over the pixels (rows of H summed).
+    H : ndarray (k, n_pixels)
+        The abundances.
     model : espm_cli.physics.EDXModel, optional
         The physics model (None: plain NMF; no elements, no composition).
 
@@ -100,7 +103,8 @@ def describe_phases(G, W, abundance_sums, model=None) -> PhaseDescription:
     PhaseDescription
     """
     G, W = np.asarray(G, dtype=np.float64), np.asarray(W, dtype=np.float64)
-    scale = np.asarray(abundance_sums, dtype=np.float64)
+    H = np.asarray(H, dtype=np.float64)
+    scale = H.sum(axis=1)
     k = W.shape[1]
     phase_spectra = (G @ W) * scale[None, :]  # (channels, k) counts over the image
     counts = phase_spectra.sum(axis=0)
@@ -120,12 +124,16 @@ def describe_phases(G, W, abundance_sums, model=None) -> PhaseDescription:
         line_fraction = np.where(counts > 0, line_spectra.sum(axis=0) / counts, np.nan)
     line_counts = np.zeros((k, len(elements)))
     limit = np.zeros((k, len(elements)))
+    GW = G @ W
+    per_pixel = GW.sum(axis=0)[:, None] * H  # (k, pixels): each phase's counts in each pixel
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.nan_to_num(per_pixel / per_pixel.sum(axis=0, keepdims=True))
     for j, column in enumerate(columns):
         g = G[:, column]
         window = g >= LINE_WINDOW_FRACTION * g.max() if g.max() > 0 else np.zeros(g.size, bool)
-        own = np.outer(g[window], W[column] * scale)  # (window channels, k)
-        line_counts[:, j] = own.sum(axis=0)
-        others = np.clip(phase_spectra[window] - own, 0.0, None).sum(axis=0)
+        line_counts[:, j] = g[window].sum() * W[column] * scale
+        in_window = GW[window].sum(axis=0) @ H  # (pixels,): all modelled counts there
+        others = np.clip(share @ in_window - line_counts[:, j], 0.0, None)
         limit[:, j] = np.maximum(DETECTION_SIGMA * np.sqrt(others), MIN_LINE_COUNTS)
     detected = (line_counts > limit) & ~empty[:, None]
     composition = np.full((k, len(elements)), np.nan)

@@ -24,6 +24,11 @@ MIN_MISSED_SHARE = 0.25
 #: the flanks out to +-1.5 FWHM (a line of the detector's resolution: about 3; a broad
 #: misfit of the continuum or of absorption: about 0.5).
 MIN_PEAK_CONTRAST = 1.5
+#: A line of an element already in the model is this much likelier than another.
+MODELLED_PRIOR = 3.0
+#: How much the other peaks an element's lines explain raise its likelihood (a Cu Kb
+#: peak beside a Cu Ka peak is Cu's, though Kb alone is weak).
+SUPPORT_WEIGHT = 5.0
 #: At most this many peaks are reported (the strongest).
 MAX_PEAKS = 5
 #: Elements searched for candidate lines (Be to Pu).
@@ -97,7 +102,7 @@ def _windowed_sums(values, half_widths):
 
 
 def candidate_lines(energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_high_keV,
-                    max_candidates=3):
+                    max_candidates=3, with_scores=False):
     """X-ray lines within ``CANDIDATE_FWHM`` x FWHM of ``energy_keV``, likeliest first.
 
     A line's likelihood is its weight relative to its element's strongest line on the axis
@@ -106,6 +111,7 @@ def candidate_lines(energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_hi
     Returns
     -------
     tuple of (element, line name, energy keV)
+        With ``with_scores``, (element, line name, energy keV, likelihood).
     """
     import xraylib
 
@@ -131,6 +137,8 @@ def candidate_lines(energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_hi
             if score > best.get(symbol, (0.0,))[0]:
                 best[symbol] = (score, line.name, float(line.energy_keV))
     ranked = sorted(best.items(), key=lambda item: -item[1][0])[:max_candidates]
+    if with_scores:
+        return tuple((symbol, name, energy, score) for symbol, (score, name, energy) in ranked)
     return tuple((symbol, name, energy) for symbol, (_, name, energy) in ranked)
 
 
@@ -171,19 +179,38 @@ def residual_peaks(energies, data_totals, model_totals, model) -> list[ResidualP
     peaked = missed >= MIN_PEAK_CONTRAST * np.maximum(flanks, 0.0)
     score = np.where((missed / noise >= MIN_SIGMA) & (share >= MIN_MISSED_SHARE) & local_max
                      & peaked, missed / noise, 0.0)
-    peaks = []
+    found = []
     low, high = float(energies[0]), float(energies[-1])
-    while len(peaks) < MAX_PEAKS and score.max() > 0:
+    while len(found) < MAX_PEAKS and score.max() > 0:
         c = int(np.argmax(score))
         window = slice(max(0, c - half[c]), c + half[c] + 1)
         positive = np.clip((data - fitted)[window], 0.0, None)
         centre = float(np.average(energies[window], weights=positive)) if positive.sum() > 0 \
             else float(energies[c])
         width = float(model.detector.fwhm_keV(max(centre, 0.1)))
+        lines = candidate_lines(centre, width, model.beam_energy_keV, low, high + scale,
+                                max_candidates=8, with_scores=True)
+        found.append((c, centre, lines))
+        score[max(0, c - 4 * half[c]):c + 4 * half[c] + 1] = 0.0  # +-2 FWHM
+    # An element whose lines sit under several peaks explains them together (Cu Ka, Kb,
+    # La); an element already modelled is likelier than a new one (its modelled line is
+    # then off: absorption, detector).
+    support = {}
+    for _, _, lines in found:
+        for element, _, _, likelihood in lines:
+            support[element] = support.get(element, 0.0) + likelihood
+    modelled = tuple(model.elements)
+    peaks = []
+    for c, centre, lines in found:
+        def weight(line):
+            element, _, _, likelihood = line
+            others = support[element] - likelihood
+            return likelihood * (1.0 + SUPPORT_WEIGHT * others) * (
+                MODELLED_PRIOR if element in modelled else 1.0)
+
+        ordered = sorted(lines, key=weight, reverse=True)
         peaks.append(ResidualPeak(
             energy_keV=centre, missed_counts=float(missed[c]), sigma=float(missed[c] / noise[c]),
-            missed_share=float(share[c]),
-            candidates=candidate_lines(centre, width, model.beam_energy_keV, low, high + scale),
-            modelled=tuple(model.elements)))
-        score[max(0, c - 4 * half[c]):c + 4 * half[c] + 1] = 0.0  # +-2 FWHM
+            missed_share=float(share[c]), candidates=tuple(line[:3] for line in ordered[:3]),
+            modelled=modelled))
     return peaks

@@ -144,6 +144,13 @@ class _WholeImageFit:
         return self._abundances
 
 
+def _is_poisson_estimator(algorithm):
+    """Whether ``algorithm`` fits Poisson counts (a SmoothNMF, or the whole-image wrapper)."""
+    from espm_cli.solver import SmoothNMF
+
+    return isinstance(algorithm, (SmoothNMF, _WholeImageFit))
+
+
 def navigation_shape_2d(signal):
     """``(ny, nx)`` of the pixel grid from the navigation axes (``(1, n)`` for a line)."""
     shape = signal.axes_manager.navigation_shape  # hyperspy order: (nx, ny)
@@ -199,6 +206,45 @@ class PhaseDecompositionMixin:
             ``.G`` is (n_channels, m); pass the model as ``SmoothNMF(G=model)``.
         """
         return model_from_signal(self, elements, **overrides)
+
+    def decomposition(self, *args, **kwargs):
+        """hyperspy's (and exspy's) ``decomposition``; with a Poisson estimator, no flags needed.
+
+        For every other algorithm this is exspy's method unchanged. When ``algorithm`` is
+        a :class:`espm_cli.solver.SmoothNMF` (a Poisson / KL fit), the two settings
+        that would break it default the other way: ``normalize_poissonian_noise=False``
+        (exspy's EDS_TEM default is True: it rescales the counts) and
+        ``navigation_mask=None`` (exspy's default 1.0 is a vacuum mask: on sparse TEM
+        data it drops almost every pixel); passing them explicitly still wins. Integer
+        counts, which hyperspy refuses, are handed to hyperspy as float64 for the call
+        (the signal's own data are left as they are).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for ``hyperspy.signal.BaseSignal.decomposition``.
+        """
+        algorithm = kwargs.get("algorithm")
+        if not _is_poisson_estimator(algorithm):
+            return super().decomposition(*args, **kwargs)
+        kwargs.setdefault("normalize_poissonian_noise", False)
+        kwargs.setdefault("navigation_mask", None)
+        if kwargs["normalize_poissonian_noise"] or kwargs["navigation_mask"] is not None:
+            import warnings
+
+            from espm_cli.analysis import EspmWarning
+
+            warnings.warn("SmoothNMF fits Poisson counts: normalize_poissonian_noise=True "
+                          "rescales them and a navigation_mask leaves pixels out; pass "
+                          "neither for a Poisson fit", EspmWarning, stacklevel=2)
+        if np.issubdtype(self.data.dtype, np.floating):
+            return super().decomposition(*args, **kwargs)
+        original_data = self.data
+        self.data = original_data.astype("float64")
+        try:
+            return super().decomposition(*args, **kwargs)
+        finally:
+            self.data = original_data
 
     def decompose_phases(self, n_components, elements=None, *, model=None,
                          model_options=None, print_info=False, **estimator_options):
