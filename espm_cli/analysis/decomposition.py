@@ -164,6 +164,7 @@ def assemble_result(*, energy, window, model, estimator, channel_totals, n_pixel
     share = check_window_share(totals, window, n_pixels) if model is not None else 1.0
     in_window = totals[window.start:window.stop]
     description = describe_phases(G, W, H, model)
+    _warn_about_background_phases(description, H, getattr(estimator, "simplex", None))
     peaks = []
     if model is not None:
         modelled = (G @ W) @ H.sum(axis=1)
@@ -203,3 +204,23 @@ def peak_record(peak) -> dict:
             "candidates": " ".join(f"{element}_{line}" for element, line, _ in peak.candidates),
             "message": peak.message("cli")}
 
+
+
+#: Under the H simplex, a continuum or empty phase taking more of the abundance than this
+#: is worth a word: it stands for pixels with few or no counts, not for a material.
+BACKGROUND_ABUNDANCE_SHARE = 0.2
+
+
+def _warn_about_background_phases(description, H, simplex) -> None:
+    if simplex != "H":
+        return
+    mean = np.asarray(H, dtype=np.float64).mean(axis=1)
+    total = float(mean.sum())
+    for name, kind, share in zip(description.names, description.kinds, mean / max(total, 1e-300)):
+        if kind != "phase" and share > BACKGROUND_ABUNDANCE_SHARE:
+            what = "no counts" if kind == "empty" else "no element line above the noise"
+            warnings.warn(
+                f"{name} takes {100 * share:.0f} % of the abundance but has {what}: the "
+                "abundances of each pixel sum to 1, so pixels with few counts (vacuum, off "
+                "the specimen) go to it; more phases (-k / n_components) or a crop leave "
+                "the others to the material", EspmWarning, stacklevel=3)

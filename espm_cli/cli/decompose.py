@@ -8,12 +8,13 @@ from pathlib import Path
 import click
 
 from ..analysis.defaults import ESTIMATOR_DEFAULTS as DEFAULTS
+from .paths import SpectrumImagePath, is_spectrum_image_path
 from .options import (SymbolList, config_option, positive_float, refused_inputs, show_logs_above,
                       verbosity, verbosity_options)
 
 
 @click.command(short_help="Decompose a spectrum image into phases.")
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", required=False, type=SpectrumImagePath())
 @click.option("-k", "--n-components", type=click.IntRange(min=1), default=DEFAULTS["n_components"], show_default=True,
               help="Number of phases.")
 @click.option("--elements", type=SymbolList(), default=None,
@@ -76,7 +77,7 @@ def decompose(ctx, file, **options):
     file = file or ctx.meta.get("espm.config_file_input")
     if file is None:
         raise click.UsageError("Missing argument 'FILE' (or a 'file:' key in --config).")
-    if not Path(file).is_file():
+    if not is_spectrum_image_path(file):
         raise click.BadParameter(f"file {file!r} does not exist.", param_hint="'FILE'")
     from . import pipeline
 

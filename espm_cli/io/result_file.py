@@ -84,11 +84,16 @@ class DecompositionResult:
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 2**20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes; of a folder (.zspy), of its files' names and bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
