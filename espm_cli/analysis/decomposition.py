@@ -224,3 +224,15 @@ def _warn_about_background_phases(description, H, simplex) -> None:
                 "abundances of each pixel sum to 1, so pixels with few counts (vacuum, off "
                 "the specimen) go to it; more phases (-k / n_components) or a crop leave "
                 "the others to the material", EspmWarning, stacklevel=3)
+
+
+def model_acquisition(model) -> dict:
+    """The acquisition parameters a model was built with (the result file's ``acquisition``)."""
+    if model is None:
+        return {}
+    return {"elements": list(model.elements), "beam_energy_keV": model.beam_energy_keV,
+            "elevation_deg": model.detector.elevation_deg,
+            "azimuth_deg": model.detector.azimuth_deg,
+            "mnka_fwhm_eV": model.detector.mnka_fwhm_eV, "tilt_deg": model.sample.tilt_deg,
+            "thickness_nm": model.sample.thickness_nm,
+            "density_g_cm3": model.sample.density_g_cm3}

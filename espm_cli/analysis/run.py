@@ -203,13 +203,9 @@ def fit(image, model, config: dict, progress: Callable | None = None):
 
 
 def _acquisition_dict(model, image) -> dict:
-    out = image.acquisition.as_dict()
-    if model is not None:
-        out.update(elements=list(model.elements), beam_energy_keV=model.beam_energy_keV,
-                   elevation_deg=model.detector.elevation_deg, azimuth_deg=model.detector.azimuth_deg,
-                   mnka_fwhm_eV=model.detector.mnka_fwhm_eV, tilt_deg=model.sample.tilt_deg,
-                   thickness_nm=model.sample.thickness_nm, density_g_cm3=model.sample.density_g_cm3)
-    return out
+    from .decomposition import model_acquisition
+
+    return {**image.acquisition.as_dict(), **model_acquisition(model)}
 
 
 def make_result(image, window, model, estimator, config: dict, seconds: float,

@@ -288,7 +288,7 @@ class PhaseDecompositionMixin:
             Also stored as ``self.phase_results``.
         """
         from espm_cli.analysis import assemble_result, make_estimator
-        from espm_cli.analysis.decomposition import SET_BY_WORKFLOW
+        from espm_cli.analysis.decomposition import SET_BY_WORKFLOW, model_acquisition
         from espm_cli.analysis.window import FitWindow, choose_fit_window
         from espm_cli.physics import EnergyAxis
 
@@ -343,8 +343,8 @@ class PhaseDecompositionMixin:
         result = assemble_result(
             energy=axis.energies[window.start:window.stop], window=window, model=model,
             estimator=estimator, channel_totals=np.asarray(channel_totals), n_pixels=n_pixels,
-            shape_2d=shape_2d, acquisition={"elements": list(model.elements),
-                                            "beam_energy_keV": model.beam_energy_keV},
+            shape_2d=shape_2d, acquisition={**signal_acquisition(self).as_dict(),
+                                            **model_acquisition(model)},
             advice="python")
         self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
         factors = np.zeros((axis.size, n_components))
@@ -352,6 +352,19 @@ class PhaseDecompositionMixin:
         self.learning_results.factors = factors
         self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
+
+    def phase_spectra(self):
+        """The phase spectra (counts per pixel, fit window) as an EDS signal (after
+        decompose_phases), with the microscope, detector, elements and X-ray lines set, so
+        that exspy's ``get_lines_intensity`` and ``quantification`` work on them.
+
+        Returns
+        -------
+        EspmCliEDSTEMSpectrum or EspmCliEDSSEMSpectrum
+        """
+        from .result_file import phase_spectra_signal
+
+        return phase_spectra_signal(self._require_phase_results("phase_spectra").result)
 
     def composition_table(self):
         """Atomic percent of each element in each phase (after decompose_phases).

@@ -78,6 +78,34 @@ def set_eds_metadata(signal, acquisition, elements):
             signal.add_lines()
 
 
+def phase_spectra_signal(result):
+    """A result's phase spectra as an EDS signal (phase | energy) with its metadata.
+
+    Parameters
+    ----------
+    result : espm_cli.io.DecompositionResult
+
+    Returns
+    -------
+    EspmCliEDSTEMSpectrum or EspmCliEDSSEMSpectrum
+        Counts per pixel; the microscope, detector, elements and X-ray lines set.
+    """
+    import hyperspy.api as hs
+
+    energy = np.asarray(result.energy)
+    acquisition = result.acquisition or {}
+    energy_scale = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
+    energy_axis = {"name": "Energy", "size": energy.size, "offset": float(energy[0]),
+                   "scale": energy_scale, "units": "keV"}
+    phase_axis = {"name": "phase", "size": result.n_components, "navigate": True}
+    signal = hs.signals.Signal1D(np.asarray(result.spectra), axes=[phase_axis, energy_axis])
+    signal.metadata.General.title = "phase spectra"
+    microscope = str(acquisition.get("microscope") or "TEM").upper()
+    signal.set_signal_type(SEM_SIGNAL_TYPE if microscope == "SEM" else TEM_SIGNAL_TYPE)
+    set_eds_metadata(signal, acquisition, result.elements)
+    return signal
+
+
 def load_result(path):
     """Read an ``espm decompose`` result file into hyperspy signals.
 
@@ -112,15 +140,7 @@ def load_result(path):
     maps_signal = hs.signals.Signal2D(maps, axes=[phase_axis, *image_axes])
     maps_signal.metadata.General.title = "abundance maps"
 
-    energy_scale = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
-    energy_axis = {"name": "Energy", "size": energy.size, "offset": float(energy[0]),
-                   "scale": energy_scale, "units": "keV"}
-    spectra_signal = hs.signals.Signal1D(spectra, axes=[dict(phase_axis), energy_axis])
-    spectra_signal.metadata.General.title = "phase spectra"
-    microscope = str(acquisition.get("microscope") or "TEM").upper()
-    spectra_signal.set_signal_type(SEM_SIGNAL_TYPE if microscope == "SEM"
-                                   else TEM_SIGNAL_TYPE)
-    set_eds_metadata(spectra_signal, acquisition, result.elements)
+    spectra_signal = phase_spectra_signal(result)
 
     return ResultSignals(
         maps=maps_signal,

@@ -109,3 +109,22 @@ def test_result_spectra_quantify_with_exspy(tmp_path):
                                              navigation_mask=None, plot_result=False,
                                              show_progressbar=False)
     np.testing.assert_allclose(sum(c.data for c in composition), 100.0)
+
+
+def test_phase_spectra_of_decompose_phases_carry_the_metadata():
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "sample.hspy"
+    if not sample.exists():
+        pytest.skip("sample_data/sample.hspy is absent")
+    signal = espm_cli.load(sample)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        signal.decompose_phases(3, max_iter=10)
+    spectra = signal.phase_spectra()
+    assert spectra.metadata.Signal.signal_type == "EDS_espm_cli"
+    assert list(spectra.metadata.Sample.elements) == ["Al", "Fe", "O", "Pt", "Si", "Ti"]
+    assert spectra.metadata.Sample.xray_lines and spectra.get_take_off_angle() > 0
+    assert spectra.axes_manager.signal_axes[0].size == signal.phase_results.spectra.shape[1]
+    intensities = spectra.get_lines_intensity()
+    assert all(i.data.shape == (3,) for i in intensities)
