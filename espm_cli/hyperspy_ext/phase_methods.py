@@ -353,6 +353,54 @@ class PhaseDecompositionMixin:
         self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
 
+    def kfactors_from_model(self, xray_lines=None, *, model=None, windows_width=2.0):
+        """Cliff-Lorimer k-factors from the physics model, for ``quantification``.
+
+        ``s.quantification(s.get_lines_intensity(), "CL", factors=s.kfactors_from_model())``
+        quantifies with the model's cross-sections, detector efficiency and absorption
+        instead of measured k-factors.
+
+        Parameters
+        ----------
+        xray_lines : sequence of str, optional
+            exspy line names (``"Fe_Ka"``); the metadata's ``Sample.xray_lines`` by default.
+        model : espm_cli.physics.EDXModel, optional
+            On this signal's energy axis; :meth:`build_G` by default.
+        windows_width : float
+            As for ``get_lines_intensity`` (the window is this many FWHM wide).
+
+        Returns
+        -------
+        list of float
+            One per line, in order, relative to the first.
+        """
+        import hyperspy.api as hs
+
+        from espm_cli.analysis.kfactors import cliff_lorimer_factors
+
+        if xray_lines is None:
+            xray_lines = list(self.metadata.get_item("Sample.xray_lines", []))
+            if not xray_lines:
+                raise ValueError("no X-ray lines: pass xray_lines=[...] or call s.add_lines()")
+        model = self.build_G() if model is None else model
+        labels = list(model.labels)
+        missing = [line for line in xray_lines if str(line).split("_")[0] not in labels]
+        if missing:
+            raise ValueError(f"line {missing[0]!r}: its element is not in the model "
+                             f"({', '.join(model.elements)})")
+        # the columns of G integrated exactly as exspy integrates the data
+        columns = hs.signals.Signal1D(np.ascontiguousarray(np.asarray(model.G).T))
+        columns.axes_manager.signal_axes[0].update_from(
+            self.axes_manager.signal_axes[0], ("offset", "scale", "units", "name"))
+        columns.metadata.add_dictionary(
+            {"Acquisition_instrument": self.metadata.get_item("Acquisition_instrument").as_dictionary()})
+        columns.set_signal_type(self.metadata.Signal.signal_type)
+        intensities = columns.get_lines_intensity(xray_lines, integration_windows=windows_width,
+                                                  plot_result=False)
+        per_atom = [float(np.asarray(intensity.data)[labels.index(str(line).split("_")[0])])
+                    for line, intensity in zip(xray_lines, intensities)]
+        return cliff_lorimer_factors(xray_lines, per_atom)
+
     def phase_spectra(self):
         """The phase spectra (counts per pixel, fit window) as an EDS signal (after
         decompose_phases), with the microscope, detector, elements and X-ray lines set, so

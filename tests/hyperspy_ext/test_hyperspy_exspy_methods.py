@@ -128,3 +128,30 @@ def test_phase_spectra_of_decompose_phases_carry_the_metadata():
     assert spectra.axes_manager.signal_axes[0].size == signal.phase_results.spectra.shape[1]
     intensities = spectra.get_lines_intensity()
     assert all(i.data.shape == (3,) for i in intensities)
+
+
+def test_quantification_with_kfactors_from_the_model_recovers_the_atoms():
+    import hyperspy.api as hs
+
+    template = eds_signal(shape=(2, 2, 150), elements=("Fe", "Pt"), signal_type="EDS_espm_cli")
+    energy = template.axes_manager.signal_axes[0]
+    energy.scale = 0.08
+    template.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa",
+                               130.0)
+    model = template.build_G()
+    W = np.zeros(len(model.labels))
+    W[model.labels.index("Fe")], W[model.labels.index("Pt")] = 3.0, 1.0  # atoms, no continuum
+    spectrum = hs.signals.Signal1D(np.tile(model.G @ W * 1e3, (2, 2, 1)))
+    spectrum.axes_manager.signal_axes[0].update_from(energy, ("offset", "scale", "units", "name"))
+    spectrum.metadata.add_dictionary(template.metadata.as_dictionary())
+    spectrum.set_signal_type("EDS_espm_cli")
+    spectrum.set_lines(["Fe_Ka", "Pt_La"])
+    factors = spectrum.kfactors_from_model()
+    assert factors[0] == 1.0 and len(factors) == 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        atomic = spectrum.quantification(spectrum.get_lines_intensity(), "CL", factors=factors,
+                                         navigation_mask=None, plot_result=False,
+                                         show_progressbar=False)
+    fe, pt = (float(a.data.mean()) for a in atomic)
+    assert fe == pytest.approx(75.0, abs=0.5) and pt == pytest.approx(25.0, abs=0.5)
