@@ -139,11 +139,11 @@ def check_window_share(channel_totals, window: FitWindow, n_pixels: int = 1) -> 
     share = inside / total
     if share < MIN_WINDOW_SHARE:
         below = float(totals[:window.start].sum()) / total
-        where = (f"{100 * below:.1f} % lie below {window.axis.low_keV:.3g} keV (the detector's "
-                 "zero peak and noise)" if below > 0.5 * (1 - share) else
+        where = (f"{100 * below:.1f} % lie below {window.axis.low_keV:.3g} keV, in the "
+                 "detector's zero peak and noise" if below > 0.5 * (1 - share) else
                  "the rest lie outside it")
         warnings.warn(
             f"the fit window {window.axis.low_keV:.3g}-{window.axis.high_keV:.3g} keV holds "
-            f"only {100 * share:.2g} % of the counts ({where}); the fit sees "
+            f"only {100 * share:.2g} % of the counts ({where}): the fit sees "
             f"{inside / max(1, n_pixels):.3g} counts per pixel", EspmWarning, stacklevel=2)
     return share

@@ -272,7 +272,7 @@ class PhaseDecompositionMixin:
             Elements of the model; the metadata's by default.
         model : espm_cli.physics.EDXModel, optional
             Use this model (on the signal's whole axis) instead of building one; the
-            fit then uses the channels where its G is nonzero.
+            fit then uses the rows of its G in the fit window.
         model_options : dict, optional
             Keyword overrides as for :meth:`build_G`.
         print_info : bool, default False
@@ -289,6 +289,7 @@ class PhaseDecompositionMixin:
         """
         from espm_cli.analysis import assemble_result, make_estimator
         from espm_cli.analysis.decomposition import SET_BY_WORKFLOW, model_acquisition
+        from espm_cli.analysis.defaults import DEFAULT_LOW_KEV
         from espm_cli.analysis.window import FitWindow, choose_fit_window
         from espm_cli.physics import EnergyAxis
 
@@ -314,24 +315,31 @@ class PhaseDecompositionMixin:
                 **_model_build_options(options))
             channels = None
         else:
-            covered = np.flatnonzero(np.asarray(model.G).any(axis=1))
-            window = FitWindow(int(covered[0]), int(covered[-1]) + 1, model.energy_axis,
-                               axis.size)
+            if np.asarray(model.G).shape[0] != axis.size:
+                raise ValueError(
+                    f"model= has {np.asarray(model.G).shape[0]} channels but the signal "
+                    f"{axis.size}; build it on the signal's axis (s.build_G()).")
+            # the workflow's window: from DEFAULT_LOW_KEV to the beam energy, where G is nonzero
+            energies = axis.energies
+            covered = np.flatnonzero(np.asarray(model.G).any(axis=1)
+                                     & (energies >= DEFAULT_LOW_KEV)
+                                     & (energies <= model.beam_energy_keV))
+            start, stop = int(covered[0]), int(covered[-1]) + 1
+            window = FitWindow(start, stop, EnergyAxis(axis.offset_keV + start * axis.scale_keV,
+                                                       axis.scale_keV, stop - start), axis.size)
             channels = slice(window.start, window.stop)
         estimator = make_estimator(n_components, model, shape_2d, channels=channels,
                                    **estimator_options)
         signal_mask = window.signal_mask()
         if signal_mask is not None:
             logger.info("decompose_phases fits %.3f to %.3f keV (%d channels left out)",
-                        window.axis.low_keV if channels is None else axis.energies[window.start],
-                        window.axis.high_keV if channels is None else axis.energies[window.stop - 1],
-                        int(signal_mask.sum()))
+                        window.axis.low_keV, window.axis.high_keV, int(signal_mask.sum()))
         algorithm = _WholeImageFit(estimator)
 
         original_data = self.data
         self.data = _float_data_in_row_blocks(self)
         try:
-            channel_totals = self.data.reshape(-1, axis.size).sum(axis=0)
+            channel_totals = self.data.sum(axis=tuple(range(self.data.ndim - 1)))
             if hasattr(channel_totals, "compute"):
                 channel_totals = channel_totals.compute()
             self.decomposition(algorithm=algorithm, normalize_poissonian_noise=False,
