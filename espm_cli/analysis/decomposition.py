@@ -218,12 +218,16 @@ def _warn_about_background_phases(description, H, simplex) -> None:
     total = float(mean.sum())
     for name, kind, share in zip(description.names, description.kinds, mean / max(total, 1e-300)):
         if kind != "phase" and share > BACKGROUND_ABUNDANCE_SHARE:
-            what = "no counts" if kind == "empty" else "no element line above the noise"
+            if kind == "empty":
+                why = ("no counts: the abundances of each pixel sum to 1, so pixels with few "
+                       "counts (vacuum, off the specimen) go to it")
+            else:
+                why = ("no element line above the noise: background (continuum, or lines the "
+                       "model lacks: see the unexplained peaks), not a modelled material")
             warnings.warn(
-                f"{name} takes {100 * share:.0f} % of the abundance but has {what}: the "
-                "abundances of each pixel sum to 1, so pixels with few counts (vacuum, off "
-                "the specimen) go to it; more phases (-k / n_components) or a crop leave "
-                "the others to the material", EspmWarning, stacklevel=3)
+                f"{name} takes {100 * share:.0f} % of the abundance but has {why}; more "
+                "phases (-k / n_components) or a crop leave the others to the material",
+                EspmWarning, stacklevel=3)
 
 
 def model_acquisition(model) -> dict:
