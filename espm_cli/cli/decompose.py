@@ -7,13 +7,15 @@ from pathlib import Path
 
 import click
 
+from ..analysis.defaults import ESTIMATOR_DEFAULTS as DEFAULTS
+from .paths import SpectrumImagePath, is_spectrum_image_path
 from .options import (SymbolList, config_option, positive_float, refused_inputs, show_logs_above,
                       verbosity, verbosity_options)
 
 
 @click.command(short_help="Decompose a spectrum image into phases.")
-@click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("-k", "--n-components", type=click.IntRange(min=1), default=3, show_default=True,
+@click.argument("file", required=False, type=SpectrumImagePath())
+@click.option("-k", "--n-components", type=click.IntRange(min=1), default=DEFAULTS["n_components"], show_default=True,
               help="Number of phases.")
 @click.option("--elements", type=SymbolList(), default=None,
               help="Elements to model, e.g. Fe,Pt,O (default: from the file's metadata).")
@@ -28,26 +30,27 @@ from .options import (SymbolList, config_option, positive_float, refused_inputs,
 @click.option("--thickness", type=positive_float(True), default=None,
               help="Sample thickness, nm (with --density: self-absorption).")
 @click.option("--density", type=positive_float(True), default=None, help="Sample density, g/cm³.")
-@click.option("--lambda-L", "lambda_L", type=positive_float(), default=0.0, show_default=True,
+@click.option("--lambda-L", "lambda_L", type=positive_float(), default=DEFAULTS["lambda_L"], show_default=True,
               help="Weight of the Laplacian smoothness of the maps.")
-@click.option("--mu", type=positive_float(), default=0.0, show_default=True,
+@click.option("--mu", type=positive_float(), default=DEFAULTS["mu"], show_default=True,
               help="Weight of the log sparsity of the maps.")
-@click.option("--epsilon-reg", type=positive_float(True), default=1.0, show_default=True,
+@click.option("--epsilon-reg", type=positive_float(True), default=DEFAULTS["epsilon_reg"], show_default=True,
               help="ε in the sparsity term log(H + ε).")
-@click.option("--simplex", type=click.Choice(["H", "W", "none"], case_sensitive=False), default="H",
+@click.option("--simplex", type=click.Choice(["H", "W", "none"], case_sensitive=False),
+              default=DEFAULTS["simplex"] or "none",
               show_default=True, help="H: abundances of a pixel sum to 1; W: element weights of "
               "a phase sum to 1; none.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--tol", type=positive_float(), default=1e-4, show_default=True,
+@click.option("--max-iter", type=click.IntRange(min=1), default=DEFAULTS["max_iter"], show_default=True)
+@click.option("--tol", type=positive_float(), default=DEFAULTS["tol"], show_default=True,
               help="Stop when the objective's relative decrease falls below this.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(min=0), default=DEFAULTS["seed"], show_default=True,
               help="Seed of the initialisation.")
 @click.option("--init", type=click.Choice(["auto", "spa", "kmeans", "nndsvda", "random"]),
-              default="auto", show_default=True,
+              default=DEFAULTS["init"], show_default=True,
               help="Start: spa (extreme points of the pixels' element content, the default "
               "with physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the "
               "default with --no-physics), random.")
-@click.option("--n-init", "n_init", type=click.IntRange(min=1), default=None,
+@click.option("--n-init", "n_init", type=click.IntRange(min=1), default=DEFAULTS["n_init"],
               help="Number of starts; the best after 10 iterations is continued "
               "[default: 4 with physics, 1 with --no-physics].")
 @click.option("--bin", "bin", type=click.IntRange(min=1), default=1, show_default=True,
@@ -80,7 +83,7 @@ def decompose(ctx, file, **options):
     file = file or ctx.meta.get("espm.config_file_input")
     if file is None:
         raise click.UsageError("Missing argument 'FILE' (or a 'file:' key in --config).")
-    if not Path(file).is_file():
+    if not is_spectrum_image_path(file):
         raise click.BadParameter(f"file {file!r} does not exist.", param_hint="'FILE'")
     from . import pipeline
 
@@ -151,13 +154,21 @@ def format_summary(outcome) -> str:
     names = phase_names(result)
     width = max(len(n) for n in names)
     if result.elements:
-        header = f"{'':{width}}  {'abund.':>6}  " + "  ".join(f"{e:>6}" for e in result.elements)
-        lines += ["", "composition (at.%):", header]
+        header = (f"{'':{width}}  {'abund.':>6}  {'counts':>8}  {'lines':>5}  "
+                  + "  ".join(f"{e:>6}" for e in result.elements))
+        lines += ["", "composition (at.%; '-': not detected):", header]
+        counts = result.phase_counts if result.phase_counts is not None else [float("nan")] * len(names)
+        shares = result.line_fraction if result.line_fraction is not None else [float("nan")] * len(names)
         for index, name in enumerate(names):
             row = "  ".join(f"{v:6.1f}" if v == v else f"{'-':>6}" for v in result.composition[index])
-            lines.append(f"{name:{width}}  {result.maps[index].mean():6.3f}  {row}")
+            share = f"{100 * shares[index]:4.0f}%" if shares[index] == shares[index] else f"{'-':>5}"
+            lines.append(f"{name:{width}}  {result.maps[index].mean():6.3f}  "
+                         f"{counts[index]:8.3g}  {share}  {row}")
     else:
         lines += ["", "no physics model: phases without compositions"]
+    if result.residual_peaks:
+        lines += ["", "not explained by the model:"]
+        lines += [f"  {peak['message']}" for peak in result.residual_peaks]
     lines += ["", f"results in {outcome.output_dir}/:", "  " + ", ".join(p.name for p in outcome.files)]
     return "\n".join(lines)
 

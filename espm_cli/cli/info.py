@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .options import refused_inputs, verbosity_options
+from .paths import SpectrumImagePath
 
 _LABELS = {
     "elements": ("elements", "--elements"),
@@ -20,7 +21,7 @@ _LABELS = {
 
 
 @click.command(short_help="Show what a spectrum image holds.")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=SpectrumImagePath())
 @verbosity_options
 def info(file):
     """Shape, energy axis, counts, sparsity and the metadata decompose uses (found and missing)."""

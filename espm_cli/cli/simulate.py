@@ -8,7 +8,7 @@ from .options import positive_float, refused_inputs, verbosity_options
 
 
 @click.command(short_help="Write a synthetic spectrum image and its truth.")
-@click.argument("output", type=click.Path(dir_okay=False))
+@click.argument("output", type=click.Path())  # .zspy is a folder
 @click.option("--phase", "phases", multiple=True, metavar="Symbol=at%,...",
               help="A phase composition, e.g. Fe=50,Pt=50 (repeat per phase; the first fills "
                    "the background). Default: silicate matrix, FePt particles, TiO2 layer.")

@@ -1,10 +1,13 @@
 """espm_cli inside hyperspy.
 
 - ``s.decomposition(algorithm=SmoothNMF(...))`` works on any spectrum image
-  (the estimator follows hyperspy's orientation, nothing here is needed for it).
+  (the estimator follows hyperspy's orientation); on the types below it needs no
+  flags, integer counts included.
 - Signal types ``"EDS_espm_cli"`` (TEM) and ``"EDS_SEM_espm_cli"`` (SEM), eager
-  and lazy, registered through ``espm_cli/hyperspy_extension.yaml``; they add
-  ``build_G``, ``decompose_phases``, ``composition_table`` and ``plot_phases``.
+  and lazy, registered through ``espm_cli/hyperspy_extension.yaml``; they keep exspy's
+  EDS methods working and add ``build_G``, ``decompose_phases`` (the workflow of
+  ``espm decompose``, :mod:`espm_cli.analysis`), ``composition_table``,
+  ``plot_phases``, ``phase_spectra`` and ``kfactors_from_model``.
 - :func:`load` opens a file as one of these; :func:`load_result` reads a result
   file of the command line back into hyperspy signals.
 """

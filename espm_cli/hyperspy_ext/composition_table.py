@@ -22,8 +22,9 @@ class CompositionTable:
     elements : tuple of str
         Element symbols, one per column.
     atomic_percent : numpy.ndarray of shape (n_phases, n_elements)
-        Atomic percent of each element in each phase; each row sums to 100
-        (or is all zero for a phase that holds no element counts).
+        Atomic percent of each element in each phase: the detected elements of a
+        phase share 100; an element below detection, and every element of a continuum
+        or empty phase, is NaN (printed as ``-``).
     """
 
     phases: tuple
@@ -92,7 +93,7 @@ class CompositionTable:
     def _cells(self):
         header = ["at.%", *self.elements]
         rows = [
-            [phase, *(f"{value:.1f}" for value in row)]
+            [phase, *(f"{value:.1f}" if np.isfinite(value) else "-" for value in row)]
             for phase, row in zip(self.phases, self.atomic_percent)
         ]
         return header, rows

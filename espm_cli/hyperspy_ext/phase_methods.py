@@ -1,10 +1,11 @@
 """The methods the espm_cli signal types add to exspy's EDS spectra.
 
 ``decompose_phases`` runs hyperspy's own ``decomposition`` with a
-:class:`espm_cli.solver.SmoothNMF` as ``algorithm`` and the settings a Poisson fit
-needs, so the results land in ``learning_results`` as usual (factors = phase
-spectra, loadings = abundance maps), and keeps what hyperspy has no slot for (W, the
-compositions, the model, the fitted estimator) in ``phase_results``.
+:class:`espm_cli.solver.SmoothNMF` as ``algorithm``, built by the workflow
+(:mod:`espm_cli.analysis`: the same model, fit window, defaults and phase description as
+``espm decompose``), so the results land in ``learning_results`` as usual (factors =
+phase spectra, loadings = abundance maps), and keeps what hyperspy has no slot for (the
+result, the model, the fitted estimator) in ``phase_results``.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ import scipy.sparse
 from hyperspy.signals import LazySignal
 
 from .composition_table import CompositionTable
-from .model_from_metadata import model_from_signal
+from .model_from_metadata import (check_overrides, model_from_signal, parse_elements,
+                                  signal_acquisition)
+from .model_from_metadata import model_options as _model_build_options
 
 logger = logging.getLogger(__name__)
 
 #: Dense float64 bytes of one block of a lazy signal read at once.
 _LAZY_BLOCK_BYTES = 64 * 2**20
-#: SmoothNMF arguments that decompose_phases sets itself.
-_SET_BY_DECOMPOSE_PHASES = ("G", "G_continuum", "shape_2d", "n_components")
 
 
 @dataclasses.dataclass
@@ -34,43 +35,69 @@ class PhaseResults:
     Attributes
     ----------
     model : espm_cli.physics.EDXModel
-        The physics model whose ``G`` was used.
+        The physics model whose ``G`` was used (on the fit window).
     estimator : espm_cli.solver.SmoothNMF
         The fitted estimator (``losses_``, ``n_iter_``, ``converged_``, ...).
-    W : numpy.ndarray of shape (m, k)
-        Element and continuum content of each phase; rows follow ``G_labels``.
-    G_labels : tuple of str
-        Names of the columns of G (elements, then the continuum columns).
-    maps : numpy.ndarray of shape (k, ny, nx)
-        Abundance map of each phase.
-    spectra : numpy.ndarray of shape (k, n_channels)
-        Spectrum of each phase, (G W)ᵀ.
-    composition : CompositionTable
-        Atomic percent of each element in each phase.
+    result : espm_cli.io.DecompositionResult
+        The same result type ``espm decompose`` writes: W, maps, spectra (counts per
+        pixel), compositions (NaN below detection), phase names and kinds, counts, line
+        shares, residual peaks.
     """
 
     model: object
     estimator: object
-    W: np.ndarray
-    G_labels: tuple
-    maps: np.ndarray
-    spectra: np.ndarray
-    composition: CompositionTable
+    result: object
+
+    @property
+    def W(self):
+        """(m, k): element and continuum content of each phase; rows follow ``G_labels``."""
+        return self.result.W
+
+    @property
+    def G_labels(self):
+        return tuple(self.result.G_labels)
+
+    @property
+    def maps(self):
+        """(k, ny, nx): abundance map of each phase."""
+        return self.result.maps
+
+    @property
+    def spectra(self):
+        """(k, n_window): each phase's spectrum in counts per pixel, (G W)ᵀ x mean abundance."""
+        return self.result.spectra
+
+    @property
+    def energy(self):
+        """(n_window,) keV: the channels of the fit window."""
+        return self.result.energy
+
+    @property
+    def names(self):
+        """``"phase 1 (Fe-Pt)"``, ``"phase 2 (continuum)"``, ``"phase 3 (empty)"``, ..."""
+        return tuple(self.result.phase_names)
+
+    @property
+    def composition(self):
+        """CompositionTable: at.% per phase (NaN for an element below detection)."""
+        return CompositionTable.from_array(self.result.elements, self.result.composition,
+                                           phases=self.result.phase_names)
 
 
-class _LazyWholeImageFit:
-    """Lets hyperspy's lazy decomposition run one SmoothNMF fit over the whole image.
+class _WholeImageFit:
+    """Lets hyperspy's decomposition run one SmoothNMF fit over the whole image.
 
-    hyperspy streams the blocks of a lazy signal through ``partial_fit``; each block
-    is kept as a sparse matrix of its nonzero counts (EDX counts are mostly zeros),
-    so memory grows with the counts, not with pixels x channels. SmoothNMF needs
-    every pixel in each update, so the fit runs once, when hyperspy first asks for
-    the result after the last block. hyperspy then re-reads the blocks through
-    ``transform``, which hands back the fitted abundances (with the Laplacian over
-    the whole grid) in the order the blocks come, pass after pass:
-    ``decompose_phases`` rechunks the data into runs of whole image rows, so that
-    order is the raster order the fit saw (and ``decompose_phases`` sets the
-    loadings from the fit afterwards in any case).
+    The counts reach the estimator as :func:`espm_cli.analysis.fit_matrix` makes them
+    for the command line (CSR of the nonzeros when sparse), so both front ends fit the
+    same matrix. hyperspy streams the blocks of a lazy signal through ``partial_fit``;
+    each block is kept as a sparse matrix of its nonzero counts, so memory grows with the
+    counts, not with pixels x channels. SmoothNMF needs every pixel in each update, so
+    the fit runs once, when hyperspy first asks for the result after the last block.
+    hyperspy then re-reads the blocks through ``transform``, which hands back the fitted
+    abundances (with the Laplacian over the whole grid) in the order the blocks come,
+    pass after pass: ``decompose_phases`` rechunks the data into runs of whole image
+    rows, so that order is the raster order the fit saw (and ``decompose_phases`` sets
+    the loadings from the fit afterwards in any case).
     """
 
     def __init__(self, estimator):
@@ -80,7 +107,7 @@ class _LazyWholeImageFit:
         self._next_row = 0
 
     def partial_fit(self, X):
-        self._blocks.append(scipy.sparse.csr_array(X))
+        self._blocks.append(scipy.sparse.csr_matrix(X))
         return self
 
     def fit_transform(self, X):
@@ -103,11 +130,25 @@ class _LazyWholeImageFit:
         return abundances[start:stop]
 
     def _fitted_abundances(self):
+        from sklearn.exceptions import ConvergenceWarning
+        import warnings
+
+        from espm_cli.analysis import fit_matrix
+
         if self._abundances is None:
             counts = scipy.sparse.vstack(self._blocks, format="csr")
             self._blocks = []
-            self._abundances = self.estimator.fit_transform(counts)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)  # n_iter_/converged_ say it
+                self._abundances = self.estimator.fit_transform(fit_matrix(counts))
         return self._abundances
+
+
+def _is_poisson_estimator(algorithm):
+    """Whether ``algorithm`` fits Poisson counts (a SmoothNMF, or the whole-image wrapper)."""
+    from espm_cli.solver import SmoothNMF
+
+    return isinstance(algorithm, (SmoothNMF, _WholeImageFit))
 
 
 def navigation_shape_2d(signal):
@@ -166,45 +207,93 @@ class PhaseDecompositionMixin:
         """
         return model_from_signal(self, elements, **overrides)
 
+    def decomposition(self, *args, **kwargs):
+        """hyperspy's (and exspy's) ``decomposition``; with a Poisson estimator, no flags needed.
+
+        For every other algorithm this is exspy's method unchanged. When ``algorithm`` is
+        a :class:`espm_cli.solver.SmoothNMF` (a Poisson / KL fit), the two settings
+        that would break it default the other way: ``normalize_poissonian_noise=False``
+        (exspy's EDS_TEM default is True: it rescales the counts) and
+        ``navigation_mask=None`` (exspy's default 1.0 is a vacuum mask: on sparse TEM
+        data it drops almost every pixel); passing them explicitly still wins. Integer
+        counts, which hyperspy refuses, are handed to hyperspy as float64 for the call
+        (the signal's own data are left as they are).
+
+        Parameters
+        ----------
+        *args, **kwargs
+            As for ``hyperspy.signal.BaseSignal.decomposition``.
+        """
+        algorithm = kwargs.get("algorithm")
+        if not _is_poisson_estimator(algorithm):
+            return super().decomposition(*args, **kwargs)
+        kwargs.setdefault("normalize_poissonian_noise", False)
+        kwargs.setdefault("navigation_mask", None)
+        if kwargs["normalize_poissonian_noise"] or kwargs["navigation_mask"] is not None:
+            import warnings
+
+            from espm_cli.analysis import EspmWarning
+
+            warnings.warn("SmoothNMF fits Poisson counts: normalize_poissonian_noise=True "
+                          "rescales them and a navigation_mask leaves pixels out; pass "
+                          "neither for a Poisson fit", EspmWarning, stacklevel=2)
+        if np.issubdtype(self.data.dtype, np.floating):
+            return super().decomposition(*args, **kwargs)
+        original_data = self.data
+        self.data = original_data.astype("float64")
+        try:
+            return super().decomposition(*args, **kwargs)
+        finally:
+            self.data = original_data
+
     def decompose_phases(self, n_components, elements=None, *, model=None,
                          model_options=None, print_info=False, **estimator_options):
-        """Decompose into phases with SmoothNMF, with the settings a Poisson fit needs.
+        """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
-        Runs ``self.decomposition(algorithm=SmoothNMF(...))`` without Poisson
-        normalisation and without a vacuum mask (exspy's EDS_TEM defaults, which
-        break a KL fit), on float data (hyperspy refuses integer counts; the
-        signal's own data are left as they are), with ``shape_2d`` from the
-        navigation axes and G from :meth:`build_G`. Channels where G is zero
-        (which the model cannot explain, e.g. the zero-energy peak) are left out of
-        the fit through hyperspy's ``signal_mask``. Results: hyperspy's
-        ``learning_results`` (``get_decomposition_factors()`` are the phase
-        spectra, ``get_decomposition_loadings()`` the maps) and
-        ``self.phase_results`` (W, compositions, model, fitted estimator).
+        The model, the fit window (0.2 keV to the beam energy, then the channels where
+        G is nonzero), the estimator's defaults (``espm_cli.analysis.defaults``) and the
+        phase description are those of the command line, so the same data with the same
+        options give the same W and H. Runs ``self.decomposition(algorithm=...)``
+        without Poisson normalisation and without a vacuum mask (exspy's EDS_TEM
+        defaults, which break a KL fit), on float data (hyperspy refuses integer counts;
+        the signal's own data are left as they are), with the channels outside the fit
+        window left out through hyperspy's ``signal_mask``. Results: hyperspy's
+        ``learning_results`` (``get_decomposition_factors()`` are (G W)ᵀ on the whole
+        axis, zero outside the window; ``get_decomposition_loadings()`` the maps) and
+        ``self.phase_results``. Warns (:class:`espm_cli.analysis.EspmWarning`) about
+        elements left out, a fit window holding few of the counts and peaks the model
+        does not explain.
 
         Parameters
         ----------
         n_components : int
             Number of phases.
         elements : str or sequence of str, optional
-            Passed to :meth:`build_G`.
+            Elements of the model; the metadata's by default.
         model : espm_cli.physics.EDXModel, optional
-            Use this model instead of building one.
+            Use this model (on the signal's whole axis) instead of building one; the
+            fit then uses the rows of its G in the fit window.
         model_options : dict, optional
-            Keyword overrides passed to :meth:`build_G`.
+            Keyword overrides as for :meth:`build_G`.
         print_info : bool, default False
             Let hyperspy print its decomposition summary.
         **estimator_options
             Other :class:`espm_cli.solver.SmoothNMF` arguments (``lambda_L``,
-            ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ...).
+            ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ``init``, ...);
+            those not given take the workflow's defaults.
 
         Returns
         -------
         PhaseResults
             Also stored as ``self.phase_results``.
         """
-        from espm_cli.solver import SmoothNMF
+        from espm_cli.analysis import assemble_result, make_estimator
+        from espm_cli.analysis.decomposition import SET_BY_WORKFLOW, model_acquisition
+        from espm_cli.analysis.defaults import DEFAULT_LOW_KEV
+        from espm_cli.analysis.window import FitWindow, choose_fit_window
+        from espm_cli.physics import EnergyAxis
 
-        clash = [name for name in _SET_BY_DECOMPOSE_PHASES if name in estimator_options]
+        clash = [name for name in SET_BY_WORKFLOW if name in estimator_options]
         if clash:
             raise ValueError(
                 f"{clash[0]} cannot be passed to decompose_phases: it is set from the "
@@ -215,53 +304,123 @@ class PhaseDecompositionMixin:
                 "model= was given together with elements/model_options; pass either a "
                 "ready model or the options to build one."
             )
-        if model is None:
-            model = self.build_G(elements, **(model_options or {}))
         shape_2d = navigation_shape_2d(self)
-        # Channels the model cannot produce (all-zero rows of G, e.g. the
-        # zero-energy peak below the first line) are left out of the fit.
-        produced = np.asarray(model.G).any(axis=1)
-        if produced.all():
-            signal_mask, fit_G = None, {"G": model}
+        axis = EnergyAxis.from_axis(self.axes_manager.signal_axes[0])
+        options = dict(model_options or {})
+        if model is None:
+            check_overrides(self, options)
+            window, model = choose_fit_window(
+                axis, signal_acquisition(self, **options), elements=parse_elements(elements),
+                ignored_elements=options.get("ignored_elements", ()), source="the signal",
+                **_model_build_options(options))
+            channels = None
         else:
-            signal_mask = ~produced
-            fit_G = {"G": np.asarray(model.G)[produced],
-                     "G_continuum": np.asarray(model.continuum_mask)}
-            logger.info("decompose_phases leaves out %d channels where G is zero",
-                        int(signal_mask.sum()))
-        estimator = SmoothNMF(n_components, shape_2d=shape_2d, **fit_G,
-                              **estimator_options)
-        lazy = isinstance(self, LazySignal)
-        algorithm = _LazyWholeImageFit(estimator) if lazy else estimator
+            if np.asarray(model.G).shape[0] != axis.size:
+                raise ValueError(
+                    f"model= has {np.asarray(model.G).shape[0]} channels but the signal "
+                    f"{axis.size}; build it on the signal's axis (s.build_G()).")
+            # the workflow's window: from DEFAULT_LOW_KEV to the beam energy, where G is nonzero
+            energies = axis.energies
+            covered = np.flatnonzero(np.asarray(model.G).any(axis=1)
+                                     & (energies >= DEFAULT_LOW_KEV)
+                                     & (energies <= model.beam_energy_keV))
+            start, stop = int(covered[0]), int(covered[-1]) + 1
+            window = FitWindow(start, stop, EnergyAxis(axis.offset_keV + start * axis.scale_keV,
+                                                       axis.scale_keV, stop - start), axis.size)
+            channels = slice(window.start, window.stop)
+        estimator = make_estimator(n_components, model, shape_2d, channels=channels,
+                                   **estimator_options)
+        signal_mask = window.signal_mask()
+        if signal_mask is not None:
+            logger.info("decompose_phases fits %.3f to %.3f keV (%d channels left out)",
+                        window.axis.low_keV, window.axis.high_keV, int(signal_mask.sum()))
+        algorithm = _WholeImageFit(estimator)
 
         original_data = self.data
         self.data = _float_data_in_row_blocks(self)
         try:
+            channel_totals = self.data.sum(axis=tuple(range(self.data.ndim - 1)))
+            if hasattr(channel_totals, "compute"):
+                channel_totals = channel_totals.compute()
             self.decomposition(algorithm=algorithm, normalize_poissonian_noise=False,
                                navigation_mask=None, signal_mask=signal_mask,
                                output_dimension=n_components, print_info=print_info)
         finally:
             self.data = original_data
-        abundances = estimator.H_  # (k, n_pixels), raster order
-        self.learning_results.loadings = np.ascontiguousarray(abundances.T)
-        spectra = np.asarray(estimator.components_)
-        if signal_mask is not None:
-            # over the whole axis: G W is zero on the left-out channels
-            spectra = np.ascontiguousarray((np.asarray(model.G) @ estimator.W_).T)
-            self.learning_results.factors = spectra.T.copy()
-
-        composition = model.composition(estimator.W_)
-        self.phase_results = PhaseResults(
-            model=model,
-            estimator=estimator,
-            W=np.asarray(estimator.W_),
-            G_labels=tuple(model.labels),
-            maps=np.asarray(abundances).reshape((n_components, *shape_2d)),
-            spectra=spectra,
-            composition=CompositionTable.from_array(composition.elements,
-                                                    composition.atomic_percent),
-        )
+        n_pixels = int(np.prod(shape_2d))
+        result = assemble_result(
+            energy=axis.energies[window.start:window.stop], window=window, model=model,
+            estimator=estimator, channel_totals=np.asarray(channel_totals), n_pixels=n_pixels,
+            shape_2d=shape_2d, acquisition={**signal_acquisition(self).as_dict(),
+                                            **model_acquisition(model)},
+            advice="python")
+        self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
+        factors = np.zeros((axis.size, n_components))
+        factors[window.start:window.stop] = np.asarray(estimator.components_).T
+        self.learning_results.factors = factors
+        self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
+
+    def kfactors_from_model(self, xray_lines=None, *, model=None, windows_width=2.0):
+        """Cliff-Lorimer k-factors from the physics model, for ``quantification``.
+
+        ``s.quantification(s.get_lines_intensity(), "CL", factors=s.kfactors_from_model())``
+        quantifies with the model's cross-sections, detector efficiency and absorption
+        instead of measured k-factors.
+
+        Parameters
+        ----------
+        xray_lines : sequence of str, optional
+            exspy line names (``"Fe_Ka"``); the metadata's ``Sample.xray_lines`` by default.
+        model : espm_cli.physics.EDXModel, optional
+            On this signal's energy axis; :meth:`build_G` by default.
+        windows_width : float
+            As for ``get_lines_intensity`` (the window is this many FWHM wide).
+
+        Returns
+        -------
+        list of float
+            One per line, in order, relative to the first.
+        """
+        import hyperspy.api as hs
+
+        from espm_cli.analysis.kfactors import cliff_lorimer_factors
+
+        if xray_lines is None:
+            xray_lines = list(self.metadata.get_item("Sample.xray_lines", []))
+            if not xray_lines:
+                raise ValueError("no X-ray lines: pass xray_lines=[...] or call s.add_lines()")
+        model = self.build_G() if model is None else model
+        labels = list(model.labels)
+        missing = [line for line in xray_lines if str(line).split("_")[0] not in labels]
+        if missing:
+            raise ValueError(f"line {missing[0]!r}: its element is not in the model "
+                             f"({', '.join(model.elements)})")
+        # the columns of G integrated exactly as exspy integrates the data
+        columns = hs.signals.Signal1D(np.ascontiguousarray(np.asarray(model.G).T))
+        columns.axes_manager.signal_axes[0].update_from(
+            self.axes_manager.signal_axes[0], ("offset", "scale", "units", "name"))
+        columns.metadata.add_dictionary(
+            {"Acquisition_instrument": self.metadata.get_item("Acquisition_instrument").as_dictionary()})
+        columns.set_signal_type(self.metadata.Signal.signal_type)
+        intensities = columns.get_lines_intensity(xray_lines, integration_windows=windows_width,
+                                                  plot_result=False)
+        per_atom = [float(np.asarray(intensity.data)[labels.index(str(line).split("_")[0])])
+                    for line, intensity in zip(xray_lines, intensities)]
+        return cliff_lorimer_factors(xray_lines, per_atom)
+
+    def phase_spectra(self):
+        """The phase spectra (counts per pixel, fit window) as an EDS signal (after
+        decompose_phases), with the microscope, detector, elements and X-ray lines set, so
+        that exspy's ``get_lines_intensity`` and ``quantification`` work on them.
+
+        Returns
+        -------
+        EspmCliEDSTEMSpectrum or EspmCliEDSSEMSpectrum
+        """
+        from .result_file import phase_spectra_signal
+
+        return phase_spectra_signal(self._require_phase_results("phase_spectra").result)
 
     def composition_table(self):
         """Atomic percent of each element in each phase (after decompose_phases).

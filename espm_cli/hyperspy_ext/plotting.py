@@ -14,13 +14,16 @@ def _axis_extent(axis):
     return low, low + axis.scale * axis.size
 
 
-def _title(index, composition):
-    row = composition.atomic_percent[index]
-    if not np.all(np.isfinite(row)) or row.sum() <= 0:
-        return f"phase {index}"
+def _title(index, results):
+    """The phase's name, and its richest detected elements (none for continuum / empty)."""
+    name = results.names[index]
+    composition = results.composition
+    row = np.nan_to_num(composition.atomic_percent[index], nan=0.0)
+    if row.sum() <= 0:
+        return name
     order = np.argsort(row)[::-1][:_ELEMENTS_IN_TITLE]
     parts = ", ".join(f"{composition.elements[i]} {row[i]:.0f}%" for i in order if row[i] >= 0.5)
-    return f"phase {index}: {parts}"
+    return f"{name}: {parts}"
 
 
 def phase_figure(results, axes_manager, *, figsize=None, cmap="viridis"):
@@ -46,8 +49,7 @@ def phase_figure(results, axes_manager, *, figsize=None, cmap="viridis"):
     figure, axes = plt.subplots(n_phases, 2, figsize=figsize, squeeze=False,
                                 gridspec_kw={"width_ratios": [1, 2]})
     navigation_axes = axes_manager.navigation_axes
-    energy_axis = axes_manager.signal_axes[0]
-    energies = energy_axis.offset + energy_axis.scale * np.arange(energy_axis.size)
+    energies = np.asarray(results.energy)  # keV, the fit window
     extent = None
     if len(navigation_axes) == 2:
         x_low, x_high = _axis_extent(navigation_axes[0])
@@ -59,15 +61,15 @@ def phase_figure(results, axes_manager, *, figsize=None, cmap="viridis"):
                                 aspect="equal" if extent else "auto",
                                 interpolation="nearest")
         figure.colorbar(image, ax=map_axes, fraction=0.046, pad=0.04)
-        map_axes.set_title(f"phase {index} map")
+        map_axes.set_title(f"{results.names[index]} map")
         if extent is not None:
             map_axes.set_xlabel(_label(navigation_axes[0]))
             map_axes.set_ylabel(_label(navigation_axes[1]))
         spectrum_axes.plot(energies, results.spectra[index], lw=1.0)
-        spectrum_axes.set_title(_title(index, results.composition))
+        spectrum_axes.set_title(_title(index, results))
         spectrum_axes.set_xlim(energies[0], energies[-1])
-        spectrum_axes.set_ylabel("counts")
-    axes[-1][1].set_xlabel(_label(energy_axis, default_units="keV"))
+        spectrum_axes.set_ylabel("counts per pixel")
+    axes[-1][1].set_xlabel("energy (keV)")
     figure.tight_layout()
     return figure
 

@@ -61,6 +61,16 @@ class DecompositionResult:
     pixel_unit: str | None = None
     lines: list[dict] = dataclasses.field(default_factory=list)
     created: str = ""
+    #: What each phase is (see analysis/phases.py); empty when unknown (older files).
+    phase_names: list[str] = dataclasses.field(default_factory=list)
+    phase_kinds: list[str] = dataclasses.field(default_factory=list)
+    phase_counts: np.ndarray | None = None
+    line_fraction: np.ndarray | None = None
+    detected: np.ndarray | None = None
+    line_counts: np.ndarray | None = None
+    detection_limit: np.ndarray | None = None
+    residual_peaks: list[dict] = dataclasses.field(default_factory=list)
+    window_share: float = float("nan")
 
     @property
     def n_components(self) -> int:
@@ -74,11 +84,16 @@ class DecompositionResult:
 
 
 def file_sha256(path: str | Path, chunk_bytes: int = 2**20) -> str:
-    """Hex SHA-256 of a file's bytes."""
+    """Hex SHA-256 of a file's bytes; of a folder (.zspy), of its files' names and bytes."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
+    path = Path(path)
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        if path.is_dir():
+            digest.update(file.relative_to(path).as_posix().encode() + b"\0")
+        with open(file, "rb") as handle:
+            while chunk := handle.read(chunk_bytes):
+                digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -168,7 +183,52 @@ def write_result(result: DecompositionResult, path: str | Path) -> Path:
             lines.create_dataset("line", data=_strings([r["line"] for r in result.lines]))
             lines.create_dataset("energy_keV", data=np.array([r["energy_keV"] for r in result.lines], dtype=np.float64))
             lines.create_dataset("weight", data=np.array([r["weight"] for r in result.lines], dtype=np.float64))
+            attrs["window_share"] = float(result.window_share)
+            if result.phase_names:
+                _write_phases(f.create_group("phases"), result)
+            peaks = f.create_group("residual_peaks")
+            for name in _PEAK_NUMBERS:
+                peaks.create_dataset(name, data=np.array([p[name] for p in result.residual_peaks],
+                                                         dtype=np.float64))
+            for name in _PEAK_STRINGS:
+                peaks.create_dataset(name, data=_strings([p[name] for p in result.residual_peaks]))
     return path
+
+
+_PEAK_NUMBERS = ("energy_keV", "missed_counts", "sigma", "missed_share")
+_PEAK_STRINGS = ("candidates", "message")
+_PHASE_ARRAYS = ("phase_counts", "line_fraction", "detected", "line_counts", "detection_limit")
+
+
+def _write_phases(group, result: DecompositionResult) -> None:
+    group.create_dataset("names", data=_strings(result.phase_names))
+    group.create_dataset("kinds", data=_strings(result.phase_kinds))
+    for name in _PHASE_ARRAYS:
+        value = getattr(result, name)
+        if value is not None:
+            group.create_dataset(name.removeprefix("phase_"), data=np.asarray(value))
+
+
+def _read_phases(f) -> dict:
+    if "phases" not in f:
+        return {}
+    group = f["phases"]
+    out = {"phase_names": [str(s) for s in group["names"].asstr()[()]],
+           "phase_kinds": [str(s) for s in group["kinds"].asstr()[()]]}
+    for name in _PHASE_ARRAYS:
+        key = name.removeprefix("phase_")
+        if key in group:
+            out[name] = group[key][()]
+    return out
+
+
+def _read_peaks(f) -> list[dict]:
+    if "residual_peaks" not in f:
+        return []
+    group = f["residual_peaks"]
+    columns = {name: group[name][()].tolist() for name in _PEAK_NUMBERS}
+    columns.update({name: [str(s) for s in group[name].asstr()[()]] for name in _PEAK_STRINGS})
+    return [dict(zip(columns, values)) for values in zip(*columns.values())]
 
 
 def _decode(value: Any) -> Any:
@@ -257,6 +317,9 @@ def read_result(path: str | Path) -> DecompositionResult:
             pixel_unit=str(attrs["pixel_unit"]) if "pixel_unit" in attrs else None,
             lines=lines,
             created=str(attrs.get("created", "")),
+            residual_peaks=_read_peaks(f),
+            window_share=float(attrs.get("window_share", float("nan"))),
+            **_read_phases(f),
         )
 
 

@@ -157,8 +157,8 @@ def _load_signals(path: Path) -> list:
     """``hyperspy.api.load(path, lazy=True)`` as a list, with one-line errors."""
     if not path.exists():
         raise SpectrumImageError(f"file not found: {path}")
-    if not path.is_file():
-        raise SpectrumImageError(f"not a file: {path}")
+    if not path.is_file() and not (path.is_dir() and path.suffix.lower() == ".zspy"):
+        raise SpectrumImageError(f"not a file: {path} (of folders, only .zspy is read)")
     with warnings.catch_warnings():
         # hyperspy and its extensions warn about their own deprecations on import
         warnings.simplefilter("ignore")

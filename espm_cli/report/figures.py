@@ -37,7 +37,11 @@ def _save(figure, path: str | Path) -> Path:
 
 
 def phase_names(result: DecompositionResult) -> list[str]:
-    """Short names "phase 1", ... with the two main elements when known."""
+    """The names of the phases: the result's own (``"phase 1 (Fe-Pt)"``,
+    ``"phase 2 (continuum)"``, ``"phase 3 (empty)"``), or for files that have none,
+    "phase 1", ... with the two main elements when known."""
+    if result.phase_names and len(result.phase_names) == result.n_components:
+        return list(result.phase_names)
     names = []
     composition = np.asarray(result.composition)
     for index in range(result.n_components):

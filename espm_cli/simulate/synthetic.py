@@ -72,6 +72,8 @@ class SimulationSettings:
             ("energy_scale_keV", self.energy_scale_keV > 0, self.energy_scale_keV, "> 0"),
             ("continuum_fraction", 0 <= self.continuum_fraction < 1, self.continuum_fraction, "in [0, 1)"),
             ("phases", len(self.phases) >= 1, len(self.phases), "at least one phase"),
+            ("density_g_cm3", self.thickness_nm is None or self.density_g_cm3 is not None,
+             self.density_g_cm3, "given with thickness_nm (g/cm^3)"),
         ]
         for name, ok, value, allowed in checks:
             if not ok:
@@ -89,16 +91,19 @@ class Simulation:
 
 
 def _edx_model(settings: SimulationSettings, elements):
-    from ..physics import Detector, EDXModel, EnergyAxis, Sample
+    """The model the counts are drawn from: the workflow's one acquisition -> model."""
+    from ..analysis import build_model
+    from ..io.acquisition import AcquisitionParameters
+    from ..physics import EnergyAxis
 
+    acquisition = AcquisitionParameters(
+        elements=tuple(elements), beam_energy_keV=settings.beam_energy_keV,
+        elevation_deg=settings.elevation_deg, azimuth_deg=settings.azimuth_deg,
+        tilt_deg=settings.tilt_deg, mnka_fwhm_eV=settings.mnka_fwhm_eV,
+        thickness_nm=settings.thickness_nm, density_g_cm3=settings.density_g_cm3,
+        microscope="TEM")
     axis = EnergyAxis(settings.energy_offset_keV, settings.energy_scale_keV, settings.n_channels)
-    detector = Detector(mnka_fwhm_eV=settings.mnka_fwhm_eV, elevation_deg=settings.elevation_deg,
-                        azimuth_deg=settings.azimuth_deg)
-    sample_arguments = {"tilt_deg": settings.tilt_deg}
-    if settings.thickness_nm is not None:
-        sample_arguments.update(thickness_nm=settings.thickness_nm, density_g_cm3=settings.density_g_cm3)
-    return EDXModel(axis, elements, settings.beam_energy_keV, detector=detector,
-                    sample=Sample(**sample_arguments))
+    return build_model(axis, acquisition, elements=list(elements), source="the simulation")
 
 
 def phase_weights(model, phases, continuum_fraction: float) -> np.ndarray:
@@ -163,6 +168,8 @@ def simulate(settings: SimulationSettings = SimulationSettings()) -> Simulation:
         pixel_unit="nm",
         lines=[{"element": l.element, "line": l.name, "energy_keV": l.energy_keV, "weight": l.weight}
                for l in model.lines],
+        phase_names=[phase.name for phase in phases], phase_kinds=["phase"] * len(phases),
+        phase_counts=(model.G @ W).sum(axis=0) * H.sum(axis=1),
     )
     return Simulation(counts=counts, truth=truth, settings=settings, elements=elements)
 
@@ -204,8 +211,14 @@ def write_simulation(simulation: Simulation, path: str | Path, *, overwrite: boo
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            signal.save(staging / path.name, overwrite=True)
+            try:
+                signal.save(staging / path.name, overwrite=True)
+            except ImportError as error:  # .zspy without zarr
+                raise ValueError(f"cannot write {path.name}: {error} (install zarr, or "
+                                 "write .hspy)") from None
         write_result(simulation.truth, truth_file)
+        if path.is_dir():  # a .zspy folder being overwritten: move it aside, then drop it
+            os.replace(path, staging / "previous")
         os.replace(staging / path.name, path)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -7,7 +7,7 @@ import signal
 import pytest
 
 from espm_cli.cli import decompose as decompose_module
-from espm_cli.cli import pipeline
+from espm_cli.analysis import run as pipeline
 from espm_cli.cli.main import cli
 from espm_cli.io import read_result
 

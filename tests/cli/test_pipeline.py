@@ -28,19 +28,23 @@ def test_default_output_next_to_input(tmp_path):
 
 
 def test_physics_window_cuts_zero_peak_and_above_beam(small_image):
+    from espm_cli.analysis import choose_fit_window
+    from espm_cli.physics import EnergyAxis
+
     image = load_spectrum_image(small_image[0])
     acquisition = image.acquisition.replace(beam_energy_keV=5.0)
-    config = pipeline.full_config({"file": str(small_image[0])})
-    window = pipeline.physics_window(image, acquisition, config)
-    assert window.energy[0] == pytest.approx(0.2) and window.energy[-1] <= 5.0
-    assert window.energy[-1] > 5.0 - 0.02
-    dense = image.counts.toarray() if image.is_sparse else image.counts
-    part = window.counts.toarray() if window.is_sparse else window.counts
-    np.testing.assert_array_equal(part, dense[:, 10:10 + window.n_channels])
-    assert window.processing["channel_window"] == [10, 10 + window.n_channels]
+    axis = EnergyAxis(image.energy_offset_keV, image.energy_scale_keV, image.n_channels)
+    window, model = choose_fit_window(axis, acquisition)
+    energy = window.axis.energies
+    assert energy[0] == pytest.approx(0.2) and energy[-1] <= 5.0
+    assert energy[-1] > 5.0 - 0.02
+    assert (window.start, window.stop) == (10, 10 + model.G.shape[0])
+    mask = window.signal_mask()
+    assert mask.sum() == image.n_channels - model.G.shape[0] and not mask[10:window.stop].any()
     # given an explicit range, or without physics, nothing is cut
-    assert pipeline.physics_window(image, acquisition, {**config, "no_physics": True}) is image
-    assert pipeline.physics_window(image, acquisition, {**config, "energy_range": [0, 9]}) is image
+    assert choose_fit_window(axis, acquisition, physics=False)[0].is_whole_axis
+    explicit, _ = choose_fit_window(axis, acquisition, cut_low=False)
+    assert explicit.start < 10
 
 
 def test_run_decomposition_returns_the_outcome(small_image, tmp_path):

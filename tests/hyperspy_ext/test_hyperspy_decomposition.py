@@ -109,7 +109,15 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
     source.change_dtype("uint16")  # raw integer counts, as files hold them
     source.set_signal_type(signal_type)
     model = source.build_G()
-    reference, reference_loadings, _ = direct_fit(source, model)
+    # decompose_phases takes the workflow's defaults (simplex, init, seed) for what is not given
+    from espm_cli.analysis import make_estimator
+
+    reference = make_estimator(3, model, SHAPE_2D, **SOLVER_OPTIONS)
+    reference_loadings = reference.fit_transform(
+        np.asarray(source.data, dtype=np.float64).reshape(-1, N_CHANNELS))
+    from espm_cli.analysis.defaults import DEFAULT_INIT
+
+    assert reference.simplex == "H" and reference.init == DEFAULT_INIT
     signal = source
     if lazy:
         signal = source.as_lazy()
@@ -125,13 +133,25 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
     np.testing.assert_allclose(results.W, reference.W_, rtol=0, atol=1e-8)
     np.testing.assert_allclose(results.maps, reference.H_.reshape(3, *SHAPE_2D),
                                rtol=0, atol=1e-8)
-    np.testing.assert_allclose(results.spectra, reference.components_, rtol=0, atol=1e-8)
+    # phase spectra in counts per pixel, as in the result file
+    np.testing.assert_allclose(results.spectra,
+                               reference.components_ * reference.H_.mean(axis=1)[:, None],
+                               rtol=1e-10, atol=1e-12)
     assert signal.phase_results is results
     expected = model.composition(reference.W_)
     table = signal.composition_table()
     assert table.elements == tuple(expected.elements)
-    np.testing.assert_allclose(table.atomic_percent, expected.atomic_percent, atol=1e-8)
+    # elements below detection get no composition; the detected ones share 100 at.%
+    detected = results.result.detected
+    assert detected.any() and np.array_equal(np.isnan(table.atomic_percent), ~detected)
+    for phase in range(3):
+        kept = reference.W_[:, [phase]].copy()
+        kept[:len(expected.elements)][~detected[phase], 0] = 0.0
+        np.testing.assert_allclose(table.atomic_percent[phase][detected[phase]],
+                                   model.composition(kept).atomic_percent[0][detected[phase]],
+                                   atol=1e-8)
     assert str(table).splitlines()[0].split()[1:] == list(expected.elements)
+    assert table.phases == results.names and results.names[0].startswith("phase 1 (")
 
 
 def test_lazy_decompose_phases_fits_once_on_the_nonzero_counts(monkeypatch):
@@ -196,25 +216,29 @@ def test_decompose_phases_on_a_real_sparse_tem_file(lazy):
     if not lazy:
         signal.compute()
     options = dict(lambda_L=0.5, random_state=2, max_iter=15, tol=1e-8)
-    results = signal.decompose_phases(2, **options)
-    # the model is zero below the first line: those channels are left out
-    produced = results.model.G.any(axis=1)
-    assert 0 < (~produced).sum() < 100
+    from espm_cli.analysis import EspmWarning, make_estimator
+
+    with pytest.warns(EspmWarning, match=r"1\.7\d keV unexplained \(Si Ka1\?.*add 'Si'"):
+        results = signal.decompose_phases(2, **options)
+    # the fit window: 0.2 keV up, the zero peak below left out (the model is built on it)
+    energy = signal.axes_manager.signal_axes[0].axis
+    window = (energy >= results.energy[0] - 1e-9) & (energy <= results.energy[-1] + 1e-9)
+    assert results.energy[0] == pytest.approx(0.2, abs=0.011) and 0 < (~window).sum() < 100
+    assert results.model.G.shape[0] == window.sum()
     X = np.asarray(signal.data, dtype=np.float64).reshape(24 * 32, -1)
-    reference = SmoothNMF(2, G=results.model.G[produced],
-                          G_continuum=results.model.continuum_mask, shape_2d=(24, 32),
-                          **options)
-    loadings = reference.fit_transform(X[:, produced])
+    reference = make_estimator(2, results.model, (24, 32), **options)
+    loadings = reference.fit_transform(X[:, window])
     np.testing.assert_allclose(signal.learning_results.loadings, loadings, rtol=0,
                                atol=1e-8)
-    np.testing.assert_allclose(results.spectra[:, produced], reference.components_,
+    np.testing.assert_allclose(signal.learning_results.factors[window], reference.components_.T,
                                rtol=0, atol=1e-8)
-    assert np.all(results.spectra[:, ~produced] == 0)
-    np.testing.assert_array_equal(signal.learning_results.factors, results.spectra.T)
+    assert np.all(signal.learning_results.factors[~window] == 0)
     assert np.all(np.isfinite(signal.get_decomposition_model().data))
     assert results.composition.elements == ("Cu", "O", "Pd", "Ti")
     rows = results.composition.atomic_percent
-    np.testing.assert_allclose(rows.sum(axis=1), 100.0)
+    quantified = np.isfinite(rows).any(axis=1)
+    np.testing.assert_allclose(np.nansum(rows[quantified], axis=1), 100.0)
+    assert all(kind in ("phase", "continuum", "empty") for kind in results.result.phase_kinds)
 
 
 def test_line_scan_and_single_spectrum():

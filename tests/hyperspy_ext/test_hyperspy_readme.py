@@ -33,3 +33,28 @@ def test_first_example_runs_on_the_sample_data(monkeypatch, capsys):
     import matplotlib.pyplot as plt
 
     plt.close(namespace["fig"])
+
+
+def test_algorithm_example_runs_as_written_on_the_integer_sample(monkeypatch):
+    """The `algorithm=` snippet, no flags, on the uint8 sample: a Poisson fit of the counts."""
+    import warnings
+
+    import numpy as np
+
+    if not (REPO / "sample_data" / "sample.hspy").exists():
+        pytest.skip("sample_data/sample.hspy is absent")
+    blocks = readme_hyperspy_blocks()
+    monkeypatch.chdir(REPO)
+    namespace = {}
+    exec(compile("import espm_cli\ns = espm_cli.load('sample_data/sample.hspy')\n"
+                 "model = s.build_G()", "setup", "exec"), namespace)
+    signal = namespace["s"]
+    assert not np.issubdtype(signal.data.dtype, np.floating)  # integer counts, as stored
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        exec(compile(blocks[1], "README.md (algorithm= example)", "exec"), namespace)
+    assert not [w for w in caught if "non-integer" in str(w.message)]  # no normalisation
+    results = signal.learning_results
+    assert results.poissonian_noise_normalized is False and results.navigation_mask is None
+    assert not np.issubdtype(signal.data.dtype, np.floating)  # the data left alone
+    assert results.loadings.shape == (64 * 64, 3)

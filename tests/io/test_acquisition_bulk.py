@@ -14,17 +14,14 @@ def test_bulk_specimen_rule(microscope, thickness, expected):
 
 
 def test_sem_model_absorbs_soft_lines_more_than_tem():
-    from espm_cli.cli.pipeline import DEFAULT_CONFIG, build_model
+    from espm_cli.analysis import build_model
+    from espm_cli.physics import EnergyAxis
 
-    class Image:
-        energy_offset_keV, energy_scale_keV, n_channels = 0.0, 0.01, 1500
-
-    config = dict(DEFAULT_CONFIG)
     models = {}
     for microscope in ("SEM", "TEM"):
         acquisition = AcquisitionParameters(elements=("Al", "Cu"), beam_energy_keV=15.0,
                                             microscope=microscope)
-        models[microscope] = build_model(Image(), acquisition, config)
+        models[microscope] = build_model(EnergyAxis(0.0, 0.01, 1500), acquisition)
     assert models["SEM"].sample.bulk and not models["TEM"].sample.bulk
     cu = models["SEM"].elements.index("Cu")
     energy = 0.01 * np.arange(1500)

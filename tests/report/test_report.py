@@ -45,7 +45,8 @@ def test_composition_csv_has_one_row_per_phase(tmp_path):
     with open(tmp_path / "composition.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert len(rows) == 3
-    assert list(rows[0]) == ["phase", "mean_abundance", "Fe_at%", "O_at%", "Pt_at%"]
+    assert list(rows[0]) == ["phase", "name", "kind", "mean_abundance", "counts",
+                             "line_fraction", "Fe_at%", "O_at%", "Pt_at%"]
     for row, expected in zip(rows, result.composition):
         np.testing.assert_allclose([float(row[f"{e}_at%"]) for e in result.elements], expected, rtol=1e-3)
     assert composition_rows(result)[1]["mean_abundance"] == pytest.approx(result.maps[1].mean())

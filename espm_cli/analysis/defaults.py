@@ -1,0 +1,65 @@
+"""The one set of defaults both front ends (``espm decompose`` and ``decompose_phases``) use.
+
+The command line's option defaults, the run configuration's defaults and the keyword
+defaults of ``decompose_phases`` are all read from here, so that the same file with the
+same options gives the same fit through either front end.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: How SmoothNMF starts (the solver's ``init``): change it here for both front ends.
+#: "auto": the vertex start with physics, NNDSVD-a without (docs/starts.md).
+DEFAULT_INIT = "auto"
+#: Number of starts (the solver's ``n_init``); None: the solver's "auto".
+DEFAULT_N_INIT = None
+#: Seed of the start (the solver's ``random_state``): a fixed seed, so reruns agree.
+DEFAULT_SEED = 0
+#: Constraint of the fit. "H" (the abundances of a pixel sum to 1): why, measured against
+#: "W" and None on the real files and the simulated truth, in docs/phases.md.
+DEFAULT_SIMPLEX = "H"
+#: Without an explicit energy range, physics fits start here: below lie the detector's
+#: zero (strobe) peak and noise, which no X-ray line or continuum explains.
+DEFAULT_LOW_KEV = 0.2
+
+#: Estimator settings by run-configuration name, with their defaults.
+ESTIMATOR_DEFAULTS: dict[str, Any] = {
+    "n_components": 3,
+    "lambda_L": 0.0,
+    "mu": 0.0,
+    "epsilon_reg": 1.0,
+    "simplex": DEFAULT_SIMPLEX,
+    "max_iter": 200,
+    "tol": 1e-4,
+    "seed": DEFAULT_SEED,
+    "init": DEFAULT_INIT,
+    "n_init": DEFAULT_N_INIT,
+}
+
+#: Run-configuration names -> SmoothNMF argument names, where they differ.
+ESTIMATOR_ARGUMENT = {"seed": "random_state"}
+
+#: Every key a run configuration holds, with its default (the decompose options).
+DEFAULT_CONFIG: dict[str, Any] = {
+    "file": None,
+    "n_components": ESTIMATOR_DEFAULTS["n_components"],
+    "elements": None,
+    "ignore_elements": None,
+    "beam_energy": None,
+    "elevation": None,
+    "azimuth": None,
+    "tilt": None,
+    "mnka_fwhm": None,
+    "thickness": None,
+    "density": None,
+    **{key: value for key, value in ESTIMATOR_DEFAULTS.items() if key != "n_components"},
+    "bin": 1,
+    "crop": None,
+    "energy_range": None,
+    "no_physics": False,
+    "output_dir": None,
+    "overwrite": False,
+    "log_spectra": False,
+    "truth": None,
+}

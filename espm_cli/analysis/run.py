@@ -1,0 +1,309 @@
+"""One decomposition run, from a configuration dict to the files on disk.
+
+Used by ``espm decompose`` and by every run of ``espm batch`` (in worker processes),
+so it imports no click: errors are ValueError / OSError subclasses with one clear
+sentence, which the commands turn into one-line messages. The warnings of the workflow
+(:class:`EspmWarning`) become log records here, and are kept in ``RunOutcome.notes``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import logging
+import signal
+import threading
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from .defaults import DEFAULT_CONFIG
+from .notices import EspmWarning
+
+logger = logging.getLogger(__name__)
+
+#: Keys that change where or how results are shown, not the result itself.
+PRESENTATION_KEYS = ("output_dir", "overwrite", "log_spectra", "truth")
+REPORT_FILES = ("maps.png", "spectra.png", "composition.png", "convergence.png", "composition.csv")
+
+
+class RunFailed(ValueError):
+    """A run that produced no usable result (e.g. NaN in the factors)."""
+
+
+@dataclasses.dataclass
+class RunOutcome:
+    """What a run produced: the result, where the files are, how it went."""
+
+    result: Any
+    output_dir: Path
+    files: list
+    image_summary: dict
+    interrupted: bool = False
+    notes: list = dataclasses.field(default_factory=list)
+
+
+def full_config(config: dict) -> dict:
+    """The defaults updated with ``config``; unknown keys raise ValueError."""
+    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
+    if unknown:
+        raise ValueError(f"unknown configuration keys {unknown}; valid keys: {', '.join(DEFAULT_CONFIG)}")
+    merged = {**DEFAULT_CONFIG, **{k: v for k, v in config.items() if v is not None}}
+    for key in ("elements", "ignore_elements", "crop", "energy_range"):
+        if merged[key] is not None:
+            merged[key] = list(merged[key])
+    if merged["file"] is not None:
+        merged["file"] = str(Path(merged["file"]).expanduser().resolve())
+    return merged
+
+
+def config_hash(config: dict, input_sha256: str) -> str:
+    """Hash of what determines a result: the input's bytes and the fit settings."""
+    relevant = {k: v for k, v in sorted(full_config(config).items())
+                if k not in PRESENTATION_KEYS and k != "file"}
+    text = json.dumps({"input_sha256": input_sha256, "config": relevant}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def default_output_dir(input_path: str | Path) -> Path:
+    """``<stem>_espm/`` beside the input."""
+    path = Path(input_path)
+    return path.with_name(f"{path.stem}_espm")
+
+
+def result_path(config: dict) -> Path:
+    """The HDF5 result file a configuration writes."""
+    config = full_config(config)
+    folder = Path(config["output_dir"]) if config["output_dir"] else default_output_dir(config["file"])
+    return folder / f"{Path(config['file']).stem}.h5"
+
+
+def check_output_folder(folder: Path) -> None:
+    """Refuse a folder that cannot be created or written (without creating it)."""
+    import os
+
+    probe = folder
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise PermissionError(f"output directory {folder} is not writable")
+
+
+def run_acquisition(image, config: dict):
+    """The image's acquisition parameters with the run's values put in."""
+    return image.acquisition.replace(
+        elements=config["elements"],
+        beam_energy_keV=config["beam_energy"],
+        elevation_deg=config["elevation"],
+        azimuth_deg=config["azimuth"],
+        tilt_deg=config["tilt"],
+        mnka_fwhm_eV=config["mnka_fwhm"],
+        thickness_nm=config["thickness"],
+        density_g_cm3=config["density"],
+    )
+
+
+def prepare(image, config: dict):
+    """The fit window and model of a run: ``(FitWindow, EDXModel or None)``."""
+    from ..physics import EnergyAxis
+    from .window import choose_fit_window
+
+    axis = EnergyAxis(image.energy_offset_keV, image.energy_scale_keV, image.n_channels)
+    return choose_fit_window(axis, run_acquisition(image, config), physics=not config["no_physics"],
+                             cut_low=config["energy_range"] is None, elements=config["elements"],
+                             ignored_elements=config["ignore_elements"] or (),
+                             source=image.path.name)
+
+
+def _versions() -> dict:
+    import importlib.metadata
+    import platform
+
+    from .. import __version__
+
+    versions = {"espm_cli": __version__, "python": platform.python_version()}
+    for package in ("numpy", "scipy", "scikit-learn", "numba", "hyperspy", "exspy", "rosettasciio", "h5py"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+class _StopOnInterrupt:
+    """While active, Ctrl-C asks the fit to stop after the current iteration.
+
+    A second Ctrl-C raises KeyboardInterrupt as usual.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("interrupted: stopping after this iteration and writing the current result")
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def solver_accepts_callback() -> bool:
+    """Whether SmoothNMF takes a per-iteration ``callback``."""
+    from ..solver import SmoothNMF
+
+    return "callback" in SmoothNMF().get_params()
+
+
+def fit(image, model, config: dict, progress: Callable | None = None):
+    """Run SmoothNMF on the image (already cut to the fit window).
+
+    Returns
+    -------
+    (estimator, seconds, interrupted)
+    """
+    from sklearn.exceptions import ConvergenceWarning
+
+    from .decomposition import fit_matrix, make_estimator, solver_arguments
+
+    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d,
+                               **solver_arguments(config))
+    interrupt = _StopOnInterrupt()
+    if solver_accepts_callback():
+        def callback(n_iter, losses_row):
+            if progress is not None:
+                progress(n_iter, losses_row)
+            return interrupt.requested
+        estimator.set_params(callback=callback)
+    else:  # without a per-iteration hook, Ctrl-C can only abort
+        interrupt = contextlib.nullcontext(interrupt)
+    with interrupt as state:
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            estimator.fit(fit_matrix(image.counts))
+        seconds = time.perf_counter() - started
+    return estimator, seconds, state.requested
+
+
+def _acquisition_dict(model, image) -> dict:
+    from .decomposition import model_acquisition
+
+    return {**image.acquisition.as_dict(), **model_acquisition(model)}
+
+
+def make_result(image, window, model, estimator, config: dict, seconds: float,
+                interrupted: bool, input_sha256: str, channel_totals):
+    """The DecompositionResult of a run (NaN refused), with the run's provenance."""
+    from .decomposition import assemble_result
+
+    fitted = image.select_channels(window.start, window.stop) if not window.is_whole_axis else image
+    result = assemble_result(
+        energy=fitted.energy, window=window, model=model, estimator=estimator,
+        channel_totals=channel_totals, n_pixels=image.n_pixels, shape_2d=image.shape_2d,
+        mean_spectrum=fitted.mean_spectrum(), fit_seconds=seconds, interrupted=interrupted,
+        acquisition={**_acquisition_dict(model, fitted), "processing": fitted.processing},
+        pixel_size=image.pixel_size, pixel_unit=image.pixel_unit, advice="cli")
+    return dataclasses.replace(
+        result, config=config, config_hash=config_hash(config, input_sha256),
+        input_path=str(image.path), input_sha256=input_sha256, versions=_versions())
+
+
+@contextlib.contextmanager
+def _warnings_to_log(notes: list):
+    """EspmWarnings become log warnings (stderr on the command line) and notes."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", EspmWarning)
+        try:
+            yield
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, EspmWarning):
+                    notes.append(str(warning.message))
+                    logger.warning("%s", warning.message)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                           warning.lineno)
+
+
+def run_decomposition(config: dict, progress: Callable | None = None) -> RunOutcome:
+    """Load, build G, fit, write ``<stem>.h5``, the PNGs, composition.csv and run.yaml.
+
+    Parameters
+    ----------
+    config : dict
+        Decompose options by name (see ``DEFAULT_CONFIG``); ``file`` is required.
+    progress : callable, optional
+        ``progress(n_iter, losses_row)`` after each iteration (when the solver supports it).
+
+    Returns
+    -------
+    RunOutcome
+
+    Raises
+    ------
+    ValueError, OSError
+        Bad input, an existing result without ``overwrite``, a non-writable folder,
+        or a fit that produced NaN (:class:`RunFailed`); nothing is written then.
+    """
+    import yaml
+
+    from ..io import file_sha256, load_spectrum_image, write_result, write_text_atomic
+    from ..report import write_report
+
+    config = full_config(config)
+    if config["file"] is None:
+        raise ValueError("no input file given")
+    target = result_path(config)
+    check_output_folder(target.parent)
+    if target.exists() and not config["overwrite"]:
+        raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
+
+    image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
+                                energy_range=config["energy_range"])
+    k = int(config["n_components"])
+    if k > image.n_pixels:
+        from ..io import ProcessingOptionError
+
+        raise ProcessingOptionError("n_components", f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
+                         f"({image.shape_2d[0]} x {image.shape_2d[1]} after cropping and binning)")
+    if image.total_counts == 0:
+        raise ValueError(f"{image.path.name} holds no counts in the selected pixels and channels")
+    notes: list = []
+    with _warnings_to_log(notes):
+        window, model = prepare(image, config)
+        channel_totals = np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel()
+        fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
+        estimator, seconds, interrupted = fit(fitted, model, config, progress)
+        result = make_result(image, window, model, estimator, config, seconds, interrupted,
+                             file_sha256(image.path), channel_totals)
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    files = [write_result(result, target)]
+    files += write_report(result, target.parent, log_spectra=bool(config["log_spectra"]))
+    run_yaml = {key: value for key, value in config.items() if key != "overwrite"}
+    run_yaml["output_dir"] = str(target.parent.resolve())
+    files.append(write_text_atomic(target.parent / "run.yaml",
+                                   "# espm decompose --config run.yaml reproduces this run\n"
+                                   + yaml.safe_dump(run_yaml, sort_keys=False)))
+    summary = {"name": image.path.name, "shape_2d": image.shape_2d, "n_channels": fitted.n_channels,
+               "counts_per_pixel": fitted.total_counts / fitted.n_pixels,
+               "nonzero_fraction": fitted.nonzero_fraction}
+    return RunOutcome(result=result, output_dir=target.parent, files=files,
+                      image_summary=summary, interrupted=interrupted, notes=notes)
