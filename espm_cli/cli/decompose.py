@@ -7,57 +7,13 @@ from pathlib import Path
 
 import click
 
-from .options import (SymbolList, config_option, positive_float, refused_inputs, show_logs_above,
-                      verbosity, verbosity_options)
+from .options import (config_option, refused_inputs, show_logs_above, table_options, verbosity,
+                      verbosity_options)
 
 
 @click.command(short_help="Decompose a spectrum image into phases.")
 @click.argument("file", required=False, type=click.Path(exists=True, dir_okay=False))
-@click.option("-k", "--n-components", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Number of phases.")
-@click.option("--elements", type=SymbolList(), default=None,
-              help="Elements to model, e.g. Fe,Pt,O (default: from the file's metadata).")
-@click.option("--ignore-elements", type=SymbolList(), default=None,
-              help="Elements modelled but left out of the compositions, e.g. Cu (grid).")
-@click.option("--beam-energy", type=positive_float(True), default=None, help="Beam energy, keV.")
-@click.option("--elevation", type=float, default=None, help="Detector elevation, degrees.")
-@click.option("--azimuth", type=float, default=None, help="Detector azimuth, degrees.")
-@click.option("--tilt", type=float, default=None, help="Stage tilt (alpha), degrees.")
-@click.option("--mnka-fwhm", type=positive_float(True), default=None,
-              help="Detector resolution at Mn Kα, eV.")
-@click.option("--thickness", type=positive_float(True), default=None,
-              help="Sample thickness, nm (with --density: self-absorption).")
-@click.option("--density", type=positive_float(True), default=None, help="Sample density, g/cm³.")
-@click.option("--lambda-L", "lambda_L", type=positive_float(), default=0.0, show_default=True,
-              help="Weight of the Laplacian smoothness of the maps.")
-@click.option("--mu", type=positive_float(), default=0.0, show_default=True,
-              help="Weight of the log sparsity of the maps.")
-@click.option("--epsilon-reg", type=positive_float(True), default=1.0, show_default=True,
-              help="ε in the sparsity term log(H + ε).")
-@click.option("--simplex", type=click.Choice(["H", "W", "none"], case_sensitive=False), default="H",
-              show_default=True, help="H: abundances of a pixel sum to 1; W: element weights of "
-              "a phase sum to 1; none.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--tol", type=positive_float(), default=1e-4, show_default=True,
-              help="Stop when the objective's relative decrease falls below this.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Seed of the initialisation.")
-@click.option("--init", type=click.Choice(["nndsvda", "random"]), default="nndsvda", show_default=True)
-@click.option("--bin", "bin", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Sum N x N pixels before fitting.")
-@click.option("--crop", type=click.IntRange(min=0), nargs=4, default=None,
-              metavar="X Y WIDTH HEIGHT", help="Pixel window to keep.")
-@click.option("--energy-range", type=float, nargs=2, default=None, metavar="LOW HIGH",
-              help="Energy window to fit, keV.")
-@click.option("--no-physics", is_flag=True, default=False,
-              help="Plain KL-NMF (G = identity): no elements needed, no compositions.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the results [default: <stem>_espm/ beside FILE].")
-@click.option("--overwrite", is_flag=True, default=False, help="Replace an existing result.")
-@click.option("--log-spectra", is_flag=True, default=False,
-              help="Logarithmic intensity axis in spectra.png.")
-@click.option("--truth", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Truth file of a simulated image (<stem>_truth.h5): print how close the phases came.")
+@table_options
 @config_option
 @verbosity_options
 @click.pass_context
@@ -68,20 +24,22 @@ def decompose(ctx, file, **options):
     given as an option. Writes <stem>.h5, maps.png, spectra.png, composition.png,
     convergence.png, composition.csv and run.yaml in the output folder, and prints
     a summary. Ctrl-C stops the fit and still writes the current result (marked not
-    converged).
+    converged; exit code 130). One run at a time writes into an output folder.
     """
     file = file or ctx.meta.get("espm.config_file_input")
     if file is None:
         raise click.UsageError("Missing argument 'FILE' (or a 'file:' key in --config).")
     if not Path(file).is_file():
         raise click.BadParameter(f"file {file!r} does not exist.", param_hint="'FILE'")
+    from ..io.folder_lock import folder_lock
     from . import pipeline
 
     config = options_to_config(file, options)
     bar = _progress_bar(config["max_iter"])
     try:
         with refused_inputs():
-            outcome = pipeline.run_decomposition(config, progress=bar.update if bar else None)
+            with folder_lock(pipeline.result_path(config).parent):
+                outcome = pipeline.run_decomposition(config, progress=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
@@ -89,16 +47,18 @@ def decompose(ctx, file, **options):
     if config["truth"]:
         with refused_inputs():
             click.echo(format_truth_comparison(outcome.result, config["truth"]))
+    if outcome.interrupted:
+        ctx.exit(130)
 
 
-def options_to_config(file, options: dict) -> dict:
-    """Parsed decompose options -> a run configuration (plain lists, canonical simplex)."""
-    config = {"file": str(file), **options}
-    if config.get("simplex") is not None:
-        config["simplex"] = {"h": "H", "w": "W"}.get(str(config["simplex"]).lower(), "none")
-    for key in ("crop", "energy_range", "elements", "ignore_elements"):
-        config[key] = list(config[key]) if config.get(key) else None
-    return config
+def options_to_config(file, options: dict):
+    """Parsed decompose options -> the checked, frozen run configuration."""
+    from .run_config import ConfigError, make_config
+
+    try:
+        return make_config(options, file=str(file))
+    except ConfigError as error:  # the click types checked every value already
+        raise click.BadParameter(error.reason, param_hint=f"'{error.option}'") from None
 
 
 class _Progress:

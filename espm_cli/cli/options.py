@@ -195,19 +195,43 @@ PATH_KEYS = ("file", "output_dir", "truth")
 
 
 def config_callback(ctx: click.Context, param: click.Parameter, value):
-    """Fill the command's defaults from a YAML file (command line values win)."""
+    """Fill the command's defaults from a YAML file (command line values win).
+
+    Every value goes through the option table's checks (:mod:`.run_config`) here,
+    before any input file is read: a bad one is a one-line usage error (exit 2).
+    """
     if not value:
         return value
     values = normalise_config(read_yaml(value), ctx.command, Path(value).name, extra_keys=("file",))
     base = Path(value).resolve().parent
     for key in PATH_KEYS:
         # relative paths in a config file are relative to the file
-        if values.get(key) is not None:
-            values[key] = str((base / Path(str(values[key])).expanduser()).resolve())
+        if isinstance(values.get(key), str) and "\0" not in values[key]:
+            values[key] = str((base / Path(values[key]).expanduser()).resolve())
     if "file" in values:
-        ctx.meta["espm.config_file_input"] = values.pop("file")
+        file = values.pop("file")
+        if not isinstance(file, str) or not file.strip():
+            raise click.BadParameter(f"'file' in {Path(value).name} must be a path, got {file!r}",
+                                     param_hint="--config")
+        ctx.meta["espm.config_file_input"] = file
+    values = check_config_values(values, Path(value).name)
     ctx.default_map = {**(ctx.default_map or {}), **values}
     return value
+
+
+def check_config_values(values: dict, source: str) -> dict:
+    """Run the option table's checks over YAML values (canonical names); exit 2 on a bad one."""
+    from .run_config import ConfigError, check_value, option_by_name
+
+    checked = {}
+    for key, raw in values.items():
+        try:
+            checked[key] = check_value(option_by_name(key), raw)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, param_hint=f"'{key}' in {source}") from None
+        except KeyError:
+            checked[key] = raw  # a key of the command itself (not a decompose option)
+    return {key: value for key, value in checked.items() if value is not None}
 
 
 def config_option(function):
@@ -217,6 +241,59 @@ def config_option(function):
         expose_value=False, callback=config_callback,
         help="YAML file whose keys are option names (lambda_L or lambda-L); "
              "options given on the command line override it.")(function)
+
+
+class TableType(click.ParamType):
+    """A click type checking one value with the option table (:mod:`.run_config`)."""
+
+    def __init__(self, option):
+        self.option = option
+        self.name = {"int": "INTEGER", "float": "FLOAT", "symbols": "SYMBOLS", "path": "FILE",
+                     "folder": "DIRECTORY", "choice": "CHOICE"}.get(option.kind, "VALUE")
+
+    def convert(self, value, param, ctx):
+        from .run_config import ConfigError, _single
+
+        try:
+            return _single(self.option, value)
+        except ConfigError as error:
+            self.fail(error.reason, param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        if self.option.kind == "choice":
+            return "[" + "|".join(self.option.choices) + "]"
+        return None
+
+
+def _whole_value_callback(option):
+    def callback(ctx, param, value):
+        from .run_config import ConfigError, check_value
+
+        if value is None or option.nargs == 1:
+            return value
+        try:
+            return check_value(option, value)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, ctx=ctx, param=param) from None
+    return callback
+
+
+def table_options(function):
+    """Add one click option per row of the decompose option table."""
+    from .run_config import OPTIONS
+
+    for option in reversed(OPTIONS):
+        show_default = option.default is not None and option.kind != "flag"
+        kwargs = dict(default=option.default, help=option.help, show_default=show_default)
+        if option.kind == "flag":
+            kwargs.update(is_flag=True)
+        else:
+            kwargs.update(type=TableType(option), nargs=option.nargs,
+                          callback=_whole_value_callback(option))
+            if option.metavar:
+                kwargs["metavar"] = option.metavar
+        function = click.option(*option.cli_flags, option.name, **kwargs)(function)
+    return function
 
 
 class SymbolList(click.ParamType):
@@ -235,6 +312,20 @@ class SymbolList(click.ParamType):
         return symbols
 
 
+class _FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that refuses nan and inf (which compare false with any bound)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
+
+
 def positive_float(open_low: bool = False):
-    """A float type >= 0 (> 0 with ``open_low``)."""
-    return click.FloatRange(min=0.0, min_open=open_low)
+    """A finite float type >= 0 (> 0 with ``open_low``)."""
+    return _FiniteFloatRange(min=0.0, min_open=open_low)

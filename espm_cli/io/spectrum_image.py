@@ -15,12 +15,13 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse
 
 from .acquisition import AcquisitionParameters, acquisition_from_metadata
+from .memory import format_bytes, require_memory
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +31,8 @@ DENSE_NONZERO_FRACTION = 0.3
 MAX_DENSE_BYTES = 512 * 2**20
 #: Bytes of dense counts read from the file at once.
 READ_BLOCK_BYTES = 64 * 2**20
+#: Reading more dense bytes than this gets a log line first (it takes a while).
+LARGE_READ_BYTES = 256 * 2**20
 
 
 class SpectrumImageError(ValueError):
@@ -284,6 +287,7 @@ def load_spectrum_image(
     crop: Sequence[int] | None = None,
     bin_factor: int = 1,
     energy_range: Sequence[float] | None = None,
+    check_header: Callable[[AcquisitionParameters, tuple], None] | None = None,
 ) -> SpectrumImage:
     """Read a spectrum image lazily, crop, bin and cut it, keeping integer counts.
 
@@ -299,6 +303,9 @@ def load_spectrum_image(
         that do not fill a bin are dropped.
     energy_range : (float, float), optional
         Keep only the channels from LOW to HIGH keV.
+    check_header : callable, optional
+        ``check_header(acquisition, (ny, nx, n_channels))`` once the metadata are
+        known and before any count is read: cheap checks that may raise.
 
     Returns
     -------
@@ -319,6 +326,9 @@ def load_spectrum_image(
     ny, nx, n_channels = (int(n) for n in data.shape)
     if np.dtype(data.dtype).kind not in "uif":
         raise SpectrumImageError(f"{path.name} holds {data.dtype} data, not counts")
+    signal_type = str(signal.metadata.get_item("Signal.signal_type", ""))
+    if check_header is not None:
+        check_header(acquisition_from_metadata(signal.metadata, signal_type), (ny, nx, n_channels))
 
     offset, scale = _energy_axis_keV(signal, path)
     channel_start, channel_stop = _channel_window(energy_range, offset, scale, n_channels)
@@ -335,6 +345,15 @@ def load_spectrum_image(
     row_bytes = max(1, (x1 - x0) * width * np.dtype(data.dtype).itemsize)
     rows_per_block = max(bin_factor, READ_BLOCK_BYTES // row_bytes // bin_factor * bin_factor)
     usable_rows = (y1 - y0) // bin_factor * bin_factor
+    itemsize = np.dtype(data.dtype).itemsize
+    # a block as read, plus its binned sum in 64-bit integers
+    block_bytes = rows_per_block * row_bytes * (1 + (8 / itemsize if bin_factor > 1 else 0))
+    require_memory(block_bytes, f"reading {path.name} in blocks of {rows_per_block} rows",
+                   "use --crop or a smaller --bin")
+    stored_bytes = usable_rows * row_bytes
+    if stored_bytes > LARGE_READ_BYTES:
+        logger.warning("reading %s: %d x %d pixels x %d channels (%s as stored); this can take "
+                       "a minute", path.name, usable_rows, x1 - x0, width, format_bytes(stored_bytes))
     blocks = []
     for row in range(y0, y0 + usable_rows, rows_per_block):
         stop = min(row + rows_per_block, y0 + usable_rows)
@@ -359,7 +378,6 @@ def load_spectrum_image(
     nav_axis = signal.axes_manager.navigation_axes[0]
     unit = str(nav_axis.units).strip()
     known_scale = unit not in ("", "<undefined>", "pix", "px", "pixel", "pixels", "None")
-    signal_type = str(signal.metadata.get_item("Signal.signal_type", ""))
     image = SpectrumImage(
         counts=counts,
         shape_2d=shape_2d,

@@ -67,9 +67,9 @@ def test_unknown_element_and_no_line_in_range(runner, small_image):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--max-iter", "abc"], "'abc' is not a valid integer"),
+    (["--max-iter", "abc"], "must be a whole number, got 'abc'"),
     (["--lambda-L", "-1"], "'--lambda-L'"),
-    (["--mu", "x"], "'x' is not a valid float"),
+    (["--mu", "x"], "must be a number, got 'x'"),
     (["-k", "0"], "'-k' / '--n-components'"),
     (["--tol", "-0.1"], "'--tol'"),
     (["--beam-energy", "0"], "'--beam-energy'"),
@@ -125,7 +125,7 @@ def test_bad_value_in_yaml(runner, small_image, tmp_path):
     config = tmp_path / "value.yaml"
     config.write_text("max_iter: many\n")
     check(runner.invoke(cli, ["decompose", str(image), "--config", str(config)]), 2,
-          "'many' is not a valid integer")
+          "must be a whole number, got 'many'")
 
 
 def test_nan_run_is_reported_and_writes_nothing(runner, small_image, monkeypatch):
