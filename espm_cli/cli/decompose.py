@@ -91,12 +91,13 @@ def _progress_bar(total: int):
 def format_summary(outcome) -> str:
     """The stdout summary: data, phases with at.%, iterations, time, files."""
     from ..report import phase_names
+    from .input_checks import describe_grid
 
     result, image = outcome.result, outcome.image_summary
     ny, nx = image["shape_2d"]
     status = "converged" if result.converged else ("interrupted" if outcome.interrupted else "not converged")
     lines = [
-        f"{image['name']}: {ny} x {nx} pixels, {image['n_channels']} channels, "
+        f"{image['name']}: {describe_grid(ny, nx)}, {image['n_channels']} channels, "
         f"{image['counts_per_pixel']:.4g} counts/pixel, {100 * image['nonzero_fraction']:.2g}% nonzero",
         f"{result.n_components} phases, {result.n_iter} iterations ({status}) in "
         f"{result.fit_seconds:.2f} s, final objective {result.final_objective:.6g}",

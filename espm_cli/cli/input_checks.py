@@ -85,3 +85,29 @@ def check_image(image, config, truth) -> None:
             logger.warning("%s holds non-integer values (e.g. %.4g), not raw X-ray counts: the "
                            "Poisson (KL) fit assumes counts, so the phases may be off; decompose "
                            "the file as recorded, before any normalisation", name, float(fractional.flat[0]))
+
+
+def explain_dropped_elements(image, dropped, beam_energy_keV) -> str:
+    """Why metadata elements are left out: no line on the axis, or the beam is too low.
+
+    An element whose lines lie on the axis but above what the beam can excite is
+    left out because of the beam energy: the message says so (a wrong --beam-energy
+    or metadata value is the usual cause).
+    """
+    from ..physics import EnergyAxis, elements_with_lines
+    from ..physics.model import MAX_BEAM_ENERGY_KEV
+
+    # the file's whole axis: the fit window already stops at the beam energy
+    first = image.processing.get("channel_window", [0, image.n_channels])[0]
+    size = image.processing.get("original_shape", [0, 0, image.n_channels])[2]
+    axis = EnergyAxis(image.energy_offset_keV - first * image.energy_scale_keV, image.energy_scale_keV,
+                      max(size, image.n_channels))
+    above_beam = elements_with_lines(axis, dropped, MAX_BEAM_ENERGY_KEV)
+    parts = []
+    if above_beam:
+        parts.append(f"{', '.join(above_beam)}: the {beam_energy_keV:g} keV beam energy excites none "
+                     "of their X-ray lines on the energy axis (check --beam-energy)")
+    others = [element for element in dropped if element not in above_beam]
+    if others:
+        parts.append(f"{', '.join(others)}: no X-ray line on the energy axis")
+    return "leaving out " + "; ".join(parts)

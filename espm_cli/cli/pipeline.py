@@ -162,7 +162,9 @@ def build_model(image, acquisition, config: dict):
         usable = elements_with_lines(axis, elements, acquisition.beam_energy_keV)
         dropped = sorted(set(elements) - set(usable))
         if dropped:
-            logger.warning("leaving out %s: no X-ray line on the energy axis", ", ".join(dropped))
+            from .input_checks import explain_dropped_elements
+
+            logger.warning("%s", explain_dropped_elements(image, dropped, acquisition.beam_energy_keV))
         elements = usable or elements
     detector_args = {name: value for name, value in (
         ("mnka_fwhm_eV", acquisition.mnka_fwhm_eV), ("elevation_deg", acquisition.elevation_deg),
@@ -381,7 +383,7 @@ def run_decomposition(config, progress: Callable | None = None, *,
     if target.exists() and not config["overwrite"]:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
 
-    from .input_checks import check_image, check_truth_file, header_checker
+    from .input_checks import check_image, check_truth_file, describe_grid, header_checker
 
     truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
@@ -391,7 +393,7 @@ def run_decomposition(config, progress: Callable | None = None, *,
         from ..io import ProcessingOptionError
 
         raise ProcessingOptionError("n_components", f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
-                         f"({image.shape_2d[0]} x {image.shape_2d[1]} after cropping and binning)")
+                         f"({describe_grid(*image.shape_2d)} after cropping and binning)")
     check_image(image, config, truth)
     acquisition = _acquisition(image, config)
     image = physics_window(image, acquisition, config)

@@ -22,6 +22,7 @@ import scipy.sparse
 
 from .acquisition import AcquisitionParameters, acquisition_from_metadata
 from .memory import format_bytes, require_memory
+from .read_errors import damaged_file_reason, reader_reason, truncation_reason
 
 logger = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class SpectrumImage:
 @contextlib.contextmanager
 def _quiet_readers():
     """Silence hyperspy's and the readers' own log output (we report errors ourselves)."""
-    loggers = [logging.getLogger(name) for name in ("hyperspy", "rsciio", "exspy")]
+    loggers = [logging.getLogger(name) for name in ("hyperspy", "rsciio", "RosettaSciIO", "exspy")]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.CRITICAL)
@@ -162,6 +163,9 @@ def _load_signals(path: Path) -> list:
         raise SpectrumImageError(f"file not found: {path}")
     if not path.is_file():
         raise SpectrumImageError(f"not a file: {path}")
+    truncated = truncation_reason(path)
+    if truncated:
+        raise SpectrumImageError(f"cannot read {path.name}: {truncated}")
     with warnings.catch_warnings():
         # hyperspy and its extensions warn about their own deprecations on import
         warnings.simplefilter("ignore")
@@ -172,7 +176,7 @@ def _load_signals(path: Path) -> list:
         try:
             loaded = hs.load(str(path), lazy=True)
         except Exception as error:  # readers raise anything: report it in one line
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = reader_reason(error, path)
             raise SpectrumImageError(
                 f"cannot read {path.name} as a spectrum image ({reason})"
             ) from error
@@ -252,7 +256,7 @@ def _pixel_window(crop: Sequence[int] | None, ny: int, nx: int) -> tuple[int, in
         raise ProcessingOptionError(
             "crop",
             f"crop X Y WIDTH HEIGHT = {x0} {y0} {width} {height} must lie inside the "
-            f"{nx} x {ny} pixel image (non-negative origin, size at least 1)"
+            f"image of {nx} pixels across and {ny} down (non-negative origin, size at least 1)"
         )
     return y0, y0 + height, x0, x0 + width
 
@@ -358,7 +362,11 @@ def load_spectrum_image(
     for row in range(y0, y0 + usable_rows, rows_per_block):
         stop = min(row + rows_per_block, y0 + usable_rows)
         block = data[row:stop, x0:x1, channel_start:channel_stop]
-        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        try:
+            block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        except Exception as error:  # a header that promises more than the file holds
+            raise SpectrumImageError(f"cannot read the counts of {path.name}: "
+                                     f"{damaged_file_reason(error, path)}") from error
         if block.dtype.kind == "f" and np.isnan(block).any():
             raise SpectrumImageError(f"{path.name} contains NaN counts")
         if block.size and block.min() < 0:

@@ -87,7 +87,7 @@ def test_non_numeric_or_negative_options(runner, small_image, args, fragment):
     (["--bin", "17"], "bin_factor 17"),
     (["--energy-range", "30", "40"], "outside the energy axis"),
     (["--energy-range", "5", "2"], "LOW < HIGH"),
-    (["--crop", "10", "10", "10", "10"], "must lie inside the 16 x 16 pixel image"),
+    (["--crop", "10", "10", "10", "10"], "must lie inside the image of 16 pixels across and 16 down"),
 ])
 def test_options_that_do_not_fit_the_data(runner, small_image, args, fragment):
     image, _ = small_image
