@@ -29,11 +29,13 @@ def _check_study(data, study_path: Path) -> dict:
         raise click.BadParameter(f"output_dir in {name} must be a folder path, got "
                                  f"{data['output_dir']!r}", param_hint="STUDY")
     checked = {"output_dir": data.get("output_dir")}
-    checked["defaults"] = normalise_config(data.get("defaults"), decompose, f"{name} defaults")
+    checked["defaults"] = normalise_config(data.get("defaults"), decompose, f"{name} defaults",
+                                           param_hint="STUDY")
     _check_values(checked["defaults"], f"{name} defaults")
     checked["runs"] = []
     for index, run in enumerate(runs):
-        run = normalise_config(run, decompose, f"{name} runs[{index}]", extra_keys=("file", "name"))
+        run = normalise_config(run, decompose, f"{name} runs[{index}]", extra_keys=("file", "name"),
+                               param_hint="STUDY")
         if "file" not in run:
             raise click.BadParameter(f"{name} runs[{index}] has no 'file:'", param_hint="STUDY")
         if not isinstance(run["file"], str) or not run["file"].strip() or "\0" in run["file"]:
@@ -43,7 +45,7 @@ def _check_study(data, study_path: Path) -> dict:
             run["name"] = _check_name(run["name"], f"{name} runs[{index}]")
         _check_values(run, f"{name} runs[{index}]")
         checked["runs"].append(run)
-    sweep = normalise_config(data.get("sweep"), decompose, f"{name} sweep")
+    sweep = normalise_config(data.get("sweep"), decompose, f"{name} sweep", param_hint="STUDY")
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
             raise click.BadParameter(f"sweep {key!r} in {name} must be a non-empty list",

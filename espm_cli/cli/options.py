@@ -163,7 +163,7 @@ def option_names(command: click.Command, *, exclude=("config",)) -> dict[str, cl
 
 
 def normalise_config(values: Any, command: click.Command, source: str,
-                     extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+                     extra_keys: tuple[str, ...] = (), param_hint: str = "--config") -> dict[str, Any]:
     """Check a config mapping's keys against the command's options; canonical names.
 
     Raises
@@ -175,7 +175,7 @@ def normalise_config(values: Any, command: click.Command, source: str,
         return {}
     if not isinstance(values, dict):
         raise click.BadParameter(f"{source} must be a mapping of option names to values",
-                                 param_hint="--config")
+                                 param_hint=param_hint)
     valid = option_names(command)
     out = {}
     for key, value in values.items():
@@ -185,7 +185,7 @@ def normalise_config(values: Any, command: click.Command, source: str,
         if name not in valid and name not in extra_keys:
             allowed = ", ".join(sorted(set(valid) | set(extra_keys)))
             raise click.BadParameter(f"unknown key {key!r} in {source}; valid keys: {allowed}",
-                                     param_hint="--config")
+                                     param_hint=param_hint)
         out[name] = value
     return out
 
