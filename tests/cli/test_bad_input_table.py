@@ -273,3 +273,29 @@ def test_memory_guard_names_the_size(tmp_path):
     with pytest.raises(NotEnoughMemory, match="needs 2.0 GB of memory at once, and only 1.0 GB"):
         require_memory(2 * 2**30, "reading x.pts", "use --crop", available=2**30)
     require_memory(2**20, "reading x.pts", "use --crop", available=2**30)
+
+
+def test_info_refuses_a_truncated_bcf(runner, tmp_path):
+    result = runner.invoke(cli, ["info", str(damaged_bcf(tmp_path))])
+    assert result.exit_code == 1 and "the file is truncated" in result.stderr, result.output
+
+
+def test_memory_guard_before_a_dense_block_is_read(runner, small_image, monkeypatch):
+    from espm_cli.io import memory
+
+    image, _ = small_image
+    monkeypatch.setattr(memory, "available_memory_bytes", lambda: 1000)
+    result = runner.invoke(cli, ["decompose", str(image), *FAST])
+    assert result.exit_code == 1, result.output
+    assert "of memory at once, and only 1000 bytes is available; use --crop" in result.stderr
+    assert not (image.parent / "small_espm").exists()
+
+
+def test_a_long_read_is_announced(runner, small_image, monkeypatch):
+    from espm_cli.io import spectrum_image
+
+    image, _ = small_image
+    monkeypatch.setattr(spectrum_image, "LARGE_READ_BYTES", 1000)
+    result = runner.invoke(cli, ["decompose", str(image), "--max-iter", "2"])
+    assert result.exit_code == 0, result.output
+    assert "reading small.hspy: 16 x 16 pixels x 512 channels" in result.stderr

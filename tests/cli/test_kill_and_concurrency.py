@@ -61,6 +61,14 @@ def alive(pid):
         return False
 
 
+def all_gone(pids, timeout=10):
+    """Whether every process in ``pids`` has ended within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not any(alive(pid) for pid in pids)
+
+
 def children(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as handle:
@@ -69,7 +77,7 @@ def children(pid):
         return []
 
 
-def test_decompose_sigint_writes_interrupted_result_and_exits_130(small_image):
+def test_decompose_sigint_writes_interrupted_result_and_exits_130(runner, small_image):
     image, _ = small_image
     out = image.parent / "out"
     process = start(["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0",
@@ -77,12 +85,12 @@ def test_decompose_sigint_writes_interrupted_result_and_exits_130(small_image):
     try:
         wait_for_lines(process, "loaded small.hspy")
         # a second writer into the same folder is refused at once, with one line
-        second = subprocess.run([*ESPM, "decompose", str(image), "-o", str(out), "--overwrite"],
-                                capture_output=True, text=True, timeout=TIMEOUT)
-        assert second.returncode == 1, second.stderr
+        second = runner.invoke(cli, ["decompose", str(image), "-o", str(out), "--overwrite"])
+        assert second.exit_code == 1, second.output
         assert second.stderr.strip().count("\n") == 0
         assert "being written by another espm run" in second.stderr
-        time.sleep(random.uniform(0.2, 1.0))
+        # past the model's construction: a Ctrl-C before the fit aborts, writing nothing
+        time.sleep(random.uniform(1.5, 2.5))
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=TIMEOUT)
     finally:
@@ -94,7 +102,7 @@ def test_decompose_sigint_writes_interrupted_result_and_exits_130(small_image):
     assert no_temporary_files(out) == []
 
 
-def test_decompose_sigkill_then_rerun(small_image):
+def test_decompose_sigkill_then_rerun(runner, small_image):
     image, _ = small_image
     out = image.parent / "out"
     process = start(["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0",
@@ -106,9 +114,9 @@ def test_decompose_sigkill_then_rerun(small_image):
         process.kill()
         process.communicate(timeout=TIMEOUT)
     (out / ".small.abc123.part.h5").write_bytes(b"half a file")  # as a kill mid-write leaves
-    rerun = subprocess.run([*ESPM, "decompose", str(image), "--max-iter", "3", "-o", str(out),
-                            "--overwrite", "-q"], capture_output=True, text=True, timeout=TIMEOUT)
-    assert rerun.returncode == 0, rerun.stderr  # the dead writer's lock went with it
+    rerun = runner.invoke(cli, ["decompose", str(image), "--max-iter", "3", "-o", str(out),
+                                "--overwrite", "-q"])
+    assert rerun.exit_code == 0, rerun.output  # the dead writer's lock went with it
     assert no_temporary_files(out) == []
     assert read_result(out / "small.h5").n_iter == 3
 
@@ -144,7 +152,7 @@ def test_batch_jobs2_sigint_stops_the_runs_and_writes_the_summary(small_image):
     rows = read_summary(results)
     assert sorted(row["status"] for row in rows.values()) == ["interrupted", "interrupted", "not started"]
     assert no_temporary_files(results) == []
-    assert not any(alive(pid) for pid in workers)
+    assert all_gone(workers)
     # an interrupted run is complete but marked so: never taken as up to date
     for name, row in rows.items():
         if row["status"] == "interrupted":
@@ -165,10 +173,7 @@ def test_batch_jobs2_sigkill_of_the_parent_takes_the_workers(small_image):
     finally:
         process.kill()
         process.communicate(timeout=TIMEOUT)
-    deadline = time.monotonic() + 10
-    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(alive(pid) for pid in workers), "a worker outlived the batch"
+    assert all_gone(workers), "a worker outlived the batch"
     results = image.parent / "results"
     # what a kill mid-write leaves: a staging folder and a temporary file
     (results / ".s_n_components2.staging-999").mkdir(parents=True, exist_ok=True)
