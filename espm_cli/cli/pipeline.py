@@ -261,6 +261,8 @@ def fit(image, model, config: dict, progress: Callable | None = None,
     else:  # without a per-iteration hook, Ctrl-C can only abort
         interrupt = contextlib.nullcontext(interrupt)
     with interrupt as state:
+        logger.info("fitting %d phases to %d pixels x %d channels", estimator.n_components,
+                    image.n_pixels, image.n_channels)
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
