@@ -84,3 +84,41 @@ def test_bad_study_files(runner, small_image, text, fragment):
     assert result.exit_code == 2, result.output
     assert fragment in result.output
     assert "Traceback" not in result.output
+
+
+def test_ctrl_c_in_a_study_then_resume(runner, small_image, monkeypatch):
+    import os
+    import signal
+
+    from espm_cli.cli import pipeline
+
+    if not pipeline.solver_accepts_callback():
+        pytest.skip("SmoothNMF has no per-iteration callback")
+    image, _ = small_image
+    study = image.parent / "study.yaml"
+    study.write_text("output_dir: results\ndefaults:\n  max_iter: 30\n  tol: 0\n"
+                     f"runs:\n  - file: {image.name}\n    name: s\nsweep:\n  n_components: [2, 3, 4]\n")
+    original_fit = pipeline.fit
+
+    def ctrl_c_in_the_second_run(image, model, config, progress=None, should_stop=None):
+        def progress_then_ctrl_c(n_iter, losses_row):
+            if config["n_components"] == 3 and n_iter == 3:
+                os.kill(os.getpid(), signal.SIGINT)
+        return original_fit(image, model, config, progress_then_ctrl_c, should_stop)
+
+    monkeypatch.setattr(pipeline, "fit", ctrl_c_in_the_second_run)
+    import espm_cli.report
+
+    monkeypatch.setattr(espm_cli.report, "write_report", lambda *args, **kwargs: [])  # speed
+    first = runner.invoke(cli, ["batch", str(study), "-q"])
+    assert first.exit_code == 130, first.output
+    results = image.parent / "results"
+    assert [r["status"] for r in read_summary(results)] == ["done", "interrupted", "not started"]
+    assert not (results / "s_n_components4").exists()
+    assert [p.name for p in results.iterdir() if p.name.startswith(".")] == []
+
+    monkeypatch.setattr(pipeline, "fit", original_fit)
+    again = runner.invoke(cli, ["batch", str(study), "-q"])
+    assert again.exit_code == 0, again.output
+    # the interrupted run is complete on disk but not taken as done
+    assert [r["status"] for r in read_summary(results)] == ["up to date", "done", "done"]
