@@ -296,22 +296,6 @@ def table_options(function):
     return function
 
 
-class SymbolList(click.ParamType):
-    """Comma-separated element symbols (``Fe,Pt,O``), or a YAML list."""
-
-    name = "SYMBOLS"
-
-    def convert(self, value, param, ctx):
-        if value is None or isinstance(value, tuple):
-            return value
-        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-        symbols = tuple(str(item).strip() for item in items if str(item).strip())
-        for symbol in symbols:
-            if not (symbol.isalpha() and len(symbol) <= 3):
-                self.fail(f"{symbol!r} is not an element symbol; write e.g. Fe,Pt,O", param, ctx)
-        return symbols
-
-
 class _FiniteFloatRange(click.FloatRange):
     """click.FloatRange that refuses nan and inf (which compare false with any bound)."""
 

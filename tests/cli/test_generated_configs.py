@@ -7,6 +7,7 @@ huge numbers, strings) with valid ones, so that some runs reach the fit. The PNG
 report is replaced by a no-op to keep each example fast; everything else runs.
 """
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -46,6 +47,8 @@ VALID = {
     "output_dir": st.sampled_from(["out", "out/deeper"]),
     "truth": st.sampled_from(["small_truth.h5", "missing_truth.h5", "small.hspy"]),
 }
+#: Examples per test; ESPM_GENERATED_EXAMPLES=300 for a thorough run.
+EXAMPLES = int(os.environ.get("ESPM_GENERATED_EXAMPLES", "60"))
 NAMES = [option.name for option in OPTIONS if option.name not in ("output_dir",)]
 
 
@@ -93,7 +96,7 @@ def dump(data):
         return None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(config=configs)
 def test_generated_decompose_configs(workspace, fast_report, config):
     run = Path(tempfile.mkdtemp(dir=workspace))
@@ -124,7 +127,7 @@ studies = st.fixed_dictionaries({"defaults": mostly(small_configs), "runs": most
                                  "output_dir": mostly(st.sampled_from(["results", "results/x"]))})
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=max(1, EXAMPLES // 2), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(study=studies)
 def test_generated_batch_studies(workspace, fast_report, study):
     run = Path(tempfile.mkdtemp(dir=workspace))
