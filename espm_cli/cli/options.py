@@ -280,11 +280,14 @@ def _whole_value_callback(option):
 
 def table_options(function):
     """Add one click option per row of the decompose option table."""
-    from .run_config import OPTIONS
+    from .run_config import OPTIONS, _range_text
 
     for option in reversed(OPTIONS):
         show_default = option.default is not None and option.kind != "flag"
-        kwargs = dict(default=option.default, help=option.help, show_default=show_default)
+        text = option.help
+        if option.minimum is not None or option.maximum is not None:
+            text += f" (must be {_range_text(option)})"
+        kwargs = dict(default=option.default, help=text, show_default=show_default)
         if option.kind == "flag":
             kwargs.update(is_flag=True)
         else:
