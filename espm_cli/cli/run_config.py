@@ -232,7 +232,7 @@ def _symbols(option: Option, value: Any) -> tuple[str, ...]:
                               "write e.g. Fe,Pt,O")
         symbols.append(symbol)
     if not symbols:
-        raise _fail(option, f"names no element; write e.g. Fe,Pt,O")
+        raise _fail(option, "names no element; write e.g. Fe,Pt,O")
     return tuple(symbols)
 
 
