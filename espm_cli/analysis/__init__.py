@@ -5,14 +5,14 @@ the estimator's settings (:func:`make_estimator`, defaults in :mod:`.defaults`),
 each phase is (:func:`describe_phases`), what the model missed (:func:`residual_peaks`),
 and the one result type (:class:`espm_cli.io.DecompositionResult`, assembled by
 :func:`assemble_result`). :func:`run_decomposition` is a whole run from a configuration
-dict to the files on disk.
+(checked against the option table of :mod:`.run_config`) to the files on disk.
 
 Heavy libraries are imported inside the functions that need them.
 """
 
-from .defaults import (DEFAULT_CONFIG, DEFAULT_INIT, DEFAULT_LOW_KEV, DEFAULT_SEED,
-                       DEFAULT_SIMPLEX, ESTIMATOR_DEFAULTS)
+from .defaults import DEFAULT_INIT, DEFAULT_LOW_KEV, DEFAULT_SEED, DEFAULT_SIMPLEX, ESTIMATOR_DEFAULTS
 from .notices import EspmWarning
+from .run_config import DEFAULT_CONFIG, RunConfig, make_config
 
 #: Public names -> the module that defines them (imported on first use, so that the
 #: command line's option table can read the defaults without importing numpy).
@@ -38,8 +38,8 @@ def __getattr__(name):
 __all__ = [
     "DEFAULT_CONFIG", "DEFAULT_INIT", "DEFAULT_LOW_KEV", "DEFAULT_SEED", "DEFAULT_SIMPLEX",
     "ESTIMATOR_DEFAULTS", "EspmWarning", "FitWindow", "MissingAcquisitionError",
-    "PhaseDescription", "ResidualPeak", "RunFailed", "RunOutcome", "assemble_result",
+    "PhaseDescription", "ResidualPeak", "RunConfig", "RunFailed", "RunOutcome", "assemble_result",
     "build_model", "candidate_lines", "check_window_share", "choose_fit_window",
-    "describe_phases", "fit_matrix", "make_estimator", "phase_name", "residual_peaks",
+    "describe_phases", "fit_matrix", "make_config", "make_estimator", "phase_name", "residual_peaks",
     "run_decomposition", "solver_arguments",
 ]

@@ -1,8 +1,9 @@
 """The one set of defaults both front ends (``espm decompose`` and ``decompose_phases``) use.
 
-The command line's option defaults, the run configuration's defaults and the keyword
-defaults of ``decompose_phases`` are all read from here, so that the same file with the
-same options gives the same fit through either front end.
+The command line's option table (:mod:`.run_config`, whose rows give the run
+configuration's defaults, ``DEFAULT_CONFIG``) and the keyword defaults of
+``decompose_phases`` all read the estimator's settings from here, so that the same file
+with the same options gives the same fit through either front end.
 """
 
 from __future__ import annotations
@@ -39,27 +40,3 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}
-
-#: Every key a run configuration holds, with its default (the decompose options).
-DEFAULT_CONFIG: dict[str, Any] = {
-    "file": None,
-    "n_components": ESTIMATOR_DEFAULTS["n_components"],
-    "elements": None,
-    "ignore_elements": None,
-    "beam_energy": None,
-    "elevation": None,
-    "azimuth": None,
-    "tilt": None,
-    "mnka_fwhm": None,
-    "thickness": None,
-    "density": None,
-    **{key: value for key, value in ESTIMATOR_DEFAULTS.items() if key != "n_components"},
-    "bin": 1,
-    "crop": None,
-    "energy_range": None,
-    "no_physics": False,
-    "output_dir": None,
-    "overwrite": False,
-    "log_spectra": False,
-    "truth": None,
-}

@@ -29,7 +29,7 @@ class MissingAcquisitionError(ValueError):
 
 
 def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
-                source="the data", **options):
+                source="the data", spectrum_high_keV=None, **options):
     """The :class:`espm_cli.physics.EDXModel` of a spectrum image.
 
     One set of rules for the command line, hyperspy and the simulator:
@@ -54,6 +54,10 @@ def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
         Modelled but left out of the compositions.
     source : str
         What the data are called in messages (a file name).
+    spectrum_high_keV : float, optional
+        Top of the recorded spectrum when ``energy_axis`` is a window of it (cut at the
+        beam energy): a metadata element with lines up there is named as left out
+        because of the beam energy, not for want of a line on the axis.
     **options
         ``efficiency_file``, ``window_layers``, ``dead_layer_um``,
         ``crystal_thickness_um`` (detector), ``composition``, ``bulk`` (sample),
@@ -94,13 +98,23 @@ def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
         usable = elements_with_lines(axis, symbols, beam)
         dropped = [symbol for symbol in symbols if symbol not in usable]
         window = f"{axis.low_keV:.3g} and {axis.high_keV:.3g} keV"
+        above_beam = _beyond_the_beam(dropped, axis, spectrum_high_keV)
+        because = (f"; the {beam:g} keV beam energy excites none of the X-ray lines of "
+                   f"{', '.join(above_beam)} on the energy axis (check --beam-energy / "
+                   "beam_energy_keV)" if above_beam else "")
         if not usable:
             raise MissingAcquisitionError(
                 "elements",
                 f"none of the metadata elements ({', '.join(dropped)}) of {source} has an X-ray "
-                f"line between {window}; choose the elements (--elements / elements=[...])")
-        if dropped:
-            warnings.warn(f"metadata elements {', '.join(dropped)} have no X-ray line between "
+                f"line between {window}{because}; choose the elements (--elements / "
+                "elements=[...])")
+        others = [symbol for symbol in dropped if symbol not in above_beam]
+        if above_beam:
+            warnings.warn(f"leaving out {', '.join(above_beam)}: the {beam:g} keV beam energy "
+                          "excites none of their X-ray lines on the energy axis (check "
+                          "--beam-energy / beam_energy_keV)", EspmWarning, stacklevel=2)
+        if others:
+            warnings.warn(f"metadata elements {', '.join(others)} have no X-ray line between "
                           f"{window} and are left out of the model; name the elements "
                           "(--elements / elements=[...]) to choose them yourself",
                           EspmWarning, stacklevel=2)
@@ -124,3 +138,17 @@ def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
     return EDXModel(axis, symbols, beam, detector=Detector(**detector_args),
                     sample=Sample(**sample_args), ignored_elements=tuple(ignored_elements or ()),
                     **{name: options[name] for name in MODEL_OPTIONS if name in options})
+
+
+def _beyond_the_beam(dropped, axis, spectrum_high_keV):
+    """Of ``dropped``, the elements a higher beam energy would give lines on the spectrum.
+
+    Their lines lie between the axis' low edge and the top of the spectrum (a wrong
+    beam energy in the options or the metadata is the usual cause).
+    """
+    from ..physics.model import MAX_BEAM_ENERGY_KEV
+    from ..physics.xray_lines import element_lines
+
+    high = max(axis.high_keV, spectrum_high_keV or axis.high_keV)
+    return [symbol for symbol in dropped
+            if element_lines(symbol.strip(), MAX_BEAM_ENERGY_KEV, axis.low_keV, high)]

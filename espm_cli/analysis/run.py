@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import logging
 import signal
 import threading
@@ -22,13 +20,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .defaults import DEFAULT_CONFIG
 from .notices import EspmWarning
+from .run_config import DEFAULT_CONFIG, PRESENTATION_KEYS, RunConfig, as_dict, make_config  # noqa: F401
+from .run_config import config_hash as _config_hash
 
 logger = logging.getLogger(__name__)
 
-#: Keys that change where or how results are shown, not the result itself.
-PRESENTATION_KEYS = ("output_dir", "overwrite", "log_spectra", "truth")
 REPORT_FILES = ("maps.png", "spectra.png", "composition.png", "convergence.png", "composition.csv")
 
 
@@ -48,26 +45,20 @@ class RunOutcome:
     notes: list = dataclasses.field(default_factory=list)
 
 
-def full_config(config: dict) -> dict:
-    """The defaults updated with ``config``; unknown keys raise ValueError."""
-    unknown = sorted(set(config) - set(DEFAULT_CONFIG))
-    if unknown:
-        raise ValueError(f"unknown configuration keys {unknown}; valid keys: {', '.join(DEFAULT_CONFIG)}")
-    merged = {**DEFAULT_CONFIG, **{k: v for k, v in config.items() if v is not None}}
-    for key in ("elements", "ignore_elements", "crop", "energy_range"):
-        if merged[key] is not None:
-            merged[key] = list(merged[key])
-    if merged["file"] is not None:
-        merged["file"] = str(Path(merged["file"]).expanduser().resolve())
-    return merged
+def full_config(config) -> RunConfig:
+    """The checked, frozen configuration: defaults updated with ``config``.
+
+    Raises
+    ------
+    ValueError
+        (:class:`~.run_config.ConfigError`) An unknown key or a bad value.
+    """
+    return config if isinstance(config, RunConfig) else make_config(config)
 
 
-def config_hash(config: dict, input_sha256: str) -> str:
+def config_hash(config, input_sha256: str) -> str:
     """Hash of what determines a result: the input's bytes and the fit settings."""
-    relevant = {k: v for k, v in sorted(full_config(config).items())
-                if k not in PRESENTATION_KEYS and k != "file"}
-    text = json.dumps({"input_sha256": input_sha256, "config": relevant}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _config_hash(full_config(config), input_sha256)
 
 
 def default_output_dir(input_path: str | Path) -> Path:
@@ -148,7 +139,9 @@ class _StopOnInterrupt:
         self._previous = None
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        # a process that ignores SIGINT (a batch worker: its parent decides) keeps ignoring it
+        if (threading.current_thread() is threading.main_thread()
+                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -171,8 +164,11 @@ def solver_accepts_callback() -> bool:
     return "callback" in SmoothNMF().get_params()
 
 
-def fit(image, model, config: dict, progress: Callable | None = None):
+def fit(image, model, config, progress: Callable | None = None,
+        should_stop: Callable[[], bool] | None = None):
     """Run SmoothNMF on the image (already cut to the fit window).
+
+    ``should_stop()`` is asked after each iteration (as Ctrl-C is): True stops the fit.
 
     Returns
     -------
@@ -189,14 +185,20 @@ def fit(image, model, config: dict, progress: Callable | None = None):
         def callback(n_iter, losses_row):
             if progress is not None:
                 progress(n_iter, losses_row)
+            if should_stop is not None and should_stop():
+                interrupt.requested = True
             return interrupt.requested
         estimator.set_params(callback=callback)
     else:  # without a per-iteration hook, Ctrl-C can only abort
         interrupt = contextlib.nullcontext(interrupt)
     with interrupt as state:
+        logger.info("fitting %d phases to %d pixels x %d channels", estimator.n_components,
+                    image.n_pixels, image.n_channels)
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
+            # check_image said it in the command line's words
+            warnings.filterwarnings("ignore", message="X holds non-integer values")
             estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
@@ -208,7 +210,7 @@ def _acquisition_dict(model, image) -> dict:
     return {**image.acquisition.as_dict(), **model_acquisition(model)}
 
 
-def make_result(image, window, model, estimator, config: dict, seconds: float,
+def make_result(image, window, model, estimator, config, seconds: float,
                 interrupted: bool, input_sha256: str, channel_totals):
     """The DecompositionResult of a run (NaN refused), with the run's provenance."""
     from .decomposition import assemble_result
@@ -221,8 +223,28 @@ def make_result(image, window, model, estimator, config: dict, seconds: float,
         acquisition={**_acquisition_dict(model, fitted), "processing": fitted.processing},
         pixel_size=image.pixel_size, pixel_unit=image.pixel_unit, advice="cli")
     return dataclasses.replace(
-        result, config=config, config_hash=config_hash(config, input_sha256),
+        result, config=as_dict(config), config_hash=config_hash(config, input_sha256),
         input_path=str(image.path), input_sha256=input_sha256, versions=_versions())
+
+
+def values_used(config, model, target: Path) -> dict:
+    """run.yaml: the configuration with the values the run used in place of "from the metadata".
+
+    Elements, beam energy and detector and sample parameters read from the file are
+    written out, so that the file reproduces the run without the input's metadata.
+    """
+    values = {key: value for key, value in as_dict(config).items() if key != "overwrite"}
+    values["output_dir"] = str(target.parent.resolve())
+    if model is not None:
+        values.update(elements=list(model.elements), beam_energy=float(model.beam_energy_keV),
+                      elevation=float(model.detector.elevation_deg),
+                      azimuth=float(model.detector.azimuth_deg),
+                      mnka_fwhm=float(model.detector.mnka_fwhm_eV),
+                      tilt=float(model.sample.tilt_deg))
+        if model.sample.thickness_nm and model.sample.density_g_cm3:
+            values.update(thickness=float(model.sample.thickness_nm),
+                          density=float(model.sample.density_g_cm3))
+    return values
 
 
 @contextlib.contextmanager
@@ -242,15 +264,22 @@ def _warnings_to_log(notes: list):
                                            warning.lineno)
 
 
-def run_decomposition(config: dict, progress: Callable | None = None) -> RunOutcome:
+def run_decomposition(config, progress: Callable | None = None, *,
+                      should_stop: Callable[[], bool] | None = None,
+                      write_to: str | Path | None = None) -> RunOutcome:
     """Load, build G, fit, write ``<stem>.h5``, the PNGs, composition.csv and run.yaml.
 
     Parameters
     ----------
-    config : dict
+    config : dict or RunConfig
         Decompose options by name (see ``DEFAULT_CONFIG``); ``file`` is required.
     progress : callable, optional
         ``progress(n_iter, losses_row)`` after each iteration (when the solver supports it).
+    should_stop : callable, optional
+        Asked after each iteration; True stops the fit, which is written as interrupted.
+    write_to : path, optional
+        Write the files into this folder instead of the configured one (a staging folder
+        the caller moves into place); run.yaml still names the configured folder.
 
     Returns
     -------
@@ -275,35 +304,37 @@ def run_decomposition(config: dict, progress: Callable | None = None) -> RunOutc
     if target.exists() and not config["overwrite"]:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
 
+    from .input_checks import check_image, check_truth_file, describe_grid, header_checker
+
+    truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
-                                energy_range=config["energy_range"])
+                                energy_range=config["energy_range"], check_header=header_checker(config))
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError
 
         raise ProcessingOptionError("n_components", f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
-                         f"({image.shape_2d[0]} x {image.shape_2d[1]} after cropping and binning)")
-    if image.total_counts == 0:
-        raise ValueError(f"{image.path.name} holds no counts in the selected pixels and channels")
+                         f"({describe_grid(*image.shape_2d)} after cropping and binning)")
+    check_image(image, config, truth)
     notes: list = []
     with _warnings_to_log(notes):
         window, model = prepare(image, config)
         channel_totals = np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel()
         fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
-        estimator, seconds, interrupted = fit(fitted, model, config, progress)
+        estimator, seconds, interrupted = fit(fitted, model, config, progress, should_stop)
         result = make_result(image, window, model, estimator, config, seconds, interrupted,
                              file_sha256(image.path), channel_totals)
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    files = [write_result(result, target)]
-    files += write_report(result, target.parent, log_spectra=bool(config["log_spectra"]))
-    run_yaml = {key: value for key, value in config.items() if key != "overwrite"}
-    run_yaml["output_dir"] = str(target.parent.resolve())
-    files.append(write_text_atomic(target.parent / "run.yaml",
+    folder = Path(write_to) if write_to is not None else target.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    files = write_report(result, folder, log_spectra=bool(config["log_spectra"]))
+    files.append(write_text_atomic(folder / "run.yaml",
                                    "# espm decompose --config run.yaml reproduces this run\n"
-                                   + yaml.safe_dump(run_yaml, sort_keys=False)))
+                                   + yaml.safe_dump(values_used(config, model, target), sort_keys=False)))
+    # the result file last: where it exists, the run's files are all there
+    files.insert(0, write_result(result, folder / target.name))
     summary = {"name": image.path.name, "shape_2d": image.shape_2d, "n_channels": fitted.n_channels,
                "counts_per_pixel": fitted.total_counts / fitted.n_pixels,
                "nonzero_fraction": fitted.nonzero_fraction}
-    return RunOutcome(result=result, output_dir=target.parent, files=files,
+    return RunOutcome(result=result, output_dir=folder, files=files,
                       image_summary=summary, interrupted=interrupted, notes=notes)

@@ -97,7 +97,8 @@ def choose_fit_window(energy_axis, acquisition, *, physics=True, cut_low=True, e
 
     def model_on(first, last):
         return build_model(_sub_axis(axis, first, last), acquisition, elements=elements,
-                           ignored_elements=ignored_elements, source=source, **model_options)
+                           ignored_elements=ignored_elements, source=source,
+                           spectrum_high_keV=axis.high_keV, **model_options)
 
     with warnings.catch_warnings(record=True) as first_warnings:
         warnings.simplefilter("always")

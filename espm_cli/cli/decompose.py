@@ -7,67 +7,14 @@ from pathlib import Path
 
 import click
 
-from ..analysis.defaults import ESTIMATOR_DEFAULTS as DEFAULTS
+from .options import (config_option, refused_inputs, show_logs_above, table_options, verbosity,
+                      verbosity_options)
 from .paths import SpectrumImagePath, is_spectrum_image_path
-from .options import (SymbolList, config_option, positive_float, refused_inputs, show_logs_above,
-                      verbosity, verbosity_options)
 
 
 @click.command(short_help="Decompose a spectrum image into phases.")
 @click.argument("file", required=False, type=SpectrumImagePath())
-@click.option("-k", "--n-components", type=click.IntRange(min=1), default=DEFAULTS["n_components"], show_default=True,
-              help="Number of phases.")
-@click.option("--elements", type=SymbolList(), default=None,
-              help="Elements to model, e.g. Fe,Pt,O (default: from the file's metadata).")
-@click.option("--ignore-elements", type=SymbolList(), default=None,
-              help="Elements modelled but left out of the compositions, e.g. Cu (grid).")
-@click.option("--beam-energy", type=positive_float(True), default=None, help="Beam energy, keV.")
-@click.option("--elevation", type=float, default=None, help="Detector elevation, degrees.")
-@click.option("--azimuth", type=float, default=None, help="Detector azimuth, degrees.")
-@click.option("--tilt", type=float, default=None, help="Stage tilt (alpha), degrees.")
-@click.option("--mnka-fwhm", type=positive_float(True), default=None,
-              help="Detector resolution at Mn Kα, eV.")
-@click.option("--thickness", type=positive_float(True), default=None,
-              help="Sample thickness, nm (with --density: self-absorption).")
-@click.option("--density", type=positive_float(True), default=None, help="Sample density, g/cm³.")
-@click.option("--lambda-L", "lambda_L", type=positive_float(), default=DEFAULTS["lambda_L"], show_default=True,
-              help="Weight of the Laplacian smoothness of the maps.")
-@click.option("--mu", type=positive_float(), default=DEFAULTS["mu"], show_default=True,
-              help="Weight of the log sparsity of the maps.")
-@click.option("--epsilon-reg", type=positive_float(True), default=DEFAULTS["epsilon_reg"], show_default=True,
-              help="ε in the sparsity term log(H + ε).")
-@click.option("--simplex", type=click.Choice(["H", "W", "none"], case_sensitive=False),
-              default=DEFAULTS["simplex"] or "none",
-              show_default=True, help="H: abundances of a pixel sum to 1; W: element weights of "
-              "a phase sum to 1; none.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=DEFAULTS["max_iter"], show_default=True)
-@click.option("--tol", type=positive_float(), default=DEFAULTS["tol"], show_default=True,
-              help="Stop when the objective's relative decrease falls below this.")
-@click.option("--seed", type=click.IntRange(min=0), default=DEFAULTS["seed"], show_default=True,
-              help="Seed of the initialisation.")
-@click.option("--init", type=click.Choice(["auto", "spa", "kmeans", "nndsvda", "random"]),
-              default=DEFAULTS["init"], show_default=True,
-              help="Start: spa (extreme points of the pixels' element content, the default "
-              "with physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the "
-              "default with --no-physics), random.")
-@click.option("--n-init", "n_init", type=click.IntRange(min=1), default=DEFAULTS["n_init"],
-              help="Number of starts; the best after 10 iterations is continued "
-              "[default: 4 with physics, 1 with --no-physics].")
-@click.option("--bin", "bin", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Sum N x N pixels before fitting.")
-@click.option("--crop", type=click.IntRange(min=0), nargs=4, default=None,
-              metavar="X Y WIDTH HEIGHT", help="Pixel window to keep.")
-@click.option("--energy-range", type=float, nargs=2, default=None, metavar="LOW HIGH",
-              help="Energy window to fit, keV.")
-@click.option("--no-physics", is_flag=True, default=False,
-              help="Plain KL-NMF (G = identity): no elements needed, no compositions.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder for the results [default: <stem>_espm/ beside FILE].")
-@click.option("--overwrite", is_flag=True, default=False, help="Replace an existing result.")
-@click.option("--log-spectra", is_flag=True, default=False,
-              help="Logarithmic intensity axis in spectra.png.")
-@click.option("--truth", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Truth file of a simulated image (<stem>_truth.h5): print how close the phases came.")
+@table_options
 @config_option
 @verbosity_options
 @click.pass_context
@@ -78,20 +25,22 @@ def decompose(ctx, file, **options):
     given as an option. Writes <stem>.h5, maps.png, spectra.png, composition.png,
     convergence.png, composition.csv and run.yaml in the output folder, and prints
     a summary. Ctrl-C stops the fit and still writes the current result (marked not
-    converged).
+    converged; exit code 130). One run at a time writes into an output folder.
     """
     file = file or ctx.meta.get("espm.config_file_input")
     if file is None:
         raise click.UsageError("Missing argument 'FILE' (or a 'file:' key in --config).")
     if not is_spectrum_image_path(file):
         raise click.BadParameter(f"file {file!r} does not exist.", param_hint="'FILE'")
+    from ..io.folder_lock import folder_lock
     from . import pipeline
 
     config = options_to_config(file, options)
     bar = _progress_bar(config["max_iter"])
     try:
         with refused_inputs():
-            outcome = pipeline.run_decomposition(config, progress=bar.update if bar else None)
+            with folder_lock(pipeline.result_path(config).parent):
+                outcome = pipeline.run_decomposition(config, progress=bar.update if bar else None)
     finally:
         if bar:
             bar.close()
@@ -99,16 +48,18 @@ def decompose(ctx, file, **options):
     if config["truth"]:
         with refused_inputs():
             click.echo(format_truth_comparison(outcome.result, config["truth"]))
+    if outcome.interrupted:
+        ctx.exit(130)
 
 
-def options_to_config(file, options: dict) -> dict:
-    """Parsed decompose options -> a run configuration (plain lists, canonical simplex)."""
-    config = {"file": str(file), **options}
-    if config.get("simplex") is not None:
-        config["simplex"] = {"h": "H", "w": "W"}.get(str(config["simplex"]).lower(), "none")
-    for key in ("crop", "energy_range", "elements", "ignore_elements"):
-        config[key] = list(config[key]) if config.get(key) else None
-    return config
+def options_to_config(file, options: dict):
+    """Parsed decompose options -> the checked, frozen run configuration."""
+    from ..analysis.run_config import ConfigError, make_config
+
+    try:
+        return make_config(options, file=str(file))
+    except ConfigError as error:  # the click types checked every value already
+        raise click.BadParameter(error.reason, param_hint=f"'{error.option}'") from None
 
 
 class _Progress:
@@ -141,12 +92,13 @@ def _progress_bar(total: int):
 def format_summary(outcome) -> str:
     """The stdout summary: data, phases with at.%, iterations, time, files."""
     from ..report import phase_names
+    from ..analysis.input_checks import describe_grid
 
     result, image = outcome.result, outcome.image_summary
     ny, nx = image["shape_2d"]
     status = "converged" if result.converged else ("interrupted" if outcome.interrupted else "not converged")
     lines = [
-        f"{image['name']}: {ny} x {nx} pixels, {image['n_channels']} channels, "
+        f"{image['name']}: {describe_grid(ny, nx)}, {image['n_channels']} channels, "
         f"{image['counts_per_pixel']:.4g} counts/pixel, {100 * image['nonzero_fraction']:.2g}% nonzero",
         f"{result.n_components} phases, {result.n_iter} iterations ({status}) in "
         f"{result.fit_seconds:.2f} s, final objective {result.final_objective:.6g}",

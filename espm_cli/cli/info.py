@@ -26,6 +26,7 @@ _LABELS = {
 def info(file):
     """Shape, energy axis, counts, sparsity and the metadata decompose uses (found and missing)."""
     from ..io import REQUIRED_PARAMETERS, load_spectrum_image
+    from ..analysis.input_checks import describe_grid
 
     with refused_inputs():
         image = load_spectrum_image(file)
@@ -36,7 +37,7 @@ def info(file):
     lines = [
         f"file            {image.path}",
         f"signal type     {image.signal_type or 'unknown'} ({acquisition.microscope or '?'})",
-        f"pixels          {ny} x {nx}" + (f", pixel size {image.pixel_size:.4g} {image.pixel_unit}"
+        f"pixels          {describe_grid(ny, nx)}" + (f", pixel size {image.pixel_size:.4g} {image.pixel_unit}"
                                            if image.pixel_size else ", pixel size unknown"),
         f"energy axis     {image.n_channels} channels, {energy[0]:.3f} to {energy[-1]:.3f} keV, "
         f"{1000 * image.energy_scale_keV:.2f} eV/channel",

@@ -163,7 +163,7 @@ def option_names(command: click.Command, *, exclude=("config",)) -> dict[str, cl
 
 
 def normalise_config(values: Any, command: click.Command, source: str,
-                     extra_keys: tuple[str, ...] = ()) -> dict[str, Any]:
+                     extra_keys: tuple[str, ...] = (), param_hint: str = "--config") -> dict[str, Any]:
     """Check a config mapping's keys against the command's options; canonical names.
 
     Raises
@@ -175,7 +175,7 @@ def normalise_config(values: Any, command: click.Command, source: str,
         return {}
     if not isinstance(values, dict):
         raise click.BadParameter(f"{source} must be a mapping of option names to values",
-                                 param_hint="--config")
+                                 param_hint=param_hint)
     valid = option_names(command)
     out = {}
     for key, value in values.items():
@@ -185,7 +185,7 @@ def normalise_config(values: Any, command: click.Command, source: str,
         if name not in valid and name not in extra_keys:
             allowed = ", ".join(sorted(set(valid) | set(extra_keys)))
             raise click.BadParameter(f"unknown key {key!r} in {source}; valid keys: {allowed}",
-                                     param_hint="--config")
+                                     param_hint=param_hint)
         out[name] = value
     return out
 
@@ -195,19 +195,43 @@ PATH_KEYS = ("file", "output_dir", "truth")
 
 
 def config_callback(ctx: click.Context, param: click.Parameter, value):
-    """Fill the command's defaults from a YAML file (command line values win)."""
+    """Fill the command's defaults from a YAML file (command line values win).
+
+    Every value goes through the option table's checks (:mod:`..analysis.run_config`) here,
+    before any input file is read: a bad one is a one-line usage error (exit 2).
+    """
     if not value:
         return value
     values = normalise_config(read_yaml(value), ctx.command, Path(value).name, extra_keys=("file",))
     base = Path(value).resolve().parent
     for key in PATH_KEYS:
         # relative paths in a config file are relative to the file
-        if values.get(key) is not None:
-            values[key] = str((base / Path(str(values[key])).expanduser()).resolve())
+        if isinstance(values.get(key), str) and "\0" not in values[key]:
+            values[key] = str((base / Path(values[key]).expanduser()).resolve())
     if "file" in values:
-        ctx.meta["espm.config_file_input"] = values.pop("file")
+        file = values.pop("file")
+        if not isinstance(file, str) or not file.strip():
+            raise click.BadParameter(f"'file' in {Path(value).name} must be a path, got {file!r}",
+                                     param_hint="--config")
+        ctx.meta["espm.config_file_input"] = file
+    values = check_config_values(values, Path(value).name)
     ctx.default_map = {**(ctx.default_map or {}), **values}
     return value
+
+
+def check_config_values(values: dict, source: str) -> dict:
+    """Run the option table's checks over YAML values (canonical names); exit 2 on a bad one."""
+    from ..analysis.run_config import ConfigError, check_value, option_by_name
+
+    checked = {}
+    for key, raw in values.items():
+        try:
+            checked[key] = check_value(option_by_name(key), raw)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, param_hint=f"'{key}' in {source}") from None
+        except KeyError:
+            checked[key] = raw  # a key of the command itself (not a decompose option)
+    return {key: value for key, value in checked.items() if value is not None}
 
 
 def config_option(function):
@@ -219,22 +243,76 @@ def config_option(function):
              "options given on the command line override it.")(function)
 
 
-class SymbolList(click.ParamType):
-    """Comma-separated element symbols (``Fe,Pt,O``), or a YAML list."""
+class TableType(click.ParamType):
+    """A click type checking one value with the option table (:mod:`..analysis.run_config`)."""
 
-    name = "SYMBOLS"
+    def __init__(self, option):
+        self.option = option
+        self.name = {"int": "INTEGER", "float": "FLOAT", "symbols": "SYMBOLS", "path": "FILE",
+                     "folder": "DIRECTORY", "choice": "CHOICE"}.get(option.kind, "VALUE")
 
     def convert(self, value, param, ctx):
-        if value is None or isinstance(value, tuple):
+        from ..analysis.run_config import ConfigError, _single
+
+        try:
+            return _single(self.option, value)
+        except ConfigError as error:
+            self.fail(error.reason, param, ctx)
+
+    def get_metavar(self, param, ctx=None):
+        if self.option.kind == "choice":
+            return "[" + "|".join(self.option.choices) + "]"
+        return None
+
+
+def _whole_value_callback(option):
+    def callback(ctx, param, value):
+        from ..analysis.run_config import ConfigError, check_value
+
+        if value is None or option.nargs == 1:
             return value
-        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
-        symbols = tuple(str(item).strip() for item in items if str(item).strip())
-        for symbol in symbols:
-            if not (symbol.isalpha() and len(symbol) <= 3):
-                self.fail(f"{symbol!r} is not an element symbol; write e.g. Fe,Pt,O", param, ctx)
-        return symbols
+        try:
+            return check_value(option, value)
+        except ConfigError as error:
+            raise click.BadParameter(error.reason, ctx=ctx, param=param) from None
+    return callback
+
+
+def table_options(function):
+    """Add one click option per row of the decompose option table."""
+    from ..analysis.run_config import OPTIONS, _range_text
+
+    for option in reversed(OPTIONS):
+        show_default = option.default is not None and option.kind != "flag"
+        text = option.help
+        if option.minimum is not None or option.maximum is not None:
+            text += f" (must be {_range_text(option)})"
+        kwargs = dict(default=option.default, help=text, show_default=show_default)
+        if option.kind == "flag":
+            kwargs.update(is_flag=True)
+        else:
+            kwargs.update(type=TableType(option), nargs=option.nargs,
+                          callback=_whole_value_callback(option))
+            if option.metavar:
+                kwargs["metavar"] = option.metavar
+        function = click.option(*option.cli_flags, option.name, **kwargs)(function)
+    return function
+
+
+class _FiniteFloatRange(click.FloatRange):
+    """click.FloatRange that refuses nan and inf (which compare false with any bound)."""
+
+    def convert(self, value, param, ctx):
+        import math
+
+        if isinstance(value, bool):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{number} is not a finite number", param, ctx)
+        return number
 
 
 def positive_float(open_low: bool = False):
-    """A float type >= 0 (> 0 with ``open_low``)."""
-    return click.FloatRange(min=0.0, min_open=open_low)
+    """A finite float type >= 0 (> 0 with ``open_low``)."""
+    return _FiniteFloatRange(min=0.0, min_open=open_low)

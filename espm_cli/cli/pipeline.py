@@ -3,8 +3,9 @@
 Kept so that ``from espm_cli.cli import pipeline`` (decompose, batch, study) still works.
 """
 
-from ..analysis.defaults import DEFAULT_CONFIG, DEFAULT_LOW_KEV  # noqa: F401
+from ..analysis.defaults import DEFAULT_LOW_KEV  # noqa: F401
 from ..analysis.run import (  # noqa: F401
+    DEFAULT_CONFIG,
     PRESENTATION_KEYS,
     REPORT_FILES,
     RunFailed,
@@ -18,4 +19,5 @@ from ..analysis.run import (  # noqa: F401
     result_path,
     run_decomposition,
     solver_accepts_callback,
+    values_used,
 )

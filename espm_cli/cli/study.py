@@ -14,13 +14,16 @@ No click here: the command module validates values through the decompose options
 
 from __future__ import annotations
 
-import concurrent.futures
 import csv
 import dataclasses
 import io
 import itertools
+import json
 import logging
-import multiprocessing
+import os
+import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -67,8 +70,9 @@ def expand_study(study: dict, study_path: Path, default_output: Path) -> list[Pl
             while name in names:
                 name += f"_{index + 1}"
             names.add(name)
-            if config.get("file") is not None:
-                config["file"] = str((base / Path(str(config["file"])).expanduser()).resolve())
+            for key in ("file", "truth"):  # relative to the study file
+                if isinstance(config.get(key), str):
+                    config[key] = str((base / Path(config[key]).expanduser()).resolve())
             # every run gets its own folder <root>/<name>: an output_dir given in the
             # defaults or a run is that run's root, never a folder runs would share
             root = Path(str(config["output_dir"])).expanduser() if config.get("output_dir") else output_root
@@ -77,61 +81,172 @@ def expand_study(study: dict, study_path: Path, default_output: Path) -> list[Pl
     return planned
 
 
-def run_one(run: PlannedRun, force: bool = False) -> dict:
-    """Run (or skip) one planned run; never raises: failures are reported in the row."""
-    from ..io import file_sha256, read_config_hash, read_result
+#: Marker a batch writes last into a run's folder: the run's status and configuration hash.
+RUN_MARKER = ".espm-run.json"
+#: Statuses of summary.csv.
+DONE, UP_TO_DATE, INTERRUPTED, FAILED, NOT_STARTED = "done", "up to date", "interrupted", "failed", "not started"
 
-    row = {"name": run.name, "status": "", "final_objective": "", "n_iter": "", "converged": "",
-           "seconds": "", "output": "", "error": ""}
-    started = time.perf_counter()
-    try:
-        config = pipeline.full_config(run.config)
-        target = pipeline.result_path(config)
-        row["output"] = str(target)
-        expected_hash = pipeline.config_hash(config, file_sha256(config["file"]))
-        if not force and target.exists() and read_config_hash(target) == expected_hash:
-            result = read_result(target)
-            row.update(status="skipped (up to date)", final_objective=f"{result.final_objective:.6g}",
-                       n_iter=result.n_iter, converged=result.converged,
-                       seconds=f"{result.fit_seconds:.2f}")
-            return row
-        # a result from another configuration is stale: replace it
-        outcome = pipeline.run_decomposition({**config, "overwrite": True})
-        result = outcome.result
-        row.update(status="ok", final_objective=f"{result.final_objective:.6g}", n_iter=result.n_iter,
-                   converged=result.converged, seconds=f"{result.fit_seconds:.2f}")
-    except KeyboardInterrupt:
-        raise
-    except Exception as error:  # a failing run is reported, the others go on
-        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        row.update(status="failed", error=message, seconds=f"{time.perf_counter() - started:.2f}")
-        logger.debug("run %s failed", run.name, exc_info=True)
+
+def _row(run: PlannedRun, **values) -> dict:
+    row = {field: "" for field in SUMMARY_FIELDS}
+    row.update(name=run.name, status=NOT_STARTED, **values)
     return row
 
 
-def run_study(planned: list[PlannedRun], *, jobs: int = 1, force: bool = False, on_done=None) -> list[dict]:
-    """Run every planned run, ``jobs`` at a time in separate processes; rows in plan order."""
-    rows: list[dict | None] = [None] * len(planned)
+def _staging_names(final: Path) -> list[Path]:
+    """Leftovers of earlier runs of ``final``: staging and replaced folders."""
+    return [*final.parent.glob(f".{final.name}.staging-*"), *final.parent.glob(f".{final.name}.old-*")]
+
+
+def remove_leftovers(final: Path) -> None:
+    """Remove what a killed run of ``final`` left (call under the batch's lock)."""
+    for path in _staging_names(final):
+        shutil.rmtree(path, ignore_errors=True)
+    if final.is_dir():
+        for partial in final.glob(".*.part*"):
+            partial.unlink(missing_ok=True)
+
+
+def run_status(final: Path, expected_hash: str) -> str | None:
+    """The marker's status when it holds ``expected_hash`` and the result file agrees."""
+    from ..io import read_config_hash
+
+    try:
+        marker = json.loads((final / RUN_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("config_hash") != expected_hash:
+        return None
+    results = [path for path in final.glob("*.h5") if not path.name.startswith(".")]
+    try:
+        if len(results) != 1 or read_config_hash(results[0]) != expected_hash:
+            return None
+    except (OSError, ValueError, KeyError):
+        return None
+    return marker.get("status")
+
+
+def _move_into_place(staging: Path, final: Path) -> None:
+    """Replace ``final`` by ``staging``: the folder is the old one, the new one, or absent."""
+    old = None
+    if final.exists():
+        old = final.with_name(f".{final.name}.old-{os.getpid()}")
+        os.rename(final, old)
+    os.rename(staging, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
+    """Run (or skip) one planned run; never raises: failures are reported in the row.
+
+    The run is written into a staging folder beside its own and moved into place
+    whole, with a marker holding its status (done or interrupted) and hash: only a
+    done run with the same hash is up to date.
+    """
+    from ..io import file_sha256, read_result, write_text_atomic
+
+    row = _row(run)
+    started = time.perf_counter()
+    staging = None
+    try:
+        config = pipeline.full_config(run.config)
+        target = pipeline.result_path(config)
+        final = target.parent
+        row["output"] = str(target)
+        expected_hash = pipeline.config_hash(config, file_sha256(config["file"]))
+        if not force and run_status(final, expected_hash) == DONE:
+            result = read_result(target)
+            row.update(status=UP_TO_DATE, final_objective=f"{result.final_objective:.6g}",
+                       n_iter=result.n_iter, converged=result.converged,
+                       seconds=f"{result.fit_seconds:.2f}")
+            return row
+        if should_stop is not None and should_stop():
+            return row  # not started
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.with_name(f".{final.name}.staging-{os.getpid()}")
+        shutil.rmtree(staging, ignore_errors=True)
+        outcome = pipeline.run_decomposition({**config, "overwrite": True}, should_stop=should_stop,
+                                             write_to=staging)
+        result = outcome.result
+        status = INTERRUPTED if outcome.interrupted else DONE
+        write_text_atomic(staging / RUN_MARKER, json.dumps(
+            {"status": status, "config_hash": expected_hash, "name": run.name}) + "\n")
+        _move_into_place(staging, final)
+        staging = None
+        row.update(status=status, final_objective=f"{result.final_objective:.6g}", n_iter=result.n_iter,
+                   converged=result.converged, seconds=f"{result.fit_seconds:.2f}")
+    except KeyboardInterrupt:  # a second Ctrl-C: nothing of this run is kept
+        row.update(status=INTERRUPTED, error="stopped before its result was written",
+                   seconds=f"{time.perf_counter() - started:.2f}")
+    except Exception as error:  # a failing run is reported, the others go on
+        message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        row.update(status=FAILED, error=message, seconds=f"{time.perf_counter() - started:.2f}")
+        logger.debug("run %s failed", run.name, exc_info=True)
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+    return row
+
+
+class _StopRequests:
+    """SIGINT while a study runs: the first asks the runs to stop after their iteration,
+    the second stops them at once (nothing more of them is written)."""
+
+    def __init__(self, event):
+        self.event = event
+        self.count = 0
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        self.count += 1
+        self.event.set()
+        if self.count == 1:
+            logger.warning("interrupted: the current runs stop after their iteration and are "
+                           "written as interrupted; Ctrl-C again stops them at once")
+        else:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False
+
+
+def run_study(planned: list[PlannedRun], *, jobs: int = 1, force: bool = False,
+              on_done=None) -> tuple[list[dict], bool]:
+    """Run every planned run, ``jobs`` at a time in separate processes.
+
+    Returns
+    -------
+    rows : list of dict
+        In plan order, each with its status (done, up to date, interrupted, failed,
+        not started).
+    interrupted : bool
+        Whether Ctrl-C (SIGINT) stopped the study.
+    """
+    rows = [_row(run) for run in planned]
     if jobs <= 1 or len(planned) <= 1:
-        for index, run in enumerate(planned):
-            rows[index] = run_one(run, force)
-            if on_done:
-                on_done(rows[index])
-        return rows  # type: ignore[return-value]
-    # spawn: a fresh interpreter per worker, safe with the threads numba and dask start
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_one, run, force): index for index, run in enumerate(planned)}
-        for future in concurrent.futures.as_completed(futures):
-            index = futures[future]
-            try:
-                rows[index] = future.result()
-            except Exception as error:  # the worker itself died
-                rows[index] = {"name": planned[index].name, "status": "failed",
-                               "error": f"worker failed: {error}", "output": ""}
-            if on_done:
-                on_done(rows[index])
-    return rows  # type: ignore[return-value]
+        stop = threading.Event()
+        with _StopRequests(stop):
+            for index, run in enumerate(planned):
+                if stop.is_set():
+                    break
+                rows[index] = run_one(run, force, should_stop=stop.is_set)
+                if rows[index]["status"] == INTERRUPTED:
+                    stop.set()  # Ctrl-C reached the fit's own handler
+                if on_done:
+                    on_done(rows[index])
+        return rows, stop.is_set()
+    from .workers import run_in_workers
+
+    return run_in_workers(planned, rows, jobs=jobs, force=force, on_done=on_done,
+                          stop_requests=_StopRequests)
 
 
 def summary_csv(rows: list[dict]) -> str:

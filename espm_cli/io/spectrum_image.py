@@ -15,12 +15,14 @@ import logging
 import math
 import warnings
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import scipy.sparse
 
 from .acquisition import AcquisitionParameters, acquisition_from_metadata
+from .memory import format_bytes, require_memory
+from .read_errors import damaged_file_reason, reader_reason, truncation_reason
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ DENSE_NONZERO_FRACTION = 0.3
 MAX_DENSE_BYTES = 512 * 2**20
 #: Bytes of dense counts read from the file at once.
 READ_BLOCK_BYTES = 64 * 2**20
+#: Reading more dense bytes than this gets a log line first (it takes a while).
+LARGE_READ_BYTES = 256 * 2**20
 
 
 class SpectrumImageError(ValueError):
@@ -142,7 +146,7 @@ class SpectrumImage:
 @contextlib.contextmanager
 def _quiet_readers():
     """Silence hyperspy's and the readers' own log output (we report errors ourselves)."""
-    loggers = [logging.getLogger(name) for name in ("hyperspy", "rsciio", "exspy")]
+    loggers = [logging.getLogger(name) for name in ("hyperspy", "rsciio", "RosettaSciIO", "exspy")]
     levels = [log.level for log in loggers]
     for log in loggers:
         log.setLevel(logging.CRITICAL)
@@ -159,6 +163,9 @@ def _load_signals(path: Path) -> list:
         raise SpectrumImageError(f"file not found: {path}")
     if not path.is_file() and not (path.is_dir() and path.suffix.lower() == ".zspy"):
         raise SpectrumImageError(f"not a file: {path} (of folders, only .zspy is read)")
+    truncated = truncation_reason(path)
+    if truncated:
+        raise SpectrumImageError(f"cannot read {path.name}: {truncated}")
     with warnings.catch_warnings():
         # hyperspy and its extensions warn about their own deprecations on import
         warnings.simplefilter("ignore")
@@ -169,7 +176,7 @@ def _load_signals(path: Path) -> list:
         try:
             loaded = hs.load(str(path), lazy=True)
         except Exception as error:  # readers raise anything: report it in one line
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            reason = reader_reason(error, path)
             raise SpectrumImageError(
                 f"cannot read {path.name} as a spectrum image ({reason})"
             ) from error
@@ -249,7 +256,7 @@ def _pixel_window(crop: Sequence[int] | None, ny: int, nx: int) -> tuple[int, in
         raise ProcessingOptionError(
             "crop",
             f"crop X Y WIDTH HEIGHT = {x0} {y0} {width} {height} must lie inside the "
-            f"{nx} x {ny} pixel image (non-negative origin, size at least 1)"
+            f"image of {nx} pixels across and {ny} down (non-negative origin, size at least 1)"
         )
     return y0, y0 + height, x0, x0 + width
 
@@ -284,6 +291,7 @@ def load_spectrum_image(
     crop: Sequence[int] | None = None,
     bin_factor: int = 1,
     energy_range: Sequence[float] | None = None,
+    check_header: Callable[[AcquisitionParameters, tuple], None] | None = None,
 ) -> SpectrumImage:
     """Read a spectrum image lazily, crop, bin and cut it, keeping integer counts.
 
@@ -299,6 +307,9 @@ def load_spectrum_image(
         that do not fill a bin are dropped.
     energy_range : (float, float), optional
         Keep only the channels from LOW to HIGH keV.
+    check_header : callable, optional
+        ``check_header(acquisition, (ny, nx, n_channels))`` once the metadata are
+        known and before any count is read: cheap checks that may raise.
 
     Returns
     -------
@@ -319,6 +330,9 @@ def load_spectrum_image(
     ny, nx, n_channels = (int(n) for n in data.shape)
     if np.dtype(data.dtype).kind not in "uif":
         raise SpectrumImageError(f"{path.name} holds {data.dtype} data, not counts")
+    signal_type = str(signal.metadata.get_item("Signal.signal_type", ""))
+    if check_header is not None:
+        check_header(acquisition_from_metadata(signal.metadata, signal_type), (ny, nx, n_channels))
 
     offset, scale = _energy_axis_keV(signal, path)
     channel_start, channel_stop = _channel_window(energy_range, offset, scale, n_channels)
@@ -335,11 +349,24 @@ def load_spectrum_image(
     row_bytes = max(1, (x1 - x0) * width * np.dtype(data.dtype).itemsize)
     rows_per_block = max(bin_factor, READ_BLOCK_BYTES // row_bytes // bin_factor * bin_factor)
     usable_rows = (y1 - y0) // bin_factor * bin_factor
+    itemsize = np.dtype(data.dtype).itemsize
+    # a block as read, plus its binned sum in 64-bit integers
+    block_bytes = rows_per_block * row_bytes * (1 + (8 / itemsize if bin_factor > 1 else 0))
+    require_memory(block_bytes, f"reading {path.name} in blocks of {rows_per_block} rows",
+                   "use --crop or a smaller --bin")
+    stored_bytes = usable_rows * row_bytes
+    if stored_bytes > LARGE_READ_BYTES:
+        logger.warning("reading %s: %d x %d pixels x %d channels (%s as stored); this can take "
+                       "a minute", path.name, usable_rows, x1 - x0, width, format_bytes(stored_bytes))
     blocks = []
     for row in range(y0, y0 + usable_rows, rows_per_block):
         stop = min(row + rows_per_block, y0 + usable_rows)
         block = data[row:stop, x0:x1, channel_start:channel_stop]
-        block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        try:
+            block = np.asarray(block.compute() if hasattr(block, "compute") else block)
+        except Exception as error:  # a header that promises more than the file holds
+            raise SpectrumImageError(f"cannot read the counts of {path.name}: "
+                                     f"{damaged_file_reason(error, path)}") from error
         if block.dtype.kind == "f" and np.isnan(block).any():
             raise SpectrumImageError(f"{path.name} contains NaN counts")
         if block.size and block.min() < 0:
@@ -359,7 +386,6 @@ def load_spectrum_image(
     nav_axis = signal.axes_manager.navigation_axes[0]
     unit = str(nav_axis.units).strip()
     known_scale = unit not in ("", "<undefined>", "pix", "px", "pixel", "pixels", "None")
-    signal_type = str(signal.metadata.get_item("Signal.signal_type", ""))
     image = SpectrumImage(
         counts=counts,
         shape_2d=shape_2d,

@@ -67,9 +67,9 @@ def test_unknown_element_and_no_line_in_range(runner, small_image):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--max-iter", "abc"], "'abc' is not a valid integer"),
+    (["--max-iter", "abc"], "must be a whole number, got 'abc'"),
     (["--lambda-L", "-1"], "'--lambda-L'"),
-    (["--mu", "x"], "'x' is not a valid float"),
+    (["--mu", "x"], "must be a number, got 'x'"),
     (["-k", "0"], "'-k' / '--n-components'"),
     (["--tol", "-0.1"], "'--tol'"),
     (["--beam-energy", "0"], "'--beam-energy'"),
@@ -87,7 +87,7 @@ def test_non_numeric_or_negative_options(runner, small_image, args, fragment):
     (["--bin", "17"], "bin_factor 17"),
     (["--energy-range", "30", "40"], "outside the energy axis"),
     (["--energy-range", "5", "2"], "LOW < HIGH"),
-    (["--crop", "10", "10", "10", "10"], "must lie inside the 16 x 16 pixel image"),
+    (["--crop", "10", "10", "10", "10"], "must lie inside the image of 16 pixels across and 16 down"),
 ])
 def test_options_that_do_not_fit_the_data(runner, small_image, args, fragment):
     image, _ = small_image
@@ -125,7 +125,7 @@ def test_bad_value_in_yaml(runner, small_image, tmp_path):
     config = tmp_path / "value.yaml"
     config.write_text("max_iter: many\n")
     check(runner.invoke(cli, ["decompose", str(image), "--config", str(config)]), 2,
-          "'many' is not a valid integer")
+          "must be a whole number, got 'many'")
 
 
 def test_nan_run_is_reported_and_writes_nothing(runner, small_image, monkeypatch):

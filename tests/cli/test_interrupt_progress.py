@@ -17,16 +17,16 @@ def test_ctrl_c_stops_after_the_iteration_and_writes(runner, small_image, monkey
         pytest.skip("SmoothNMF has no per-iteration callback")
     original_fit = pipeline.fit
 
-    def fit_interrupted_at_13(image, model, config, progress=None):
+    def fit_interrupted_at_13(image, model, config, progress=None, should_stop=None):
         def progress_then_ctrl_c(n_iter, losses_row):
             if n_iter == 13:  # past the starts' short runs (10 iterations)
                 os.kill(os.getpid(), signal.SIGINT)
-        return original_fit(image, model, config, progress_then_ctrl_c)
+        return original_fit(image, model, config, progress_then_ctrl_c, should_stop)
 
     monkeypatch.setattr(pipeline, "fit", fit_interrupted_at_13)
     image, _ = small_image
     result = runner.invoke(cli, ["decompose", str(image), "--max-iter", "50", "--tol", "0"])
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 130, result.output  # the shell's code for Ctrl-C
     assert "13 iterations (interrupted)" in result.stdout
     saved = read_result(image.parent / "small_espm" / "small.h5")
     assert saved.n_iter == 13 and not saved.converged
