@@ -71,3 +71,35 @@ def test_strings_parse_as_on_the_command_line():
     assert check_value("max_iter", "5") == 5 and check_value("n_components", 3.0) == 3
     assert check_value("elements", "Fe, Pt,O") == ("Fe", "Pt", "O")
     assert check_value("simplex", "h") == "H" and check_value("lambda_L", 1) == 1.0
+
+
+def test_start_options_reach_the_solver(runner, small_image):
+    from espm_cli.cli.main import cli
+    from espm_cli.io import read_result
+
+    image, _ = small_image
+    config = image.parent / "run.yaml"
+    config.write_text("init: kmeans\nn_init: 2\n")
+    result = runner.invoke(cli, ["decompose", str(image), "--config", str(config), "--max-iter", "3",
+                                 "-q", "-o", str(image.parent / "a")])
+    assert result.exit_code == 0, result.output
+    saved = read_result(image.parent / "a" / "small.h5")
+    assert saved.estimator_params["init"] == "kmeans" and saved.estimator_params["n_init"] == 2
+    assert saved.config["init"] == "kmeans" and saved.config["n_init"] == 2
+    # the defaults: n_init None is the solver's "auto"
+    result = runner.invoke(cli, ["decompose", str(image), "--max-iter", "3", "-q", "-o",
+                                 str(image.parent / "b")])
+    assert result.exit_code == 0, result.output
+    saved = read_result(image.parent / "b" / "small.h5")
+    assert saved.estimator_params["init"] == "auto" and saved.estimator_params["n_init"] == "auto"
+
+
+def test_the_workflow_imports_no_command_line():
+    import subprocess
+    import sys
+
+    code = ("import sys, espm_cli.analysis.run, espm_cli.analysis.run_config, "
+            "espm_cli.analysis.input_checks; "
+            "print(sorted(m for m in sys.modules if m == 'click' or m.startswith('espm_cli.cli')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
