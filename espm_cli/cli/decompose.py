@@ -49,7 +49,7 @@ from .options import (SymbolList, config_option, positive_float, refused_inputs,
               "default with --no-physics), random.")
 @click.option("--n-init", "n_init", type=click.IntRange(min=1), default=None,
               help="Number of starts; the best after 10 iterations is continued "
-              "[default: 4 with physics, 1 with --no-physics].")
+              "[default: 1].")
 @click.option("--bin", "bin", type=click.IntRange(min=1), default=1, show_default=True,
               help="Sum N x N pixels before fitting.")
 @click.option("--crop", type=click.IntRange(min=0), nargs=4, default=None,
