@@ -181,7 +181,7 @@ def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixe
 # Starts that find minor phases: work in the m columns of G, where the problem is small.
 # ---------------------------------------------------------------------------------------------
 
-_ABUNDANCE_ITERATIONS = 8
+_ABUNDANCE_ITERATIONS = 2
 _MEAN_SPECTRUM_ITERATIONS = 200
 _KMEANS_ITERATIONS = 30
 _VERTEX_NEIGHBOURS = 30
@@ -267,6 +267,8 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     search = search[:, kept]
     basis = _leading_subspace(search, weights, k, rng)
     coordinates = np.asarray((search.T @ basis).T)  # (k, q)
+    # a vertex averages a few of the nearest points, never a large share of a small image
+    n_neighbours = max(1, min(n_neighbours, coordinates.shape[1] // (4 * k)))
     seeds = spa_vertices(coordinates, k, weights, n_neighbours) if method == "spa" else None
     centres, labels = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds,
                                       return_labels=True)
@@ -399,6 +401,9 @@ def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEAN
             members = labels == j
             if members.any():
                 new[j] = weights[members] @ points[members] / weights[members].sum()
+            else:  # an empty cluster moves to the point farthest from every centre
+                gaps = np.min(np.sum((points[:, None, :] - new[None]) ** 2, axis=2), axis=1)
+                new[j] = points[int(np.argmax(gaps))]
         if np.allclose(new, centres):
             break
         centres = new
