@@ -14,9 +14,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from espm_cli.solver.backends import get_backend
+from espm_cli.solver.backends import backend_for
 from espm_cli.solver.initialization import (make_feasible, nndsvda, project_spectra,
                                             random_start)
+from espm_cli.solver.losses import beta_value, divergence_name
+from espm_cli.solver.missing import (fill_masked_array, fill_nan, find_missing,
+                                     masked_array_mask)
 from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
@@ -79,6 +82,21 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     backend : str, default="auto"
         Update-step backend ("reference" or a registered faster one; "auto" picks the
         fastest available).
+    beta_loss : {"kullback-leibler", "frobenius", "itakura-saito"} or float, default="kullback-leibler"
+        The data term: the β-divergence d_β(X | G W H), β = 1 (KL, Poisson counts), 2
+        (½‖X − GWH‖², Gaussian noise), 0 (Itakura-Saito, multiplicative noise) or any
+        real β. β ≤ 0 needs X > 0 on every observed entry. β = 1 uses the fast backend;
+        other β run on the reference path (over blocks of pixels, β = 2 factorised).
+    mask : array-like of bool or None, default=None
+        True where X is missing (left out of the loss). Shape (n_pixels, n_channels) for
+        single entries, (n_channels,) or (1, n_channels) for whole channels, (n_pixels, 1)
+        for whole pixels. NaN entries of X and a numpy masked array's mask are missing
+        too. Channels where G is all zero are left out automatically.
+    normalize : bool, default=True
+        Fit X scaled by ``n_components / (mean counts per observed pixel)``, so that
+        lambda_L, mu and epsilon_reg mean the same at any dose (the scaling of the ESpM
+        paper's parameters); W (or H under ``simplex="W"``) is given back in counts.
+        ``losses_`` are those of the scaled problem; ``data_scale_`` is the factor.
     callback : callable or None, default=None
         Called after every iteration as ``callback(n_iter, losses_row)`` with the
         iteration number and that iteration's row of ``losses_``; a true return value
@@ -97,11 +115,18 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     losses_ : ndarray of shape (n_iter_, 4)
         Objective after each iteration, columns named by ``loss_names_``.
     loss_names_ : tuple of str
-        ``("kl_divergence", "laplacian", "log_sparsity", "total")``.
+        ``(divergence, "laplacian", "log_sparsity", "total")``, the divergence named by
+        :func:`~espm_cli.solver.losses.divergence_name` (``"kl_divergence"`` for β = 1).
     initial_losses_ : ndarray of shape (4,)
         The same terms at the starting point.
     reconstruction_err_ : float
-        Final KL divergence.
+        Final divergence at the scale of the counts (``losses_[-1, 0] / data_scale_**β``).
+    data_scale_ : float
+        The factor X was multiplied by inside the fit (1.0 without ``normalize``).
+    kept_channels_ : ndarray of bool of shape (n_channels,)
+        Channels that took part in the fit (not masked, G not zero).
+    missing_summary_ : dict
+        Counts of masked channels, pixels, entries and NaN entries.
     converged_ : bool
         Whether ``tol`` stopped the fit before ``max_iter``.
     n_features_in_ : int
@@ -111,7 +136,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
                  epsilon_reg=1.0, simplex=None, shape_2d=None, init="nndsvda", max_iter=200,
                  tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
-                 dtype="float64", eps=1e-10, backend="auto", callback=None):
+                 dtype="float64", eps=1e-10, backend="auto", beta_loss="kullback-leibler",
+                 mask=None, normalize=True, callback=None):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -130,12 +156,16 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.dtype = dtype
         self.eps = eps
         self.backend = backend
+        self.beta_loss = beta_loss
+        self.mask = mask
+        self.normalize = normalize
         self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # NaN marks a missing entry
         tags.transformer_tags.preserves_dtype = []
         return tags
 
@@ -173,9 +203,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             ``H_.T``.
         """
         check_parameters(self.get_params(deep=False))
-        X = check_counts(validate_data(self, X, reset=True, accept_sparse=("csr", "csc", "coo"),
-                                       dtype="numeric", ensure_all_finite=False))
-        warn_if_not_counts(X)
+        beta = beta_value(self.beta_loss)
+        masked = masked_array_mask(X)
+        X = validate_data(self, fill_masked_array(X), reset=True,
+                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
+                          ensure_all_finite=False)
         n_pixels, n_channels = X.shape
         k = self.n_components
         if k > min(n_pixels, n_channels):
@@ -184,24 +216,39 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f" = {min(n_pixels, n_channels)} for X with n_samples={n_pixels} pixels and "
                 f"{n_channels} channels.")
         dtype = np.dtype(self.dtype)
-        G, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
+        G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
+        pattern = find_missing(X, mask=self.mask, masked_array=masked,
+                               empty_model_rows=~G_full.any(axis=1), energies=_energies(self.G))
+        X = check_counts(fill_nan(X))
+        X = X.tocsr() if sp.issparse(X) else X
+        if beta == 1.0:
+            warn_if_not_counts(X)
+        X, G = _keep_channels(X, G_full, pattern.kept_channels)
         settings = self._settings(n_pixels, G, continuum)
-        backend = get_backend(self.backend)
-        data = backend.prepare_counts(X, dtype)
+        scale = _data_scale(X, pattern, k) if self.normalize else 1.0
+        backend, options = backend_for(self.backend, beta, pattern)
+        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         _check_model_covers_counts(G, data.channel_totals)
+        settings = _scaled_settings(settings, scale)
+        W, H = _scale_factors(W, H, scale, settings["simplex"])
         W_start, H_start = self._start(data, X, G, W, H, settings)
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged = _run_updates(
             backend, data, G, W_start.astype(dtype), H_start.astype(dtype), settings,
             max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose,
             callback=self.callback)
-        self.G_, self.W_, self.H_ = G, W_fit, H_fit
-        self.components_ = np.ascontiguousarray((G @ W_fit).T)
+        W_fit, H_fit = _scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
+        self.G_, self.W_, self.H_ = G_full.astype(dtype), W_fit, H_fit
+        self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
         self.losses_, self.initial_losses_ = losses, initial
-        self.loss_names_ = LOSS_NAMES
-        self.reconstruction_err_ = float(losses[-1, 0])
+        self.loss_names_ = (divergence_name(beta),) + LOSS_NAMES[1:]
+        self.data_scale_ = scale
+        self.reconstruction_err_ = float(losses[-1, 0]) / scale ** beta
         self.converged_ = converged
+        self.kept_channels_ = pattern.kept_channels
+        self.missing_summary_ = pattern.summary()
+        self._beta = beta
         return H_fit.T
 
     def transform(self, X):
@@ -219,25 +266,36 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ndarray of shape (n_samples, k)
         """
         check_is_fitted(self, "W_")
-        X = check_counts(validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
-                                       dtype="numeric", ensure_all_finite=False))
+        masked = masked_array_mask(X)
+        X = validate_data(self, fill_masked_array(X), reset=False,
+                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
+                          ensure_all_finite=False)
         n_pixels = X.shape[0]
+        pattern = find_missing(X, mask=_mask_for(self.mask, X.shape), masked_array=masked,
+                               left_out_channels=~self.kept_channels_)
+        X = check_counts(fill_nan(X))
+        X, G = _keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
+                              pattern.kept_channels)
         dtype = self.W_.dtype
         continuum = None
-        settings = self._settings(n_pixels, self.G_, continuum, for_transform=True)
-        backend = get_backend(self.backend)
-        data = backend.prepare_counts(X, dtype)
-        _check_model_covers_counts(self.G_, data.channel_totals)
-        k = self.W_.shape[1]
-        pixel_totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-        model_totals = self.G_.sum(axis=0, dtype=np.float64) @ self.W_.astype(np.float64)
+        settings = self._settings(n_pixels, G, continuum, for_transform=True)
+        scale = self.data_scale_
+        backend, options = backend_for(self.backend, self._beta, pattern)
+        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
+        settings = _scaled_settings(settings, scale)
+        W, _ = _scale_factors(self.W_, None, scale, settings["simplex"])
+        W = W.astype(dtype)
+        k = W.shape[1]
+        pixel_totals = scale * np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+        model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
         H_start = np.tile(pixel_totals / model_totals.sum(), (k, 1))
-        _, H_start = make_feasible(self.G_, self.W_, H_start, data.total, simplex=settings["simplex"],
+        _, H_start = make_feasible(G, W, H_start, data.total, simplex=settings["simplex"],
                                    simplex_rows=None, fixed_W=None,
                                    fixed_H=settings["fixed_H"], eps=self.eps, rescale=False)
-        _, H_fit, *_ = _run_updates(backend, data, self.G_, self.W_, H_start.astype(dtype),
+        _, H_fit, *_ = _run_updates(backend, data, G, W, H_start.astype(dtype),
                                     settings, max_iter=self.max_iter, tol=self.tol,
                                     update_W=False, verbose=self.verbose)
+        _, H_fit = _scale_factors(None, H_fit, 1.0 / scale, settings["simplex"])
         return H_fit.T
 
     def inverse_transform(self, X):
@@ -408,6 +466,76 @@ def _physics_matrix(G, G_continuum, n_channels):
                              f"{matrix.shape[1]}; got {continuum.dtype} of shape "
                              f"{continuum.shape}.")
     return matrix, continuum
+
+
+def _energies(G):
+    """Channel energies (keV) of a physics model G, else None (for log lines)."""
+    axis = getattr(G, "energy_axis", None)
+    return None if axis is None else getattr(axis, "energies", None)
+
+
+def _keep_channels(X, G, kept):
+    """X and G restricted to the channels that take part in the fit."""
+    if kept.all():
+        return X, G
+    columns = np.flatnonzero(kept)
+    G = G[columns]
+    empty = np.flatnonzero(~G.any(axis=0))
+    if empty.size:
+        raise ValueError(f"G column {int(empty[0])} is zero on every channel left in the fit "
+                         "(the masked channels hold all of its lines); unmask them or drop "
+                         "that column.")
+    return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G
+
+
+def _data_scale(X, pattern, n_components):
+    """``n_components / (mean counts per observed pixel)``: the scaling of ``normalize``."""
+    total = float(X.sum())
+    n_pixels = X.shape[0]
+    if pattern.observed_pixels is not None:
+        dropped = np.flatnonzero(~pattern.observed_pixels)
+        total -= float(X[dropped].sum())
+        n_pixels = int(pattern.observed_pixels.sum())
+    if pattern.missing is not None:
+        coo = sp.coo_array(pattern.missing)
+        values = X[coo.row, coo.col]
+        total -= float(np.sum(np.asarray(values, dtype=np.float64)))
+    if total <= 0:
+        raise ValueError("X has no counts on its observed entries; there is nothing to fit.")
+    return n_components * n_pixels / total
+
+
+def _scale_factors(W, H, scale, simplex):
+    """Multiply the factor that carries the scale of X (H under simplex="W", else W)."""
+    if scale == 1.0:
+        return W, H
+    if simplex == "W":
+        return W, None if H is None else np.asarray(H) * scale
+    return None if W is None else np.asarray(W) * scale, H
+
+
+def _scaled_settings(settings, scale):
+    """Settings of the scaled problem: held entries of the scaled factor scaled too."""
+    if scale == 1.0:
+        return settings
+    settings = dict(settings)
+    name = "fixed_H" if settings["simplex"] == "W" else "fixed_W"
+    if settings[name] is not None:
+        fixed = settings[name]
+        settings[name] = np.where(fixed >= 0, fixed * scale, fixed)
+    return settings
+
+
+def _mask_for(mask, shape):
+    """The part of the fit's ``mask`` that applies to an X of ``shape`` in transform."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    n_pixels, n_channels = shape
+    if mask.shape in ((n_channels,), (1, n_channels)) or mask.shape in (
+            (n_pixels, 1), (n_pixels, n_channels)):
+        return mask
+    return None
 
 
 def _check_model_covers_counts(G, channel_totals):
