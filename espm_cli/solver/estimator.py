@@ -92,11 +92,14 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         single entries, (n_channels,) or (1, n_channels) for whole channels, (n_pixels, 1)
         for whole pixels. NaN entries of X and a numpy masked array's mask are missing
         too. Channels where G is all zero are left out automatically.
-    normalize : bool, default=True
+    normalize : bool, default=False
         Fit X scaled by ``n_components / (mean counts per observed pixel)``, so that
         lambda_L, mu and epsilon_reg mean the same at any dose (the scaling of the ESpM
         paper's parameters); W (or H under ``simplex="W"``) is given back in counts.
-        ``losses_`` are those of the scaled problem; ``data_scale_`` is the factor.
+        ``losses_`` are those of the scaled problem; ``data_scale_`` is the factor. Off by
+        default: the estimator then fits the X it is given (the Poisson likelihood of the
+        raw counts, results as before this option existed); front ends that expose
+        dose-independent weights turn it on.
     callback : callable or None, default=None
         Called after every iteration as ``callback(n_iter, losses_row)`` with the
         iteration number and that iteration's row of ``losses_``; a true return value
@@ -137,7 +140,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                  epsilon_reg=1.0, simplex=None, shape_2d=None, init="nndsvda", max_iter=200,
                  tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
                  dtype="float64", eps=1e-10, backend="auto", beta_loss="kullback-leibler",
-                 mask=None, normalize=True, callback=None):
+                 mask=None, normalize=False, callback=None):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum

@@ -108,7 +108,10 @@ def check_parameters(params):
     """
     for name, (is_allowed, allowed) in PARAMETER_RULES.items():
         if name in params and not is_allowed(params[name]):
-            raise ValueError(f"{name}={params[name]!r} is not valid: it must be {allowed}.")
+            value = params[name]
+            shown = (f"<array of shape {value.shape}, dtype {value.dtype}>"
+                     if isinstance(value, np.ndarray) else repr(value))
+            raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
 def check_counts(X):
