@@ -8,7 +8,7 @@ available name in ``AUTO_PREFERENCE``.
 """
 
 import importlib
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 
 def serves_plain_kl(beta, weighted):
@@ -28,6 +28,12 @@ class Backend(NamedTuple):
     ``weighted``, masked pixels or entries (masked channels are dropped before any
     backend sees them). Only a backend that serves a case gets keyword arguments
     ``beta``, ``observed_pixels`` and ``missing`` in ``prepare_counts``.
+
+    ``evaluate`` (optional) shares work between steps explicitly:
+    ``evaluate(data, G, W, H, **regularisation) -> (terms, workspace)`` returns the
+    objective terms and a workspace (the H-step statistics at the same W and H, or None);
+    the fit loop hands that workspace to the next ``h_step(..., workspace=workspace)``,
+    which is then at the same point. Nothing is cached behind the caller's back.
     """
 
     prepare_counts: Callable
@@ -35,6 +41,7 @@ class Backend(NamedTuple):
     w_step: Callable
     objective_terms: Callable
     serves: Callable = serves_plain_kl
+    evaluate: Optional[Callable] = None
 
 
 _BACKENDS = {}
@@ -130,7 +137,9 @@ def _register_reference():
                                                    observed_pixels=observed_pixels,
                                                    missing=missing)
 
-    def h_step(data, *args, **kwargs):
+    def h_step(data, *args, workspace=None, **kwargs):
+        if workspace is not None:
+            kwargs["workspace"] = workspace
         return steps[type(data)].h_step(data, *args, **kwargs)
 
     def w_step(data, *args, **kwargs):
@@ -139,8 +148,13 @@ def _register_reference():
     def objective_terms(data, *args, **kwargs):
         return steps[type(data)].objective_terms(data, *args, **kwargs)
 
+    def evaluate(data, *args, **kwargs):
+        if isinstance(data, masked_counts.MaskedCounts):
+            return beta_steps.evaluate(data, *args, **kwargs)
+        return reference.objective_terms(data, *args, **kwargs), None
+
     register_backend("reference", Backend(prepare_counts, h_step, w_step, objective_terms,
-                                          serves=serves_every_case))
+                                          serves=serves_every_case, evaluate=evaluate))
 
 
 _register_reference()

@@ -19,14 +19,15 @@ from espm_cli.solver.surrogate import PowerSurrogate
 
 
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10):
+           simplex=False, fixed=None, eps=1e-10, workspace=None):
     """One majorize-minimize update of H with W fixed (any β, observed entries only).
 
-    Parameters and return value as :func:`espm_cli.solver.reference.h_step`.
+    Parameters and return value as :func:`espm_cli.solver.reference.h_step`;
+    ``workspace`` is what :func:`evaluate` returned at this same W and H (saves a pass).
     """
     k = H.shape[0]
     B = G @ W
-    stats = statistics(data, B, H, for_H=True)
+    stats = workspace if workspace is not None else statistics(data, B, H, for_H=True)
     H64 = H.astype(np.float64)
     mu = sparsity_weights(mu, k)
     lin = mu[:, None] / (H64 + epsilon_reg) if np.any(mu > 0) else 0.0
@@ -53,6 +54,21 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
     surrogate = PowerSurrogate(P, Q, W.astype(np.float64), 0.0, 0.0, 0.0, data.beta)
     return constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
                               dtype=W.dtype)
+
+
+def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
+    """The objective terms and, from the same pass, the H-step statistics at (W, H).
+
+    Returns
+    -------
+    terms : ndarray of shape (3,)
+    workspace : dict
+        To be passed to the next :func:`h_step` at the same W and H.
+    """
+    stats = statistics(data, G @ W, H, for_H=True, loss=True)
+    laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
+                                                   mu=mu, epsilon_reg=epsilon_reg)
+    return np.array([stats.pop("divergence"), laplacian, log_sparsity]), stats
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):

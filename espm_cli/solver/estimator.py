@@ -407,21 +407,29 @@ def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, v
                                                          "epsilon_reg")}
 
     def objective(W, H):
-        terms = backend.objective_terms(data, G, W, H, **regularisation)
-        return np.append(terms, terms.sum())
+        # With an ``evaluate``, the pass that gives F also gives the next H step's
+        # statistics: an explicit workspace, used once by the step that follows.
+        if backend.evaluate is None:
+            terms, workspace = backend.objective_terms(data, G, W, H, **regularisation), None
+        else:
+            terms, workspace = backend.evaluate(data, G, W, H, **regularisation)
+        return np.append(terms, terms.sum()), workspace
 
-    initial = objective(W, H)
+    initial, workspace = objective(W, H)
     losses = []
     previous = initial[-1]
     converged = False
     for iteration in range(max_iter):
+        shared = {} if workspace is None else {"workspace": workspace}
         H = backend.h_step(data, G, W, H, simplex=settings["simplex"] == "H",
-                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation)
+                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation,
+                           **shared)
         if update_W:
             W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
                                fixed=settings["fixed_W"], eps=settings["eps"])
-        losses.append(objective(W, H))
-        current = losses[-1][-1]
+        row, workspace = objective(W, H)
+        losses.append(row)
+        current = row[-1]
         if verbose:
             logger.info("iteration %d: objective %.10g", iteration + 1, current)
         stop_requested = callback is not None and bool(callback(iteration + 1, losses[-1]))
