@@ -226,8 +226,9 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         X = X.tocsr() if sp.issparse(X) else X
         if beta == 1.0:
             warn_if_not_counts(X)
-        X, G = _keep_channels(X, G_full, pattern.kept_channels)
-        settings = self._settings(n_pixels, G, continuum)
+        X, G, rows = _keep_channels(X, G_full, pattern.kept_channels, identity=self.G is None)
+        settings = _model_rows(self._settings(n_pixels, G_full, continuum), rows)
+        W = None if W is None or rows is None else np.asarray(W)[rows]
         scale = _data_scale(X, pattern, k) if self.normalize else 1.0
         backend, options = backend_for(self.backend, beta, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
@@ -241,6 +242,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose,
             callback=self.callback)
         W_fit, H_fit = _scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
+        if rows is not None:  # G=None: the spectra are 0 on the channels left out
+            W_fit = _put_rows(G_full.shape[1], rows, W_fit)
         self.G_, self.W_, self.H_ = G_full.astype(dtype), W_fit, H_fit
         self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
@@ -277,8 +280,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         pattern = find_missing(X, mask=_mask_for(self.mask, X.shape), masked_array=masked,
                                left_out_channels=~self.kept_channels_)
         X = check_counts(fill_nan(X))
-        X, G = _keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
-                              pattern.kept_channels)
+        X, G, rows = _keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
+                                    pattern.kept_channels, identity=self.G is None)
         dtype = self.W_.dtype
         continuum = None
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
@@ -286,7 +289,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         backend, options = backend_for(self.backend, self._beta, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         settings = _scaled_settings(settings, scale)
-        W, _ = _scale_factors(self.W_, None, scale, settings["simplex"])
+        W, _ = _scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
+                              settings["simplex"])
         W = W.astype(dtype)
         k = W.shape[1]
         pixel_totals = scale * np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
@@ -485,18 +489,48 @@ def _energies(G):
     return None if axis is None else getattr(axis, "energies", None)
 
 
-def _keep_channels(X, G, kept):
-    """X and G restricted to the channels that take part in the fit."""
+def _keep_channels(X, G, kept, identity=False):
+    """X and G restricted to the channels that take part in the fit.
+
+    Returns
+    -------
+    X, G
+    rows : ndarray of int or None
+        With ``identity`` (G=None) the columns of G (rows of W) of the channels left out go
+        too; ``rows`` are the ones kept (None when all are).
+    """
     if kept.all():
-        return X, G
+        return X, G, None
     columns = np.flatnonzero(kept)
     G = G[columns]
+    rows = None
+    if identity:
+        rows = columns
+        G = G[:, rows]
     empty = np.flatnonzero(~G.any(axis=0))
     if empty.size:
         raise ValueError(f"G column {int(empty[0])} is zero on every channel left in the fit "
                          "(the masked channels hold all of its lines); unmask them or drop "
                          "that column.")
-    return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G
+    return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G, rows
+
+
+def _model_rows(settings, rows):
+    """Settings restricted to the rows of W that are fitted (G=None with channels left out)."""
+    if rows is None:
+        return settings
+    settings = dict(settings)
+    for name in ("fixed_W", "simplex_rows"):
+        if settings[name] is not None:
+            settings[name] = settings[name][rows]
+    return settings
+
+
+def _put_rows(n_rows, rows, values):
+    """A zero (n_rows, k) array holding ``values`` in ``rows``."""
+    full = np.zeros((n_rows, values.shape[1]), values.dtype)
+    full[rows] = values
+    return full
 
 
 def _data_scale(X, pattern, n_components):

@@ -132,6 +132,19 @@ def _model_at(matrix, B, H):
     return np.einsum("nk,kn->n", B[matrix.indices], H[:, rows]), rows
 
 
+def _power(values, exponent):
+    """``values ** exponent``, with the cheap forms of the common exponents."""
+    if exponent == 0.5:
+        return np.sqrt(values)
+    if exponent == -0.5:
+        return 1.0 / np.sqrt(values)
+    if exponent == -1.0:
+        return 1.0 / values
+    if exponent == 2.0:
+        return values * values
+    return np.power(values, exponent)
+
+
 def _with_values(matrix, values):
     return sp.csr_array((values, matrix.indices, matrix.indptr), shape=matrix.shape)
 
@@ -234,10 +247,14 @@ def _block_statistics(data, B, H, for_H, for_W, loss):
         weights = np.broadcast_to(data.pixel_weights[block, None].astype(H.dtype), model.shape)
         if missing is not None:
             weights = weights - missing[block].toarray().astype(H.dtype)
-        X = counts[block].toarray()
-        # M Y^(β−1) and M X Y^(β−2) = (X / Y) M Y^(β−1): the two statistics of docs/solver.md.
-        power = np.power(model, beta - 1.0) * weights
-        data_power = X / model * power
+        # M Y^(β−1) (dense: every observed entry) and M X Y^(β−2) = (X / Y) M Y^(β−1)
+        # (sparse: only where X > 0): the two statistics of docs/solver.md.
+        power = _power(model, beta - 1.0) * weights
+        observed = counts[block]
+        rows = np.repeat(np.arange(observed.shape[0]), np.diff(observed.indptr))
+        power_at_counts = power[rows, observed.indices]
+        data_power = _with_values(observed, observed.data / model[rows, observed.indices]
+                                  * power_at_counts)
         if for_H:
             P_H[:, block] = (power @ B).T
             Q_H[:, block] = (data_power @ B).T
@@ -245,7 +262,8 @@ def _block_statistics(data, B, H, for_H, for_W, loss):
             P_W += power.T @ H_block.T
             Q_W += data_power.T @ H_block.T
         if loss:
-            cross += float(np.sum(X * power, dtype=np.float64))
+            cross += float(np.dot(observed.data.astype(np.float64),
+                                  power_at_counts.astype(np.float64)))
             if beta == 0.0:
                 log_model += float(np.sum(np.log(model, dtype=np.float64) * weights, dtype=np.float64))
             else:

@@ -159,3 +159,16 @@ def test_sparse_input_with_masked_entries_matches_dense():
     sparse = _quiet(SmoothNMF(K, **params), sp.csr_matrix(X))
     np.testing.assert_allclose(sparse.W_, dense.W_, rtol=1e-10)
     np.testing.assert_allclose(sparse.H_, dense.H_, rtol=1e-10)
+
+
+def test_channel_mask_without_G_fits_the_other_channels():
+    X, _, _ = tiny_problem(seed=9, n_channels=16, shape_2d=SHAPE, n_components=K, with_G=False)
+    mask = np.zeros(16, bool)
+    mask[[3, 4]] = True
+    kept = ~mask
+    params = dict(random_state=0, max_iter=30, tol=0.0, init="random")
+    fit = _quiet(SmoothNMF(K, mask=mask, **params), X)
+    reduced = _quiet(SmoothNMF(K, **params), X[:, kept])
+    np.testing.assert_allclose(fit.W_[kept], reduced.W_, rtol=1e-10)
+    assert np.all(fit.W_[mask] == 0) and fit.components_.shape == (K, 16)
+    np.testing.assert_allclose(fit.transform(X), reduced.transform(X[:, kept]), rtol=1e-8)
