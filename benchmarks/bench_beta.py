@@ -8,6 +8,10 @@ numba path for β=1, the reference path of the solver core otherwise) and scikit
 memory) dense float64. Plus two masked KL cases for SmoothNMF: 50 masked channels, and
 10 % of the entries masked.
 
+BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1`` unless set), as the ``espm`` command
+sets it and as ``bench_fast.py`` measures: threaded OpenBLAS is slower on these tall-skinny
+products on a small machine, for both libraries.
+
 Seconds per iteration are differences: (time of ``--iters`` B iterations − time of A
 iterations) / (B − A), both from the same random start with tol=0, so the start and the
 set-up cancel. Every case runs in the same process, one after the other.
@@ -18,15 +22,19 @@ Usage::
     python benchmarks/bench_beta.py --sizes 32 --output /tmp/quick.json
 """
 
-import argparse
-import datetime
-import json
-import sys
-import time
-import warnings
-from pathlib import Path
+import os
 
-import numpy as np
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy is imported
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_solver import N_CHANNELS, N_PHASES, machine_info, synthetic_counts  # noqa: E402
@@ -107,6 +115,7 @@ def main(argv=None):
     result = {"benchmark": "bench_beta", "created": datetime.datetime.now(datetime.timezone.utc)
               .isoformat(timespec="seconds"), "command": " ".join(["python"] + sys.argv),
               "iters": args.iters, "n_components": N_PHASES, "machine": machine_info(),
+              "environment": {"OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"]},
               "rows": rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

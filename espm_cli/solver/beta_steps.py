@@ -18,6 +18,18 @@ from espm_cli.solver.reference import regularisation_terms, sparsity_weights
 from espm_cli.solver.surrogate import PowerSurrogate
 
 
+def _is_identity(G):
+    """Whether G is the identity (G=None in the estimator): its products are skipped."""
+    n = G.shape[0]
+    return (G.shape[1] == n and bool(np.all(np.diagonal(G) == 1))
+            and int(np.count_nonzero(G)) == n)
+
+
+def _spectra(G, W):
+    """B = G W (W itself when G is the identity)."""
+    return W if _is_identity(G) else G @ W
+
+
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
            simplex=False, fixed=None, eps=1e-10, workspace=None):
     """One majorize-minimize update of H with W fixed (any β, observed entries only).
@@ -26,8 +38,10 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     ``workspace`` is what :func:`evaluate` returned at this same W and H (saves a pass).
     """
     k = H.shape[0]
-    B = G @ W
-    stats = workspace if workspace is not None else statistics(data, B, H, for_H=True)
+    if workspace is None:
+        stats = statistics(data, _spectra(G, W), H, for_H=True)
+    else:
+        stats = workspace
     H64 = H.astype(np.float64)
     mu = sparsity_weights(mu, k)
     lin = mu[:, None] / (H64 + epsilon_reg) if np.any(mu > 0) else 0.0
@@ -47,10 +61,10 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
 
     Parameters and return value as :func:`espm_cli.solver.reference.w_step`.
     """
-    B = G @ W
-    stats = statistics(data, B, H, for_W=True)
-    P = G.T.astype(np.float64) @ stats["P_W"]
-    Q = G.T.astype(np.float64) @ stats["Q_W"]
+    identity = _is_identity(G)
+    stats = statistics(data, W if identity else G @ W, H, for_W=True)
+    P, Q = ((stats[name] if identity else G.T @ stats[name]).astype(np.float64, copy=False)
+            for name in ("P_W", "Q_W"))
     surrogate = PowerSurrogate(P, Q, W.astype(np.float64), 0.0, 0.0, 0.0, data.beta)
     return constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
                               dtype=W.dtype)
@@ -65,7 +79,7 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
     workspace : dict
         To be passed to the next :func:`h_step` at the same W and H.
     """
-    stats = statistics(data, G @ W, H, for_H=True, loss=True)
+    stats = statistics(data, _spectra(G, W), H, for_H=True, loss=True)
     laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
                                                    mu=mu, epsilon_reg=epsilon_reg)
     return np.array([stats.pop("divergence"), laplacian, log_sparsity]), stats
@@ -77,7 +91,7 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`; the
     first term is the β-divergence over the observed entries.
     """
-    divergence = statistics(data, G @ W, H, loss=True)["divergence"]
+    divergence = statistics(data, _spectra(G, W), H, loss=True)["divergence"]
     laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
                                                    mu=mu, epsilon_reg=epsilon_reg)
     return np.array([divergence, laplacian, log_sparsity])

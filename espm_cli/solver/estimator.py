@@ -228,7 +228,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             warn_if_not_counts(X)
         X, G, rows = _keep_channels(X, G_full, pattern.kept_channels, identity=self.G is None)
         settings = _model_rows(self._settings(n_pixels, G_full, continuum), rows)
-        W = None if W is None or rows is None else np.asarray(W)[rows]
+        if W is not None and rows is not None:
+            W = np.asarray(W)[rows]
         scale = _data_scale(X, pattern, k) if self.normalize else 1.0
         backend, options = backend_for(self.backend, beta, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
