@@ -138,17 +138,17 @@ def _model_at(matrix, B, H):
     return model, rows
 
 
-def _power(values, exponent):
-    """``values ** exponent``, with the cheap forms of the common exponents."""
+def _power_in_place(values, exponent):
+    """``values ** exponent`` written over ``values``, cheap forms for common exponents."""
     if exponent == 0.5:
-        return np.sqrt(values)
+        return np.sqrt(values, out=values)
     if exponent == -0.5:
-        return 1.0 / np.sqrt(values)
+        return np.reciprocal(np.sqrt(values, out=values), out=values)
     if exponent == -1.0:
-        return 1.0 / values
+        return np.reciprocal(values, out=values)
     if exponent == 2.0:
-        return values * values
-    return np.power(values, exponent)
+        return np.multiply(values, values, out=values)
+    return np.power(values, exponent, out=values)
 
 
 def _with_values(matrix, values):
@@ -240,47 +240,60 @@ def _block_statistics(data, B, H, for_H, for_W, loss):
     counts, missing = data.counts, data.missing
     n_pixels, n_channels = counts.shape
     k = H.shape[0]
+    for_H = for_H or loss  # the loss sums come from the H statistics (below)
     step = max(1, _BLOCK_ENTRIES // n_channels)
     P_H = np.empty((k, n_pixels), H.dtype) if for_H else None
     Q_H = np.empty((k, n_pixels), H.dtype) if for_H else None
     P_W = np.zeros((n_channels, k), H.dtype) if for_W else None
     Q_W = np.zeros((n_channels, k), H.dtype) if for_W else None
-    model_power = cross = log_model = 0.0
+    weights = data.pixel_weights.astype(H.dtype)
+    every_pixel = bool(np.all(data.pixel_weights == 1))
+    log_model = 0.0
     Bt = np.ascontiguousarray(B.T)
     for start in range(0, n_pixels, step):
         block = slice(start, min(n_pixels, start + step))
         H_block = H[:, block]
         model = H_block.T @ Bt  # (pixels, channels)
-        weights = np.broadcast_to(data.pixel_weights[block, None].astype(H.dtype), model.shape)
-        if missing is not None:
-            weights = weights - missing[block].toarray().astype(H.dtype)
-        # M Y^(β−1) (dense: every observed entry) and M X Y^(β−2) = (X / Y) M Y^(β−1)
-        # (sparse: only where X > 0): the two statistics of docs/solver.md.
-        power = _power(model, beta - 1.0) * weights
         observed = counts[block]
         rows = np.repeat(np.arange(observed.shape[0]), np.diff(observed.indptr))
+        model_at_counts = model[rows, observed.indices]
+        gaps = None
+        if missing is not None:
+            gaps = missing[block]
+            gap_rows = np.repeat(np.arange(gaps.shape[0]), np.diff(gaps.indptr))
+        if loss and beta == 0.0:  # Σ M log Y
+            logs = np.log(model, dtype=np.float64)
+            if not every_pixel:
+                logs *= data.pixel_weights[block, None]
+            log_model += float(logs.sum())
+            if gaps is not None:
+                log_model -= float(logs[gap_rows, gaps.indices].sum())
+        # M Y^(β−1) (dense: every observed entry; the mask zeroes rows and single entries)
+        # and M X Y^(β−2) = (X / Y) M Y^(β−1) (sparse: only where X > 0): the two
+        # statistics of docs/solver.md.
+        power = _power_in_place(model, beta - 1.0)
+        if not every_pixel:
+            power *= weights[block, None]
+        if gaps is not None:
+            power[gap_rows, gaps.indices] = 0.0
         power_at_counts = power[rows, observed.indices]
-        data_power = _with_values(observed, observed.data / model[rows, observed.indices]
-                                  * power_at_counts)
+        data_power = _with_values(observed, observed.data / model_at_counts * power_at_counts)
         if for_H:
             P_H[:, block] = (power @ B).T
             Q_H[:, block] = (data_power @ B).T
         if for_W:
             P_W += power.T @ H_block.T
             Q_W += data_power.T @ H_block.T
-        if loss:
-            cross += float(np.dot(observed.data.astype(np.float64),
-                                  power_at_counts.astype(np.float64)))
-            if beta == 0.0:
-                log_model += float(np.sum(np.log(model, dtype=np.float64) * weights, dtype=np.float64))
-            else:
-                model_power += float(np.sum(power * model, dtype=np.float64))
     out = {}
     if for_H:
         out["P_H"], out["Q_H"] = P_H, Q_H
     if for_W:
         out["P_W"], out["Q_W"] = P_W, Q_W
     if loss:
+        # Σ M Y^β = Σ_kj P_kj H_kj and Σ M X Y^(β−1) = Σ_kj Q_kj H_kj (as Y = B H).
+        H64 = H.astype(np.float64)
+        model_power = float(np.sum(P_H.astype(np.float64) * H64))
+        cross = float(np.sum(Q_H.astype(np.float64) * H64))
         if beta == 0.0:  # Σ M (x/y − log x + log y − 1)
             out["divergence"] = cross - data.data_constant + log_model - data.n_observed
         else:
