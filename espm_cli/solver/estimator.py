@@ -124,6 +124,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         The same terms at the starting point.
     reconstruction_err_ : float
         Final divergence at the scale of the counts (``losses_[-1, 0] / data_scale_**β``).
+    beta_ : float
+        β of the divergence that was fitted (from ``beta_loss``).
     data_scale_ : float
         The factor X was multiplied by inside the fit (1.0 without ``normalize``).
     kept_channels_ : ndarray of bool of shape (n_channels,)
@@ -255,7 +257,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.converged_ = converged
         self.kept_channels_ = pattern.kept_channels
         self.missing_summary_ = pattern.summary()
-        self._beta = beta
+        self.beta_ = beta
         return H_fit.T
 
     def transform(self, X):
@@ -287,7 +289,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         continuum = None
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
         scale = self.data_scale_
-        backend, options = backend_for(self.backend, self._beta, pattern)
+        backend, options = backend_for(self.backend, self.beta_, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         settings = _scaled_settings(settings, scale)
         W, _ = _scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
