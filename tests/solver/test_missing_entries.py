@@ -172,3 +172,30 @@ def test_channel_mask_without_G_fits_the_other_channels():
     np.testing.assert_allclose(fit.W_[kept], reduced.W_, rtol=1e-10)
     assert np.all(fit.W_[mask] == 0) and fit.components_.shape == (K, 16)
     np.testing.assert_allclose(fit.transform(X), reduced.transform(X[:, kept]), rtol=1e-8)
+
+
+def test_physics_model_with_a_zero_energy_peak(caplog):
+    """A real-file situation: counts below the model's first line (the zero-energy peak).
+
+    G is zero there; those channels are left out with one log line naming their energies,
+    and the fit equals the fit of the other channels.
+    """
+    from espm_cli.simulate.synthetic import SimulationSettings, _edx_model
+
+    model = _edx_model(SimulationSettings(n_channels=200, energy_scale_keV=0.05,
+                                          energy_offset_keV=-0.2), ["Fe", "Pt", "O"])
+    empty = ~model.G.any(axis=1)
+    assert empty.any()
+    rng = np.random.default_rng(0)
+    W = rng.uniform(0.2, 1.0, (model.G.shape[1], 2))
+    H = rng.dirichlet(np.ones(2), 36).T
+    X = rng.poisson(20 * model.G @ W @ H).T.astype(float)
+    X[:, empty] = rng.poisson(50.0, (36, int(empty.sum())))  # the zero-energy peak
+    params = dict(random_state=0, max_iter=20, tol=0.0, simplex="H")
+    with caplog.at_level(logging.INFO, logger="espm_cli.solver.missing"):
+        fit = _quiet(SmoothNMF(2, G=model, **params), X)
+    assert f"G is zero in {int(empty.sum())} channels" in caplog.text and "keV" in caplog.text
+    reduced = _quiet(SmoothNMF(2, G=model.G[~empty], G_continuum=model.continuum_mask,
+                               **params), X[:, ~empty])
+    np.testing.assert_allclose(fit.W_, reduced.W_, rtol=1e-10)
+    assert fit.components_.shape == (2, 200)
