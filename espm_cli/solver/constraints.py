@@ -30,6 +30,37 @@ def held_mass(fixed, free):
     return 0.0 if fixed is None else np.sum(np.where(free, 0.0, fixed), axis=0)
 
 
+def quadratic_update(a, beta, c, *, fixed=None, simplex=False, eps, dtype):
+    """Minimiser of ``Σ a h² + β h − c log h`` under bounds, fixed entries, column simplex.
+
+    The closed-form case (KL and Frobenius H steps). Arithmetic in the inputs' dtype, the
+    simplex root in float64.
+
+    Parameters
+    ----------
+    a, beta, c : ndarray (broadcastable to the factor's shape)
+    fixed : ndarray or None
+    simplex : bool
+        Whether the free entries of every column sum to 1 − Σ held.
+    eps : float
+    dtype : numpy dtype
+
+    Returns
+    -------
+    ndarray, ``dtype``
+    """
+    free = free_entries(fixed, np.broadcast_shapes(np.shape(beta), np.shape(c)))
+    if simplex:
+        target = 1.0 - np.sum(np.where(free, 0.0, fixed), axis=0, dtype=np.float64) \
+            if fixed is not None else 1.0
+        updated = simplex_minimiser(a, beta, c, free, target, eps).astype(dtype)
+    else:
+        updated = np.maximum(quadratic_log_minimiser(a, beta, c), eps).astype(dtype, copy=False)
+    if fixed is not None:
+        updated = np.where(free, updated, fixed).astype(dtype, copy=False)
+    return updated
+
+
 def _minimise(surrogate, eps):
     if is_closed_form(surrogate.beta):
         return np.maximum(quadratic_log_minimiser(*surrogate.quadratic()), eps)
@@ -61,6 +92,9 @@ def constrained_update(surrogate, *, fixed=None, simplex_rows=None, eps, dtype):
     -------
     ndarray of shape (n_rows, n_columns), ``dtype``
     """
+    if simplex_rows is not None and simplex_rows.all() and is_closed_form(surrogate.beta):
+        return quadratic_update(*surrogate.quadratic(), fixed=fixed, simplex=True, eps=eps,
+                                dtype=dtype)
     free = free_entries(fixed, surrogate.shape)
     updated = _minimise(surrogate, eps)
     if simplex_rows is not None:
