@@ -18,8 +18,10 @@ from espm_cli.solver.backends import backend_for
 from espm_cli.solver.initialization import (make_feasible, nndsvda, project_spectra,
                                             random_start)
 from espm_cli.solver.losses import beta_value, divergence_name
-from espm_cli.solver.missing import (fill_masked_array, fill_nan, find_missing,
-                                     masked_array_mask)
+from espm_cli.solver.missing import (expand_rows, fill_masked_array, fill_nan, find_missing,
+                                     keep_channels, mask_for, masked_array_mask,
+                                     model_energies, restrict_to_model_rows)
+from espm_cli.solver.scaling import data_scale, scale_factors, scaled_settings
 from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
@@ -223,30 +225,30 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         dtype = np.dtype(self.dtype)
         G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
         pattern = find_missing(X, mask=self.mask, masked_array=masked,
-                               empty_model_rows=~G_full.any(axis=1), energies=_energies(self.G))
+                               empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
         X = check_counts(fill_nan(X))
         X = X.tocsr() if sp.issparse(X) else X
         if beta == 1.0:
             warn_if_not_counts(X)
-        X, G, rows = _keep_channels(X, G_full, pattern.kept_channels, identity=self.G is None)
-        settings = _model_rows(self._settings(n_pixels, G_full, continuum), rows)
+        X, G, rows = keep_channels(X, G_full, pattern.kept_channels, identity=self.G is None)
+        settings = restrict_to_model_rows(self._settings(n_pixels, G_full, continuum), rows)
         if W is not None and rows is not None:
             W = np.asarray(W)[rows]
-        scale = _data_scale(X, pattern, k) if self.normalize else 1.0
+        scale = data_scale(X, pattern, k) if self.normalize else 1.0
         backend, options = backend_for(self.backend, beta, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         _check_model_covers_counts(G, data.channel_totals)
-        settings = _scaled_settings(settings, scale)
-        W, H = _scale_factors(W, H, scale, settings["simplex"])
+        settings = scaled_settings(settings, scale)
+        W, H = scale_factors(W, H, scale, settings["simplex"])
         W_start, H_start = self._start(data, X, G, W, H, settings)
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged = _run_updates(
             backend, data, G, W_start.astype(dtype), H_start.astype(dtype), settings,
             max_iter=self.max_iter, tol=self.tol, update_W=True, verbose=self.verbose,
             callback=self.callback)
-        W_fit, H_fit = _scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
+        W_fit, H_fit = scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
         if rows is not None:  # G=None: the spectra are 0 on the channels left out
-            W_fit = _put_rows(G_full.shape[1], rows, W_fit)
+            W_fit = expand_rows(G_full.shape[1], rows, W_fit)
         self.G_, self.W_, self.H_ = G_full.astype(dtype), W_fit, H_fit
         self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
@@ -280,10 +282,10 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                           accept_sparse=("csr", "csc", "coo"), dtype="numeric",
                           ensure_all_finite=False)
         n_pixels = X.shape[0]
-        pattern = find_missing(X, mask=_mask_for(self.mask, X.shape), masked_array=masked,
+        pattern = find_missing(X, mask=mask_for(self.mask, X.shape), masked_array=masked,
                                left_out_channels=~self.kept_channels_)
         X = check_counts(fill_nan(X))
-        X, G, rows = _keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
+        X, G, rows = keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
                                     pattern.kept_channels, identity=self.G is None)
         dtype = self.W_.dtype
         continuum = None
@@ -291,8 +293,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         scale = self.data_scale_
         backend, options = backend_for(self.backend, self.beta_, pattern)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
-        settings = _scaled_settings(settings, scale)
-        W, _ = _scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
+        settings = scaled_settings(settings, scale)
+        W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
                               settings["simplex"])
         W = W.astype(dtype)
         k = W.shape[1]
@@ -305,7 +307,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         _, H_fit, *_ = _run_updates(backend, data, G, W, H_start.astype(dtype),
                                     settings, max_iter=self.max_iter, tol=self.tol,
                                     update_W=False, verbose=self.verbose)
-        _, H_fit = _scale_factors(None, H_fit, 1.0 / scale, settings["simplex"])
+        _, H_fit = scale_factors(None, H_fit, 1.0 / scale, settings["simplex"])
         return H_fit.T
 
     def inverse_transform(self, X):
@@ -484,106 +486,6 @@ def _physics_matrix(G, G_continuum, n_channels):
                              f"{matrix.shape[1]}; got {continuum.dtype} of shape "
                              f"{continuum.shape}.")
     return matrix, continuum
-
-
-def _energies(G):
-    """Channel energies (keV) of a physics model G, else None (for log lines)."""
-    axis = getattr(G, "energy_axis", None)
-    return None if axis is None else getattr(axis, "energies", None)
-
-
-def _keep_channels(X, G, kept, identity=False):
-    """X and G restricted to the channels that take part in the fit.
-
-    Returns
-    -------
-    X, G
-    rows : ndarray of int or None
-        With ``identity`` (G=None) the columns of G (rows of W) of the channels left out go
-        too; ``rows`` are the ones kept (None when all are).
-    """
-    if kept.all():
-        return X, G, None
-    columns = np.flatnonzero(kept)
-    G = G[columns]
-    rows = None
-    if identity:
-        rows = columns
-        G = G[:, rows]
-    empty = np.flatnonzero(~G.any(axis=0))
-    if empty.size:
-        raise ValueError(f"G column {int(empty[0])} is zero on every channel left in the fit "
-                         "(the masked channels hold all of its lines); unmask them or drop "
-                         "that column.")
-    return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G, rows
-
-
-def _model_rows(settings, rows):
-    """Settings restricted to the rows of W that are fitted (G=None with channels left out)."""
-    if rows is None:
-        return settings
-    settings = dict(settings)
-    for name in ("fixed_W", "simplex_rows"):
-        if settings[name] is not None:
-            settings[name] = settings[name][rows]
-    return settings
-
-
-def _put_rows(n_rows, rows, values):
-    """A zero (n_rows, k) array holding ``values`` in ``rows``."""
-    full = np.zeros((n_rows, values.shape[1]), values.dtype)
-    full[rows] = values
-    return full
-
-
-def _data_scale(X, pattern, n_components):
-    """``n_components / (mean counts per observed pixel)``: the scaling of ``normalize``."""
-    total = float(X.sum())
-    n_pixels = X.shape[0]
-    if pattern.observed_pixels is not None:
-        dropped = np.flatnonzero(~pattern.observed_pixels)
-        total -= float(X[dropped].sum())
-        n_pixels = int(pattern.observed_pixels.sum())
-    if pattern.missing is not None:
-        coo = sp.coo_array(pattern.missing)
-        values = X[coo.row, coo.col]
-        total -= float(np.sum(np.asarray(values, dtype=np.float64)))
-    if total <= 0:
-        raise ValueError("X has no counts on its observed entries; there is nothing to fit.")
-    return n_components * n_pixels / total
-
-
-def _scale_factors(W, H, scale, simplex):
-    """Multiply the factor that carries the scale of X (H under simplex="W", else W)."""
-    if scale == 1.0:
-        return W, H
-    if simplex == "W":
-        return W, None if H is None else np.asarray(H) * scale
-    return None if W is None else np.asarray(W) * scale, H
-
-
-def _scaled_settings(settings, scale):
-    """Settings of the scaled problem: held entries of the scaled factor scaled too."""
-    if scale == 1.0:
-        return settings
-    settings = dict(settings)
-    name = "fixed_H" if settings["simplex"] == "W" else "fixed_W"
-    if settings[name] is not None:
-        fixed = settings[name]
-        settings[name] = np.where(fixed >= 0, fixed * scale, fixed)
-    return settings
-
-
-def _mask_for(mask, shape):
-    """The part of the fit's ``mask`` that applies to an X of ``shape`` in transform."""
-    if mask is None:
-        return None
-    mask = np.asarray(mask)
-    n_pixels, n_channels = shape
-    if mask.shape in ((n_channels,), (1, n_channels)) or mask.shape in (
-            (n_pixels, 1), (n_pixels, n_channels)):
-        return mask
-    return None
 
 
 def _check_model_covers_counts(G, channel_totals):

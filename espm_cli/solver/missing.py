@@ -215,3 +215,65 @@ def fill_nan(X):
     if np.issubdtype(X.dtype, np.floating) and np.isnan(X).any():
         return np.where(np.isnan(X), 0, X)
     return X
+
+
+def model_energies(G):
+    """Channel energies (keV) of a physics model G, else None (for log lines)."""
+    axis = getattr(G, "energy_axis", None)
+    return None if axis is None else getattr(axis, "energies", None)
+
+
+def keep_channels(X, G, kept, identity=False):
+    """X and G restricted to the channels that take part in the fit.
+
+    Returns
+    -------
+    X, G
+    rows : ndarray of int or None
+        With ``identity`` (G=None) the columns of G (rows of W) of the channels left out go
+        too; ``rows`` are the ones kept (None when all are).
+    """
+    if kept.all():
+        return X, G, None
+    columns = np.flatnonzero(kept)
+    G = G[columns]
+    rows = None
+    if identity:
+        rows = columns
+        G = G[:, rows]
+    empty = np.flatnonzero(~G.any(axis=0))
+    if empty.size:
+        raise ValueError(f"G column {int(empty[0])} is zero on every channel left in the fit "
+                         "(the masked channels hold all of its lines); unmask them or drop "
+                         "that column.")
+    return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G, rows
+
+
+def restrict_to_model_rows(settings, rows):
+    """Settings restricted to the rows of W that are fitted (G=None with channels left out)."""
+    if rows is None:
+        return settings
+    settings = dict(settings)
+    for name in ("fixed_W", "simplex_rows"):
+        if settings[name] is not None:
+            settings[name] = settings[name][rows]
+    return settings
+
+
+def expand_rows(n_rows, rows, values):
+    """A zero (n_rows, k) array holding ``values`` in ``rows``."""
+    full = np.zeros((n_rows, values.shape[1]), values.dtype)
+    full[rows] = values
+    return full
+
+
+def mask_for(mask, shape):
+    """The part of the fit's ``mask`` that applies to an X of ``shape`` in transform."""
+    if mask is None:
+        return None
+    mask = np.asarray(mask)
+    n_pixels, n_channels = shape
+    if mask.shape in ((n_channels,), (1, n_channels)) or mask.shape in (
+            (n_pixels, 1), (n_pixels, n_channels)):
+        return mask
+    return None

@@ -1,6 +1,5 @@
 """β-divergences and missing entries: monotone half-steps, a slow loop reference, KL path."""
 
-import itertools
 import warnings
 
 import numpy as np

@@ -11,7 +11,7 @@ from espm_cli.solver import SmoothNMF, get_backend
 from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.masked_counts import prepare_masked_counts
 
-from solver_helpers import gaussian_peak_matrix, tiny_problem
+from solver_helpers import tiny_problem
 
 SHAPE = (5, 6)
 K = 2
