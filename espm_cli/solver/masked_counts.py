@@ -44,6 +44,9 @@ class MaskedCounts:
         The data-only part of the divergence (Σ X^β, Σ X², or Σ log X for β = 0).
     n_observed : int
         Number of observed entries.
+    counts_by_pixel_columns : scipy.sparse.csc_array or None
+        The same counts in CSC layout (β = 2 only: its product with B is about twice as
+        fast as the CSR one).
     """
 
     counts: object
@@ -54,6 +57,7 @@ class MaskedCounts:
     channel_totals: np.ndarray
     data_constant: float
     n_observed: int
+    counts_by_pixel_columns: object = None
 
     @property
     def shape(self):
@@ -123,7 +127,8 @@ def prepare_masked_counts(X, dtype, *, beta, observed_pixels=None, missing=None)
     return MaskedCounts(counts=counts, beta=float(beta), pixel_weights=weights,
                         missing=missing_csr, total=float(values.sum()),
                         channel_totals=channel_totals, data_constant=constant,
-                        n_observed=n_observed)
+                        n_observed=n_observed,
+                        counts_by_pixel_columns=counts.tocsc() if beta == 2.0 else None)
 
 
 def _model_at(matrix, B, H):
@@ -213,7 +218,7 @@ def _frobenius_statistics(data, B, H, for_H, for_W, loss):
     missing_model = None
     if missing is not None:
         missing_model = _with_values(missing, _model_at(missing, B, H)[0])
-    data_part = (counts @ B).T  # Bᵀ X, (k, p)
+    data_part = (data.counts_by_pixel_columns @ B).T  # Bᵀ X, (k, p)
     if for_H:
         P = gram @ weighted_H
         if missing_model is not None:
