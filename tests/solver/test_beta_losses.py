@@ -130,7 +130,7 @@ def test_agrees_with_slow_loop_reference(beta, lambda_L, mu, simplex, masked):
                            fixed_H=None, eps=1e-10)
     estimator = SmoothNMF(2, G=G, beta_loss=beta, lambda_L=lambda_L, mu=np.array(mu),
                           epsilon_reg=0.5, simplex=simplex, shape_2d=LOOP_SHAPE,
-                          init="custom", max_iter=20, tol=0.0, mask=missing,
+                          init="custom", max_iter=20, tol=0.0, mask=missing, extrapolate=False,
                           backend="reference")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
