@@ -25,6 +25,8 @@ def _fit(X, **params):
 def test_extrapolated_fit_never_increases_the_objective(backend, options):
     X, G, continuum = tiny_problem(seed=3, n_channels=20, shape_2d=(6, 5), n_components=3)
     options = dict(options)
+    if backend == "numba" and ("beta_loss" in options or "masked" in options):
+        pytest.skip("the numba backend serves KL without masked entries only")
     if options.pop("masked", False):
         mask = np.zeros(X.shape, bool)
         mask[::7, ::3] = True
