@@ -36,7 +36,7 @@ import scipy.sparse as sp
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
 from espm_cli.solver.reference import regularisation_terms, sparsity_weights
-from espm_cli.solver.simplex import simplex_minimiser
+from espm_cli.solver.constraints import multiplicative_w_update
 
 _WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
 _MAX_BLOCKS = 64
@@ -329,18 +329,8 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
                    else np.sum(G, axis=0, dtype=np.float64))
     row_sums = np.sum(H, axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums)
-    free = np.ones(W.shape, dtype=bool) if fixed is None else fixed < 0
-    W_new = np.maximum(numerator / denominator, eps)
-    if simplex_rows is not None:
-        rows = np.flatnonzero(simplex_rows)
-        free_rows = free[rows]
-        fixed_mass = 0.0 if fixed is None else np.sum(np.where(free_rows, 0.0, fixed[rows]),
-                                                      axis=0)
-        W_new[rows] = simplex_minimiser(0.0, denominator[rows], numerator[rows], free_rows,
-                                        1.0 - fixed_mass, eps)
-    if fixed is not None:
-        W_new = np.where(free, W_new, fixed)
-    return W_new.astype(W.dtype, copy=False)
+    return multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
+                                   fixed=fixed, eps=eps).astype(W.dtype, copy=False)
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):

@@ -8,16 +8,40 @@ available name in ``AUTO_PREFERENCE``.
 """
 
 import importlib
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
+
+
+def serves_plain_kl(beta, weighted):
+    """The cases a fused KL backend serves: β = 1, no masked pixel or entry."""
+    return beta == 1.0 and not weighted
+
+
+def serves_every_case(beta, weighted):
+    """A backend with the general path (any β, masked pixels and entries)."""
+    return True
 
 
 class Backend(NamedTuple):
-    """The step functions the fit loop calls."""
+    """The step functions the fit loop calls, and which losses and masks they serve.
+
+    ``serves(beta, weighted)`` says whether the backend handles that β and, when
+    ``weighted``, masked pixels or entries (masked channels are dropped before any
+    backend sees them). Only a backend that serves a case gets keyword arguments
+    ``beta``, ``observed_pixels`` and ``missing`` in ``prepare_counts``.
+
+    ``evaluate`` (optional) shares work between steps explicitly:
+    ``evaluate(data, G, W, H, **regularisation) -> (terms, workspace)`` returns the
+    objective terms and a workspace (the H-step statistics at the same W and H, or None);
+    the fit loop hands that workspace to the next ``h_step(..., workspace=workspace)``,
+    which is then at the same point. Nothing is cached behind the caller's back.
+    """
 
     prepare_counts: Callable
     h_step: Callable
     w_step: Callable
     objective_terms: Callable
+    serves: Callable = serves_plain_kl
+    evaluate: Optional[Callable] = None
 
 
 _BACKENDS = {}
@@ -64,11 +88,73 @@ def get_backend(name):
     return _BACKENDS[name]
 
 
-def _register_reference():
-    from espm_cli.solver import counts, reference
+def backend_for(name, beta, pattern):
+    """The backend for a fit, and the keyword arguments of its ``prepare_counts``.
 
-    register_backend("reference", Backend(counts.prepare_counts, reference.h_step,
-                                          reference.w_step, reference.objective_terms))
+    Parameters
+    ----------
+    name : str
+        ``"auto"`` (the first name of ``AUTO_PREFERENCE`` that serves the case) or a name.
+    beta : float
+    pattern : MissingPattern
+
+    Returns
+    -------
+    backend : Backend
+    options : dict
+        Empty for plain KL (so every backend's ``prepare_counts`` is called as before).
+    """
+    weighted = pattern.needs_weights
+    general = beta != 1.0 or weighted
+    options = ({"beta": beta, "observed_pixels": pattern.observed_pixels,
+                "missing": pattern.missing} if general else {})
+    if name == "auto":
+        for candidate in AUTO_PREFERENCE:
+            try:
+                backend = get_backend(candidate)
+            except (KeyError, ImportError):
+                continue
+            if backend.serves(beta, weighted):
+                return backend, options
+    backend = get_backend(name)
+    if not backend.serves(beta, weighted):
+        raise ValueError(f"backend={name!r} serves only beta_loss='kullback-leibler' without "
+                         "masked pixels or entries; use backend='auto' or 'reference'.")
+    return backend, options
+
+
+def _register_reference():
+    from espm_cli.solver import beta_steps, counts, masked_counts, reference
+
+    # The reference backend serves every case: plain KL through today's CountData steps
+    # (so its results stay as they were), the rest through the general steps.
+    steps = {counts.CountData: reference, masked_counts.MaskedCounts: beta_steps}
+
+    def prepare_counts(X, dtype, *, beta=1.0, observed_pixels=None, missing=None):
+        if beta == 1.0 and observed_pixels is None and missing is None:
+            return counts.prepare_counts(X, dtype)
+        return masked_counts.prepare_masked_counts(X, dtype, beta=beta,
+                                                   observed_pixels=observed_pixels,
+                                                   missing=missing)
+
+    def h_step(data, *args, workspace=None, **kwargs):
+        if workspace is not None:
+            kwargs["workspace"] = workspace
+        return steps[type(data)].h_step(data, *args, **kwargs)
+
+    def w_step(data, *args, **kwargs):
+        return steps[type(data)].w_step(data, *args, **kwargs)
+
+    def objective_terms(data, *args, **kwargs):
+        return steps[type(data)].objective_terms(data, *args, **kwargs)
+
+    def evaluate(data, *args, **kwargs):
+        if isinstance(data, masked_counts.MaskedCounts):
+            return beta_steps.evaluate(data, *args, **kwargs)
+        return reference.objective_terms(data, *args, **kwargs), None
+
+    register_backend("reference", Backend(prepare_counts, h_step, w_step, objective_terms,
+                                          serves=serves_every_case, evaluate=evaluate))
 
 
 _register_reference()

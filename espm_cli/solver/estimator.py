@@ -17,9 +17,14 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from espm_cli.solver.backends import get_backend
+from espm_cli.solver.backends import backend_for
 from espm_cli.solver.initialization import (element_abundances, make_feasible, nndsvda,
                                             project_spectra, random_start, vertex_start)
+from espm_cli.solver.losses import beta_value, divergence_name
+from espm_cli.solver.missing import (expand_rows, fill_masked_array, fill_nan, find_missing,
+                                     keep_channels, mask_for, masked_array_mask,
+                                     model_energies, restrict_to_model_rows)
+from espm_cli.solver.scaling import data_scale, scale_factors, scaled_settings
 from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
@@ -106,6 +111,24 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     backend : str, default="auto"
         Update-step backend ("reference" or a registered faster one; "auto" picks the
         fastest available).
+    beta_loss : {"kullback-leibler", "frobenius", "itakura-saito"} or float, default="kullback-leibler"
+        The data term: the β-divergence d_β(X | G W H), β = 1 (KL, Poisson counts), 2
+        (½‖X − GWH‖², Gaussian noise), 0 (Itakura-Saito, multiplicative noise) or any
+        real β. β ≤ 0 needs X > 0 on every observed entry. β = 1 uses the fast backend;
+        other β run on the reference path (over blocks of pixels, β = 2 factorised).
+    mask : array-like of bool or None, default=None
+        True where X is missing (left out of the loss). Shape (n_pixels, n_channels) for
+        single entries, (n_channels,) or (1, n_channels) for whole channels, (n_pixels, 1)
+        for whole pixels. NaN entries of X and a numpy masked array's mask are missing
+        too. Channels where G is all zero are left out automatically.
+    normalize : bool, default=False
+        Fit X scaled by ``n_components / (mean counts per observed pixel)``, so that
+        lambda_L, mu and epsilon_reg mean the same at any dose (the scaling of the ESpM
+        paper's parameters); W (or H under ``simplex="W"``) is given back in counts.
+        ``losses_`` are those of the scaled problem; ``data_scale_`` is the factor. Off by
+        default: the estimator then fits the X it is given (the Poisson likelihood of the
+        raw counts, results as before this option existed); front ends that expose
+        dose-independent weights turn it on.
     callback : callable or None, default=None
         Called after every iteration as ``callback(n_iter, losses_row)`` with the
         iteration number and that iteration's row of ``losses_``; a true return value
@@ -124,7 +147,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     losses_ : ndarray of shape (n_iter_, 4)
         Objective after each iteration, columns named by ``loss_names_``.
     loss_names_ : tuple of str
-        ``("kl_divergence", "laplacian", "log_sparsity", "total")``.
+        ``(divergence, "laplacian", "log_sparsity", "total")``, the divergence named by
+        :func:`~espm_cli.solver.losses.divergence_name` (``"kl_divergence"`` for β = 1).
     initial_losses_ : ndarray of shape (4,)
         The same terms at the starting point (of the start that was kept).
     init_objectives_ : ndarray of shape (n_init,)
@@ -132,7 +156,15 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     best_init_ : int
         Index of the start that was continued.
     reconstruction_err_ : float
-        Final KL divergence.
+        Final divergence at the scale of the counts (``losses_[-1, 0] / data_scale_**β``).
+    beta_ : float
+        β of the divergence that was fitted (from ``beta_loss``).
+    data_scale_ : float
+        The factor X was multiplied by inside the fit (1.0 without ``normalize``).
+    kept_channels_ : ndarray of bool of shape (n_channels,)
+        Channels that took part in the fit (not masked, G not zero).
+    missing_summary_ : dict
+        Counts of masked channels, pixels, entries and NaN entries.
     converged_ : bool
         Whether ``tol`` stopped the fit before ``max_iter``.
     n_features_in_ : int
@@ -142,7 +174,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
                  epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init="auto",
                  max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
-                 dtype="float64", eps=1e-10, extrapolate=True, backend="auto", callback=None):
+                 dtype="float64", eps=1e-10, extrapolate=True, backend="auto",
+                 beta_loss="kullback-leibler", mask=None, normalize=False, callback=None):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -163,12 +196,16 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.eps = eps
         self.extrapolate = extrapolate
         self.backend = backend
+        self.beta_loss = beta_loss
+        self.mask = mask
+        self.normalize = normalize
         self.callback = callback
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.positive_only = True
         tags.input_tags.sparse = True
+        tags.input_tags.allow_nan = True  # NaN marks a missing entry
         tags.transformer_tags.preserves_dtype = []
         return tags
 
@@ -206,9 +243,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             ``H_.T``.
         """
         check_parameters(self.get_params(deep=False))
-        X = check_counts(validate_data(self, X, reset=True, accept_sparse=("csr", "csc", "coo"),
-                                       dtype="numeric", ensure_all_finite=False))
-        warn_if_not_counts(X)
+        beta = beta_value(self.beta_loss)
+        masked = masked_array_mask(X)
+        X = validate_data(self, fill_masked_array(X), reset=True,
+                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
+                          ensure_all_finite=False)
         n_pixels, n_channels = X.shape
         k = self.n_components
         if k > min(n_pixels, n_channels):
@@ -217,11 +256,23 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f" = {min(n_pixels, n_channels)} for X with n_samples={n_pixels} pixels and "
                 f"{n_channels} channels.")
         dtype = np.dtype(self.dtype)
-        G, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
-        settings = self._settings(n_pixels, G, continuum)
-        backend = get_backend(self.backend)
-        data = backend.prepare_counts(X, dtype)
+        G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
+        pattern = find_missing(X, mask=self.mask, masked_array=masked,
+                               empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
+        X = check_counts(fill_nan(X))
+        X = X.tocsr() if sp.issparse(X) else X
+        if beta == 1.0:
+            warn_if_not_counts(X)
+        X, G, rows = keep_channels(X, G_full, pattern.kept_channels, identity=self.G is None)
+        settings = restrict_to_model_rows(self._settings(n_pixels, G_full, continuum), rows)
+        if W is not None and rows is not None:
+            W = np.asarray(W)[rows]
+        scale = data_scale(X, pattern, k) if self.normalize else 1.0
+        backend, options = backend_for(self.backend, beta, pattern)
+        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         _check_model_covers_counts(G, data.channel_totals)
+        settings = scaled_settings(settings, scale)
+        W, H = scale_factors(W, H, scale, settings["simplex"])
         starts = self._starts(backend, data, X, G, W, H, settings)
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged, objectives, best = _best_of_starts(
@@ -229,13 +280,20 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             settings, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
             callback=self.callback, extrapolate=self.extrapolate)
         self.init_objectives_, self.best_init_ = objectives, best
-        self.G_, self.W_, self.H_ = G, W_fit, H_fit
-        self.components_ = np.ascontiguousarray((G @ W_fit).T)
+        W_fit, H_fit = scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
+        if rows is not None:  # G=None: the spectra are 0 on the channels left out
+            W_fit = expand_rows(G_full.shape[1], rows, W_fit)
+        self.G_, self.W_, self.H_ = G_full.astype(dtype), W_fit, H_fit
+        self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
         self.losses_, self.initial_losses_ = losses, initial
-        self.loss_names_ = LOSS_NAMES
-        self.reconstruction_err_ = float(losses[-1, 0])
+        self.loss_names_ = (divergence_name(beta),) + LOSS_NAMES[1:]
+        self.data_scale_ = scale
+        self.reconstruction_err_ = float(losses[-1, 0]) / scale ** beta
         self.converged_ = converged
+        self.kept_channels_ = pattern.kept_channels
+        self.missing_summary_ = pattern.summary()
+        self.beta_ = beta
         return H_fit.T
 
     def transform(self, X):
@@ -253,26 +311,38 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ndarray of shape (n_samples, k)
         """
         check_is_fitted(self, "W_")
-        X = check_counts(validate_data(self, X, reset=False, accept_sparse=("csr", "csc", "coo"),
-                                       dtype="numeric", ensure_all_finite=False))
+        masked = masked_array_mask(X)
+        X = validate_data(self, fill_masked_array(X), reset=False,
+                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
+                          ensure_all_finite=False)
         n_pixels = X.shape[0]
+        pattern = find_missing(X, mask=mask_for(self.mask, X.shape), masked_array=masked,
+                               left_out_channels=~self.kept_channels_)
+        X = check_counts(fill_nan(X))
+        X, G, rows = keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
+                                    pattern.kept_channels, identity=self.G is None)
         dtype = self.W_.dtype
         continuum = None
-        settings = self._settings(n_pixels, self.G_, continuum, for_transform=True)
-        backend = get_backend(self.backend)
-        data = backend.prepare_counts(X, dtype)
-        _check_model_covers_counts(self.G_, data.channel_totals)
-        k = self.W_.shape[1]
-        pixel_totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
-        model_totals = self.G_.sum(axis=0, dtype=np.float64) @ self.W_.astype(np.float64)
+        settings = self._settings(n_pixels, G, continuum, for_transform=True)
+        scale = self.data_scale_
+        backend, options = backend_for(self.backend, self.beta_, pattern)
+        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
+        settings = scaled_settings(settings, scale)
+        W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
+                              settings["simplex"])
+        W = W.astype(dtype)
+        k = W.shape[1]
+        pixel_totals = scale * np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+        model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
         H_start = np.tile(pixel_totals / model_totals.sum(), (k, 1))
-        _, H_start = make_feasible(self.G_, self.W_, H_start, data.total, simplex=settings["simplex"],
+        _, H_start = make_feasible(G, W, H_start, data.total, simplex=settings["simplex"],
                                    simplex_rows=None, fixed_W=None,
                                    fixed_H=settings["fixed_H"], eps=self.eps, rescale=False)
-        _, H_fit, *_ = _run_updates(backend, data, self.G_, self.W_, H_start.astype(dtype),
+        _, H_fit, *_ = _run_updates(backend, data, G, W, H_start.astype(dtype),
                                     settings, max_iter=self.max_iter, tol=self.tol,
                                     update_W=False, verbose=self.verbose,
                                     extrapolate=self.extrapolate)
+        _, H_fit = scale_factors(None, H_fit, 1.0 / scale, settings["simplex"])
         return H_fit.T
 
     def inverse_transform(self, X):
@@ -492,28 +562,37 @@ def _run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, v
                                                          "epsilon_reg")}
 
     def objective(W, H):
-        terms = backend.objective_terms(data, G, W, H, **regularisation)
-        return np.append(terms, terms.sum())
+        # With an ``evaluate``, the pass that gives F also gives the next H step's
+        # statistics: an explicit workspace, used once by the step that follows.
+        if backend.evaluate is None:
+            terms, workspace = backend.objective_terms(data, G, W, H, **regularisation), None
+        else:
+            terms, workspace = backend.evaluate(data, G, W, H, **regularisation)
+        return np.append(terms, terms.sum()), workspace
 
-    initial = objective(W, H)
+    initial, workspace = objective(W, H)
     losses = []
     previous = initial[-1]
     converged = False
     extrapolation = 0.5
     for iteration in range(max_iter):
+        shared = {} if workspace is None else {"workspace": workspace}
         H = backend.h_step(data, G, W, H, simplex=settings["simplex"] == "H",
-                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation)
+                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation,
+                           **shared)
         if update_W:
             W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
                                fixed=settings["fixed_W"], eps=settings["eps"])
-        losses.append(objective(W, H))
-        current = losses[-1][-1]
+        row, workspace = objective(W, H)
+        losses.append(row)
+        current = row[-1]
         if extrapolate and iteration > 0:
             W_e, H_e = _extrapolate(G, W, H, W_before, H_before, extrapolation, settings, update_W)
-            trial = objective(W_e, H_e)
+            trial, trial_workspace = objective(W_e, H_e)
             W_before, H_before = W, H
             if trial[-1] < current:
                 W, H, losses[-1], current = W_e, H_e, trial, trial[-1]
+                workspace = trial_workspace
                 extrapolation = min(1.0, 1.5 * extrapolation)
             else:
                 extrapolation *= 0.5

@@ -8,8 +8,8 @@ G (c, m), W (m, k), H (k, p). The maths is derived in docs/solver.md.
 import numpy as np
 from scipy.special import xlogy
 
+from espm_cli.solver.constraints import multiplicative_w_update, quadratic_update
 from espm_cli.solver.grid import grid_degrees, laplacian_energy, neighbour_sum
-from espm_cli.solver.simplex import quadratic_log_minimiser, simplex_minimiser
 
 
 def count_ratio(data, B, H):
@@ -127,15 +127,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     else:
         a = np.zeros((1, 1), dtype=H.dtype)
         c = numerator
-    free = np.ones(H.shape, dtype=bool) if fixed is None else fixed < 0
-    if simplex:
-        target = 1.0 - np.sum(np.where(free, 0.0, fixed), axis=0, dtype=np.float64)
-        H_new = simplex_minimiser(a, beta, c, free, target, eps).astype(H.dtype)
-    else:
-        H_new = np.maximum(quadratic_log_minimiser(a, beta, c), eps).astype(H.dtype, copy=False)
-    if fixed is not None:
-        H_new = np.where(free, H_new, fixed).astype(H.dtype, copy=False)
-    return H_new
+    return quadratic_update(a, beta, c, fixed=fixed, simplex=simplex, eps=eps, dtype=H.dtype)
 
 
 def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
@@ -167,17 +159,8 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
     column_sums = G.sum(axis=0, dtype=np.float64)
     row_sums = H.sum(axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums).astype(W.dtype)
-    free = np.ones(W.shape, dtype=bool) if fixed is None else fixed < 0
-    W_new = np.maximum(numerator / denominator, eps).astype(W.dtype, copy=False)
-    if simplex_rows is not None:
-        rows = np.flatnonzero(simplex_rows)
-        free_rows = free[rows]
-        fixed_mass = 0.0 if fixed is None else np.sum(np.where(free_rows, 0.0, fixed[rows]), axis=0)
-        W_new[rows] = simplex_minimiser(0.0, denominator[rows], numerator[rows], free_rows,
-                                        1.0 - fixed_mass, eps)
-    if fixed is not None:
-        W_new = np.where(free, W_new, fixed).astype(W.dtype, copy=False)
-    return W_new
+    return multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
+                                   fixed=fixed, eps=eps).astype(W.dtype, copy=False)
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):

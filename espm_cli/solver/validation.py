@@ -59,6 +59,23 @@ def _is_backend(value):
 #: Accepted values of ``init`` (the starts are described in SmoothNMF's docstring).
 INIT_METHODS = ("auto", "spa", "kmeans", "nndsvda", "random", "custom")
 
+
+def _is_beta_loss(value):
+    from espm_cli.solver.losses import BETA_LOSS_NAMES
+
+    return (isinstance(value, str) and value in BETA_LOSS_NAMES) or _is_real(value)
+
+
+def _is_mask(value):
+    if value is None:
+        return True
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        return False
+    return array.dtype == bool and array.ndim in (1, 2)
+
+
 PARAMETER_RULES = {
     "n_components": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "lambda_L": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
@@ -79,6 +96,11 @@ PARAMETER_RULES = {
     "extrapolate": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "backend": (_is_backend, '"auto" or a registered backend name'),
     "callback": (lambda v: v is None or callable(v), "None or a callable(n_iter, losses_row)"),
+    "beta_loss": (_is_beta_loss, '"kullback-leibler", "frobenius", "itakura-saito" or a '
+                  "finite real number (the β of the β-divergence)"),
+    "mask": (_is_mask, "None or a boolean array, True where X is missing, of shape "
+             "(n_pixels, n_channels), (n_channels,), (1, n_channels) or (n_pixels, 1)"),
+    "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
 }
 
 
@@ -92,7 +114,10 @@ def check_parameters(params):
     """
     for name, (is_allowed, allowed) in PARAMETER_RULES.items():
         if name in params and not is_allowed(params[name]):
-            raise ValueError(f"{name}={params[name]!r} is not valid: it must be {allowed}.")
+            value = params[name]
+            shown = (f"<array of shape {value.shape}, dtype {value.dtype}>"
+                     if isinstance(value, np.ndarray) else repr(value))
+            raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
 def check_counts(X):
