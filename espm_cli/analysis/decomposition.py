@@ -180,7 +180,16 @@ def assemble_result(*, energy, window, model, estimator, channel_totals, n_pixel
     else:
         labels, lines = [f"channel_{i}" for i in range(G.shape[1])], []
     params = {key: value for key, value in estimator.get_params().items()
-              if key not in ("G", "callback", "fixed_W", "fixed_H", "G_continuum")}
+              if key not in ("G", "callback", "fixed_W", "fixed_H", "G_continuum", "mask")}
+    # what the fit did beyond its parameters: the loss and scale used, what was left out,
+    # and how the starts fared (in the result file's estimator_params, under "fitted")
+    params["fitted"] = {
+        "beta": float(getattr(estimator, "beta_", 1.0)),
+        "data_scale": float(getattr(estimator, "data_scale_", 1.0)),
+        "missing": dict(getattr(estimator, "missing_summary_", {}) or {}),
+        "init_objectives": [float(v) for v in getattr(estimator, "init_objectives_", [])],
+        "best_init": int(getattr(estimator, "best_init_", 0)),
+    }
     return DecompositionResult(
         energy=np.asarray(energy, dtype=np.float64), G=G, G_labels=labels, W=W,
         maps=H.reshape(k, *shape_2d),

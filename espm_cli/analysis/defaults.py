@@ -36,6 +36,10 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
     "seed": DEFAULT_SEED,
     "init": DEFAULT_INIT,
     "n_init": DEFAULT_N_INIT,
+    # the data term and dose scaling (docs/solver.md): the Poisson likelihood of the raw
+    # counts; --normalize for weights that mean the same at any dose
+    "beta_loss": "kullback-leibler",
+    "normalize": False,
 }
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.

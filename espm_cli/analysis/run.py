@@ -178,8 +178,10 @@ def fit(image, model, config, progress: Callable | None = None,
 
     from .decomposition import fit_matrix, make_estimator, solver_arguments
 
-    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d,
-                               **solver_arguments(config))
+    arguments = solver_arguments(config)
+    if config.get("mask_energy"):
+        arguments["mask"] = energy_mask(image.energy, config["mask_energy"])
+    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d, **arguments)
     interrupt = _StopOnInterrupt()
     if solver_accepts_callback():
         def callback(n_iter, losses_row):
@@ -202,6 +204,26 @@ def fit(image, model, config, progress: Callable | None = None,
             estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
+
+
+def energy_mask(energy, windows) -> np.ndarray:
+    """Channels (True: left out of the fit) inside any of the (LOW, HIGH) keV windows.
+
+    Raises
+    ------
+    RunFailed
+        When the windows leave no channel of the fit window.
+    """
+    energy = np.asarray(energy, dtype=np.float64)
+    mask = np.zeros(energy.shape, bool)
+    for low, high in windows:
+        mask |= (energy >= low) & (energy <= high)
+    if mask.all():
+        raise RunFailed(f"--mask-energy leaves none of the {energy.size} channels of the fit "
+                        f"window {energy[0]:.3g}-{energy[-1]:.3g} keV; mask less")
+    if mask.any():
+        logger.info("leaving %d channels out of the fit (--mask-energy)", int(mask.sum()))
+    return mask
 
 
 def _acquisition_dict(model, image) -> dict:

@@ -62,8 +62,8 @@ class Option:
     name : str
         Parameter name (``lambda_L``); the YAML key (``lambda_L`` or ``lambda-L``).
     kind : str
-        ``int``, ``float``, ``flag``, ``choice``, ``symbols``, ``path`` (an existing
-        file) or ``folder`` (an output folder).
+        ``int``, ``float``, ``flag``, ``choice``, ``loss`` (one of ``choices`` or a finite
+        number), ``symbols``, ``path`` (an existing file) or ``folder`` (an output folder).
     default : object
         Value when not given (None: from the file's metadata, or not used).
     help : str
@@ -75,6 +75,11 @@ class Option:
         For ``choice``; matched case-insensitively, stored as written here.
     nargs : int
         Several numbers (``--crop X Y W H``); each is checked as ``kind``.
+    multiple : bool
+        The option may be given several times (``--mask-energy 0 0.2 --mask-energy 1.7 1.8``;
+        in YAML a list of groups); the value is a tuple of groups, None when not given.
+    negatable : bool
+        A flag that also has a ``--no-`` form (``--normalize/--no-normalize``).
     flags : tuple of str
         Command-line spellings (default ``--name-with-dashes``).
     metavar : str, optional
@@ -91,6 +96,8 @@ class Option:
     max_open: bool = False
     choices: tuple[str, ...] | None = None
     nargs: int = 1
+    multiple: bool = False
+    negatable: bool = False
     flags: tuple[str, ...] = ()
     metavar: str | None = None
 
@@ -150,6 +157,14 @@ OPTIONS: tuple[Option, ...] = (
     Option("n_init", "int", _DEFAULT["n_init"], "Number of starts; the best after 10 iterations "
            "is continued (default: 4 with physics, 1 with --no-physics).", minimum=1,
            maximum=1000),
+    Option("beta_loss", "loss", _DEFAULT["beta_loss"], "Data term: kullback-leibler (Poisson "
+           "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
+           choices=("kullback-leibler", "frobenius", "itakura-saito")),
+    Option("normalize", "flag", _DEFAULT["normalize"], "Fit the counts scaled to k per pixel, "
+           "so that --lambda-L, --mu and --epsilon-reg mean the same at any dose (the ESpM "
+           "paper's weights: 1, 0.004, 0.01); results stay in counts.", negatable=True),
+    Option("mask_energy", "float", None, "Leave the channels of this energy window (keV) out "
+           "of the fit; repeatable.", nargs=2, multiple=True, metavar="LOW HIGH"),
     Option("bin", "int", 1, "Sum N x N pixels before fitting.", minimum=1, maximum=10**6),
     Option("crop", "int", None, "Pixel window to keep.", minimum=0, nargs=4,
            metavar="X Y WIDTH HEIGHT"),
@@ -278,6 +293,16 @@ def _single(option: Option, value: Any) -> Any:
                     return choice
         raise _fail(option, f"must be one of {', '.join(option.choices)}, "
                           f"got {_describe(value)}")
+    if kind == "loss":
+        if isinstance(value, str):
+            for choice in option.choices:
+                if value.strip().lower() == choice.lower():
+                    return choice
+        try:
+            return _number(option, value, False)
+        except ConfigError:
+            raise _fail(option, f"must be one of {', '.join(option.choices)} or a finite "
+                              f"number (β), got {_describe(value)}") from None
     if kind == "symbols":
         return _symbols(option, value)
     if kind in ("path", "folder"):
@@ -311,13 +336,25 @@ def check_value(option: Option | str, value: Any) -> Any:
             return None
         raise _fail(option, f"must not be empty (null); "
                           f"leave it out for the default {_short(option.default)}")
+    if option.multiple:
+        if not isinstance(value, (list, tuple)) or not value:
+            raise _fail(option, f"takes groups of {option.nargs} values ({option.metavar}), "
+                              f"got {_describe(value)}")
+        if not isinstance(value[0], (list, tuple)):
+            value = [value]  # one group written flat
+        return tuple(_group(option, group) for group in value)
     if option.nargs == 1:
         return _single(option, value)
+    return _group(option, value)
+
+
+def _group(option: Option, value: Any) -> tuple:
+    """``nargs`` values of one group, each checked as the option's kind."""
     if not isinstance(value, (list, tuple)) or len(value) != option.nargs:
         raise _fail(option, f"takes {option.nargs} values "
                           f"({option.metavar}), got {_describe(value)}")
     values = tuple(_single(option, item) for item in value)
-    if option.name == "energy_range" and not values[0] < values[1]:
+    if option.name in ("energy_range", "mask_energy") and not values[0] < values[1]:
         raise _fail(option, f"must be LOW < HIGH in keV, "
                           f"got {values[0]:g} {values[1]:g}")
     if option.name == "crop" and min(values[2:]) < 1:

@@ -269,7 +269,9 @@ def _whole_value_callback(option):
     def callback(ctx, param, value):
         from ..analysis.run_config import ConfigError, check_value
 
-        if value is None or option.nargs == 1:
+        if option.multiple:
+            value = tuple(value) or None
+        if value is None or (option.nargs == 1 and not option.multiple):
             return value
         try:
             return check_value(option, value)
@@ -292,10 +294,15 @@ def table_options(function):
             kwargs.update(is_flag=True)
         else:
             kwargs.update(type=TableType(option), nargs=option.nargs,
-                          callback=_whole_value_callback(option))
+                          callback=_whole_value_callback(option), multiple=option.multiple)
+            if option.multiple:
+                kwargs.update(show_default=False)
             if option.metavar:
                 kwargs["metavar"] = option.metavar
-        function = click.option(*option.cli_flags, option.name, **kwargs)(function)
+        flags = option.cli_flags
+        if option.negatable:
+            flags = tuple(f"{flag}/--no-{flag[2:]}" for flag in flags)
+        function = click.option(*flags, option.name, **kwargs)(function)
     return function
 
 

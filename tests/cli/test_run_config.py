@@ -12,8 +12,10 @@ def another_value(option, tmp_path):
     """A valid value of ``option`` other than its default."""
     if option.kind == "flag":
         return not option.default
-    if option.kind == "choice":
+    if option.kind in ("choice", "loss"):
         return next(c for c in option.choices if c != option.default)
+    if option.multiple:
+        return ((0.0, 0.25), (1.7, 1.8))
     if option.kind == "symbols":
         return ("Fe", "O")
     if option.kind == "path":
