@@ -77,8 +77,17 @@ def children(pid):
         return []
 
 
-def test_decompose_sigint_writes_interrupted_result_and_exits_130(runner, small_image):
-    image, _ = small_image
+#: The bundled sample: its fit to a flat objective (tol 0) takes seconds, so a Ctrl-C sent
+#: within a second of the fit's start lands in the fit (the small test image's fit can be
+#: over by then, and a Ctrl-C after the fit is an abort).
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data" / "sample.hspy"
+
+
+def test_decompose_sigint_writes_interrupted_result_and_exits_130(runner, tmp_path):
+    import shutil
+
+    image = tmp_path / "small.hspy"
+    shutil.copy(SAMPLE, image)
     out = image.parent / "out"
     process = start(["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0",
                      "-o", str(out)], image.parent)
