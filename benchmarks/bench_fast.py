@@ -228,11 +228,11 @@ def peak_rss_mb():
 
 def _time_the_loop():
     """Record the seconds spent in the estimator's update loop (not the start)."""
-    from espm_cli.solver import estimator as module
+    from espm_cli.solver import fit_loop as module
 
-    if getattr(module._run_updates, "timed", False):
+    if getattr(module.run_updates, "timed", False):
         return
-    original = module._run_updates
+    original = module.run_updates
 
     def timed(*args, **kwargs):
         start = time.perf_counter()
@@ -241,7 +241,7 @@ def _time_the_loop():
         return out
 
     timed.timed = True
-    module._run_updates = timed
+    module.run_updates = timed
 
 
 def _smooth_nmf(backend, X, G, continuum, shape_2d, config, max_iter, tol):

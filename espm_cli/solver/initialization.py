@@ -389,7 +389,6 @@ def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEAN
         Each point's cluster, with ``return_labels``.
     """
     points = coordinates.T
-    q = points.shape[0]
     if seeds is not None:
         centres = np.array(seeds, dtype=np.float64)
     else:
