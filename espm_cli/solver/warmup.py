@@ -28,8 +28,6 @@ def compile_kernels():
     float
         Seconds it took.
     """
-    from sklearn.exceptions import ConvergenceWarning
-
     from espm_cli.solver import SmoothNMF, available_backends
 
     begin = time.perf_counter()
