@@ -129,9 +129,11 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     """The fit loop: H step, W step, (extrapolated trial,) objective, stopping test.
 
     With ``extrapolate``, after each iteration the point ``x + β (x - x_before)`` (W and H,
-    projected onto the constraints) is tried and kept only when its objective is lower
-    than the iteration's: β grows by 1.5 (to at most 1) after a success and halves after a
-    failure. Every kept point lowers F, so the objective never increases.
+    projected onto the constraints) is tried first and kept when it lowers F below the
+    last kept point by more than the stopping threshold; otherwise the iteration's own
+    point is evaluated and the lower of the two kept. β grows by 1.5 (to at most 1) after
+    a kept trial and halves otherwise. Every kept point lowers F, so the objective never
+    increases (docs/starts.md).
 
     Returns
     -------
@@ -166,21 +168,31 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
         if update_W:
             W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
                                fixed=settings["fixed_W"], eps=settings["eps"])
-        row, workspace = objective(W, H)
-        losses.append(row)
-        current = row[-1]
         if extrapolate and iteration > 0:
-            W_e, H_e = _extrapolate(G, W, H, W_before, H_before, extrapolation, settings, update_W)
+            # Try the extrapolated point first and keep it when it lowers F below the last
+            # kept point (Ang & Gillis 2019): then its pass feeds the next H step and the
+            # iteration costs no more than a plain one. Else fall back on the MU point,
+            # which the majorization guarantees is no worse.
+            W_e, H_e = _extrapolate(G, W, H, W_before, H_before, extrapolation, settings,
+                                    update_W)
             trial, trial_workspace = objective(W_e, H_e)
             W_before, H_before = W, H
-            if trial[-1] < current:
-                W, H, losses[-1], current = W_e, H_e, trial, trial[-1]
-                workspace = trial_workspace
+            if trial[-1] < previous - tol * abs(previous):
+                kept = True
+            else:  # not clearly better: compare with the MU point (the stopping test must
+                # not end the fit on a poor trial)
+                row, workspace = objective(W, H)
+                kept = trial[-1] < row[-1]
+            if kept:
+                W, H, row, workspace = W_e, H_e, trial, trial_workspace
                 extrapolation = min(1.0, 1.5 * extrapolation)
             else:
                 extrapolation *= 0.5
         else:
+            row, workspace = objective(W, H)
             W_before, H_before = W, H
+        losses.append(row)
+        current = row[-1]
         if verbose:
             logger.info("iteration %d: objective %.10g", iteration + 1, current)
         stop_requested = callback is not None and bool(callback(iteration + 1, losses[-1]))

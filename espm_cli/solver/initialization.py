@@ -154,7 +154,7 @@ def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixe
         whole = np.all(free_W, axis=0) & np.all(free_H, axis=1)
         sums = np.sum(np.where(free_rows, W[rows], 0.0), axis=0)
         factor = np.where(whole & (sums > 0), sums, 1.0)
-        W = np.where(whole[None, :], W / factor[None, :], W)
+        W = np.where(whole[None, :], np.maximum(W / factor[None, :], eps), W)
         H = np.where(whole[:, None], np.maximum(H * factor[:, None], eps), H)
         target = 1.0 - np.sum(np.where(free_W[rows], 0.0, W[rows]), axis=0)
         W[rows] = _onto_simplex(W[rows], free_W[rows], target, eps)
