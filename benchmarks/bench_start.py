@@ -26,7 +26,6 @@ import argparse
 import contextlib
 import io
 import json
-import platform
 import subprocess
 import sys
 import time
@@ -37,6 +36,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+import bench_fast  # noqa: E402  (same folder; numpy/scipy only at import)
 
 VARIANTS = {
     "before": dict(init="nndsvda", n_init=1, extrapolate=False),
@@ -186,11 +186,10 @@ def main():
                     row["espm_1.1.3"] = espm
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
-                _write(args.out, dict(command=" ".join(sys.argv), espm_cli=espm_cli.__version__,
-                                      machine=dict(python=platform.python_version(),
-                                                   processor=platform.processor(),
-                                                   cpus=__import__("os").cpu_count()),
-                                      fit_settings=FIT, variants=VARIANTS, rows=rows))
+                bench_fast._write_json(args.out, dict(
+                    command=" ".join(sys.argv), espm_cli=espm_cli.__version__,
+                    machine=bench_fast._machine(), fit_settings=FIT, variants=VARIANTS,
+                    rows=rows))
 
 
 def tables(payload):
@@ -216,14 +215,6 @@ def tables(payload):
                          f"{np.mean([run['seconds'] for run in runs]):.2f}")
         lines.append(f"| {case} | {size} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _write(path, payload):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(payload, indent=1))
-    tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,31 @@ def _sum_and_slope(nu, a, beta, c, free, eps):
     return np.sum(np.where(free, clipped, 0.0), axis=0), np.sum(np.where(free, slope, 0.0), axis=0)
 
 
+def bracketed_newton_step(nu, excess, slope, low, high, tolerance):
+    """One safeguarded Newton step on a multiplier ν whose sum is decreasing in ν.
+
+    The root of ``excess(ν) = Σ h(ν) − T`` lies in ``[low, high]``; the bracket is narrowed
+    by the sign of ``excess`` at ``nu``, and the Newton step ``nu − excess / slope`` is taken
+    when it falls inside, the midpoint otherwise. Shared by every loss's simplex solve.
+
+    Returns
+    -------
+    nu, low, high : ndarray
+        The next multipliers and bracket (``nu`` unchanged where done).
+    done : ndarray of bool
+        ``|excess| <= tolerance`` or the bracket has closed to rounding.
+    """
+    low = np.where(excess > 0, nu, low)
+    high = np.where(excess <= 0, nu, high)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        newton = nu - excess / slope
+    inside = np.isfinite(newton) & (newton > low) & (newton < high)
+    step = np.where(inside, newton, 0.5 * (low + high))
+    done = (np.abs(excess) <= tolerance) | (
+        high - low <= 1e-15 * np.maximum(np.abs(low), np.abs(high)))
+    return np.where(done, nu, step), low, high, done
+
+
 def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
     """Minimise ``Σ_k a h² + β h − c log h`` per column subject to ``Σ_free h = target``.
 
@@ -105,18 +130,11 @@ def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
             break
         total, slope = _sum_and_slope(nu[active], a[:, active], beta[:, active], c[:, active],
                                       free[:, active], eps)
-        excess = total - target[active]
-        low, high = nu_low[active], nu_high[active]
-        low = np.where(excess > 0, nu[active], low)
-        high = np.where(excess <= 0, nu[active], high)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            newton = nu[active] - excess / slope
-        inside = np.isfinite(newton) & (newton > low) & (newton < high)
-        step = np.where(inside, newton, 0.5 * (low + high))
-        done = (np.abs(excess) <= rtol * target[active]) | (
-            high - low <= 1e-15 * np.maximum(np.abs(low), np.abs(high)))
+        step, low, high, done = bracketed_newton_step(nu[active], total - target[active],
+                                                      slope, nu_low[active], nu_high[active],
+                                                      rtol * target[active])
         nu_low[active], nu_high[active] = low, high
-        nu[active] = np.where(done, nu[active], step)
+        nu[active] = step
         still = active.copy()
         still[active] = ~done
         active = still

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from espm_cli.solver.losses import mm_exponents
+from espm_cli.solver.simplex import bracketed_newton_step
 
 _LOG_STEP = np.log(4.0)  # bracket expansion per step, in log h
 _ROOT_RTOL = 1e-15  # on log h
@@ -227,17 +228,11 @@ def power_simplex_minimiser(s, free, target, eps, rtol=1e-13, max_iter=200):
             use = part_reach[:, cols]
             total = np.sum(np.where(part_free[:, cols], values, 0.0), axis=0)
             slope = np.sum(np.where(use, slopes, 0.0), axis=0)
-            excess = total - T[cols]
-            low = np.where(excess > 0, nu[cols], nu_low[cols])
-            high = np.where(excess <= 0, nu[cols], nu_high[cols])
-            with np.errstate(divide="ignore", invalid="ignore"):
-                newton = nu[cols] - excess / slope
-            inside = np.isfinite(newton) & (newton > low) & (newton < high)
-            step = np.where(inside, newton, 0.5 * (low + high))
-            done = (np.abs(excess) <= rtol * T[cols]) | (
-                high - low <= 1e-15 * np.maximum(np.abs(low), np.abs(high)))
+            step, low, high, done = bracketed_newton_step(nu[cols], total - T[cols], slope,
+                                                          nu_low[cols], nu_high[cols],
+                                                          rtol * T[cols])
             nu_low[cols], nu_high[cols] = low, high
-            nu[cols] = np.where(done, nu[cols], step)
+            nu[cols] = step
             active[cols[done]] = False
         h[:, groups] = np.where(part_free, np.where(part_reach, current, eps), 0.0)
     linear_groups = np.flatnonzero(~reachable.any(axis=0) & (n_free > 0))
