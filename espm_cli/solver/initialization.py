@@ -272,21 +272,7 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     seeds = spa_vertices(coordinates, k, weights, n_neighbours) if method == "spa" else None
     centres, labels = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds,
                                       return_labels=True)
-    # Each phase from the raw content of its most typical members (the half of its
-    # cluster nearest the centre): the smoothing found them, but it blurs particle edges.
-    vertex_fractions = np.empty((basis.shape[0], k))
-    for j in range(k):
-        members = np.flatnonzero(labels == j)
-        if members.size == 0:
-            vertex_fractions[:, j] = basis @ centres[j]
-            continue
-        spread = np.sum((coordinates[:, members] - centres[j][:, None]) ** 2, axis=0)
-        core = kept[members[spread <= np.median(spread)]]
-        core = core[raw_totals[core] > 0]
-        if core.size == 0:
-            vertex_fractions[:, j] = basis @ centres[j]
-            continue
-        vertex_fractions[:, j] = np.asarray(raw[:, core] @ raw_totals[core]).ravel() / raw_totals[core].sum()
+    vertex_fractions = _core_shares(raw, raw_totals, kept, coordinates, centres, labels, basis)
     vertex_fractions = np.maximum(vertex_fractions, 0.0)
     empty = vertex_fractions.sum(axis=0) <= 0
     vertex_fractions[:, empty] = 1.0
@@ -300,6 +286,29 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     H = np.full((k, raw_totals.size), eps)
     H[:, kept] = mixture * raw_totals[kept][None, :]
     return W, H
+
+
+def _core_shares(raw, raw_totals, kept, coordinates, centres, labels, basis):
+    """Each phase's shares (m, k): the raw content of the half of its cluster nearest the
+    centre, weighted by counts.
+
+    The neighbour sums found the clusters but blur particle edges; the raw shares of the
+    most typical members do not. A cluster without such members keeps its centre.
+    """
+    shares = np.empty((basis.shape[0], centres.shape[0]))
+    for j, centre in enumerate(centres):
+        members = np.flatnonzero(labels == j)
+        core = np.zeros(0, dtype=int)
+        if members.size:
+            spread = np.sum((coordinates[:, members] - centre[:, None]) ** 2, axis=0)
+            core = kept[members[spread <= np.median(spread)]]
+            core = core[raw_totals[core] > 0]
+        if core.size == 0:
+            shares[:, j] = basis @ centre
+        else:
+            shares[:, j] = (np.asarray(raw[:, core] @ raw_totals[core]).ravel()
+                            / raw_totals[core].sum())
+    return shares
 
 
 def _count_fractions(abundances, column_sums):
