@@ -2,7 +2,7 @@
 
 - :func:`raw_starts` draws the unconstrained starts (vertex starts in G's columns, NNDSVD-a,
   random), one per method name, in order from one generator;
-- :func:`best_of_starts` runs several starts briefly (on threads) and continues the best;
+- :func:`best_of_starts` runs several starts to convergence (on threads), keeps the best;
 - :func:`run_updates` is the loop itself: H step, W step, the extrapolated trial, the
   objective and the stopping test.
 
@@ -13,6 +13,7 @@ docs/starts.md.
 import copy
 import logging
 import os
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -24,7 +25,6 @@ from espm_cli.solver.initialization import (element_abundances, make_feasible, n
 
 logger = logging.getLogger(__name__)
 
-INIT_ITERATIONS = 10  # iterations each of several starts runs before the best is kept
 _SHRINK_FLOOR = 0.5  # an extrapolated entry keeps at least half its value
 _TIE = 1e-9  # relative difference of objectives under which two starts tie
 
@@ -67,19 +67,21 @@ def _independent(data):
 
 def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose, callback,
                     extrapolate=False):
-    """Run each start briefly (in parallel), continue the best to convergence.
+    """Run every start to convergence (in parallel), keep the lowest objective.
 
-    With one start this is :func:`run_updates`. Otherwise every start runs
-    ``min(INIT_ITERATIONS, max_iter)`` iterations on its own thread; the lowest objective
-    wins (ties: the earliest start), and its run goes on from there, its loss history
-    continuing, up to ``max_iter`` iterations in all.
+    With one start this is :func:`run_updates`. Otherwise each start runs on its own thread
+    with its own view of the data, to ``tol`` or ``max_iter``; the lowest final objective
+    wins (ties within 1e-9 relative: the earliest start, whatever the backend's rounding).
+    Full runs, not short ones: a start that converges slowly can end lower (measured on
+    the real files, docs/starts.md). ``callback`` follows the first start; a stop it
+    requests stops every start, and the first start's run is kept.
 
     Returns
     -------
     W, H, losses, initial, converged
         As :func:`run_updates`, for the start kept.
     objectives : ndarray of shape (n_starts,)
-        Each start's objective after its short run.
+        Each start's final objective.
     best : int
     """
     if len(starts) == 1:
@@ -87,36 +89,35 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
             backend, data, G, *starts[0], settings, max_iter=max_iter, tol=tol,
             update_W=True, verbose=verbose, callback=callback, extrapolate=extrapolate)
         return W, H, losses, initial, converged, np.array([losses[-1, -1]]), 0
-    budget = min(INIT_ITERATIONS, max_iter)
+    stop = threading.Event()
 
-    def short_run(start):
-        return run_updates(backend, _independent(data), G, *start, settings,
-                            max_iter=budget, tol=tol, update_W=True, verbose=0,
-                            warn_at_max_iter=False, extrapolate=extrapolate)
+    def follow_first(n_iter, row):
+        if callback is not None and bool(callback(n_iter, row)):
+            stop.set()
+        return stop.is_set()
 
-    workers = min(len(starts), os.cpu_count() or 1)
+    def run(index):
+        watch = follow_first if index == 0 else (lambda n_iter, row: stop.is_set())
+        return run_updates(backend, _independent(data), G, *starts[index], settings,
+                           max_iter=max_iter, tol=tol, update_W=True,
+                           verbose=verbose if index == 0 else 0, callback=watch,
+                           warn_at_max_iter=False, extrapolate=extrapolate)
+
+    # the first start runs on the calling thread, so that the callback (and a Ctrl-C
+    # handler it reads) lives where the caller does; the others on a small pool
+    workers = max(1, min(len(starts) - 1, (os.cpu_count() or 1) - 1))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="espm-start") as pool:
-        runs = list(pool.map(short_run, starts))
+        others = [pool.submit(run, index) for index in range(1, len(starts))]
+        runs = [run(0)] + [future.result() for future in others]
     objectives = np.array([run[2][-1, -1] for run in runs])
-    # ties (two starts that found the same phases, often in another order) go to the
-    # earliest start, whatever the rounding of the backend
     best = int(np.flatnonzero(objectives <= objectives.min() + _TIE * abs(objectives.min()))[0])
+    if stop.is_set():  # stopped: the first start, the one the callback saw (deterministic)
+        best = 0
     W, H, losses, initial, converged = runs[best]
-    logger.info("start %d of %d kept (objectives after %d iterations: %s)", best + 1,
-                len(starts), budget, ", ".join(f"{value:.8g}" for value in objectives))
-    used = losses.shape[0]
-    # the callback sees the kept run's first iterations as if it had run alone (a stop
-    # request among them ends the fit where the short run ended)
-    stopped = callback is not None and any(bool(callback(iteration + 1, losses[iteration]))
-                                           for iteration in range(used))
-    if stopped:
+    logger.info("start %d of %d kept (final objectives: %s)", best + 1, len(starts),
+                ", ".join(f"{value:.8g}" for value in objectives))
+    if stop.is_set():
         converged = False
-    elif not converged and used < max_iter:
-        more = None if callback is None else (lambda n, row: callback(n + used, row))
-        W, H, tail, _, converged = run_updates(
-            backend, data, G, W, H, settings, max_iter=max_iter - used, tol=tol,
-            update_W=True, verbose=verbose, callback=more, extrapolate=extrapolate)
-        losses = np.vstack([losses, tail])
     elif not converged:
         warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
                       f"relative decrease fell below tol={tol}; raise max_iter or tol.",

@@ -88,7 +88,8 @@ def test_same_weights_same_maps_at_dose_30_and_3000():
         X = np.random.default_rng(seed).poisson(dose * expected).T
         estimator = SmoothNMF(k, G=G, shape_2d=(24, 24), lambda_L=lambda_L, mu=mu,
                               epsilon_reg=0.01, simplex="H", normalize=normalize,
-                              max_iter=400, tol=1e-7, random_state=0)
+                              max_iter=400, tol=1e-7, random_state=0,
+                              init="spa", n_init=1)  # the weights, not the start
         return _matched_maps(_quiet(estimator, X), truth)
 
     # normalize: X scaled to k counts per pixel; at dose 30 that is a factor 10 (k = 3).
