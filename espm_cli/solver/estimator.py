@@ -73,12 +73,12 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     n_init : int or "auto", default="auto"
         Number of starts: the first from ``init``, the second the other kind (NNDSVD-a
         after a vertex start, the vertex start after NNDSVD-a), the others k-means++ starts
-        in G's columns (random starts for ``init="random"``). Each runs
-        ``min(10, max_iter)`` iterations (in parallel threads); the one with the lowest
-        objective is continued to convergence, and ``callback`` then sees its iterations
-        from the first. "auto": 2 with a G and ``init`` "auto", "spa" or "nndsvda" (the
-        vertex start finds minor phases that NNDSVD-a merges; NNDSVD-a reaches a lower
-        objective on real files without pure pixels; see docs/starts.md), else 1.
+        in G's columns (random starts for ``init="random"``). Every start runs to ``tol``
+        or ``max_iter``, in parallel (the first on the calling thread); the lowest final
+        objective is kept. ``callback`` follows the first start; a stop it requests stops
+        every start and keeps the first. "auto": 2 with a G and ``init`` "auto", "spa" or
+        "nndsvda" (the vertex start finds minor phases that NNDSVD-a merges; NNDSVD-a ends
+        lower on real files without pure pixels; docs/starts.md), else 1.
     max_iter : int, default=200
         Maximum number of iterations (one H step then one W step).
     tol : float, default=1e-4
@@ -145,7 +145,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     initial_losses_ : ndarray of shape (4,)
         The same terms at the starting point (of the start that was kept).
     init_objectives_ : ndarray of shape (n_init,)
-        Objective of each start after its short run (``n_init`` > 1), or the final one.
+        Final objective of each start.
     best_init_ : int
         Index of the start that was continued.
     reconstruction_err_ : float
