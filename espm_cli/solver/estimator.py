@@ -413,7 +413,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             init = "spa" if self.G is not None else "nndsvda"
         n_init = self.n_init
         if n_init == "auto":
-            # with a G: the vertex start and NNDSVD-a, each for 10 iterations (the vertex
+            # with a G: the vertex start and NNDSVD-a, each to convergence (the vertex
             # start finds minor phases, NNDSVD-a fits real files without pure pixels better)
             n_init = _AUTO_N_INIT if self.G is not None and init in ("spa", "nndsvda") else 1
         if init == "custom":

@@ -19,7 +19,7 @@ def test_ctrl_c_stops_after_the_iteration_and_writes(runner, small_image, monkey
 
     def fit_interrupted_at_13(image, model, config, progress=None, should_stop=None):
         def progress_then_ctrl_c(n_iter, losses_row):
-            if n_iter == 13:  # past the short runs of several starts (10 iterations), if any
+            if n_iter == 13:
                 os.kill(os.getpid(), signal.SIGINT)
         return original_fit(image, model, config, progress_then_ctrl_c, should_stop)
 
