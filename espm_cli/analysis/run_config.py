@@ -154,9 +154,8 @@ OPTIONS: tuple[Option, ...] = (
            "physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the default with "
            "--no-physics), random.", choices=("auto", "spa", "kmeans", "nndsvda", "random")),
     # None: the solver's "auto"
-    Option("n_init", "int", _DEFAULT["n_init"], "Number of starts, each run to convergence, the "
-           "lowest objective kept (default: 2 with physics, the vertex start and NNDSVD-a; 1 "
-           "with --no-physics).", minimum=1,
+    Option("n_init", "int", _DEFAULT["n_init"], "Number of starts (the second is NNDSVD-a after "
+           "spa), each run to convergence, the lowest objective kept (default: 1).", minimum=1,
            maximum=1000),
     Option("beta_loss", "loss", _DEFAULT["beta_loss"], "Data term: kullback-leibler (Poisson "
            "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",

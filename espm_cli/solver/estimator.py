@@ -25,7 +25,7 @@ from espm_cli.solver.validation import check_counts, check_parameters, warn_if_n
 logger = logging.getLogger(__name__)
 
 LOSS_NAMES = ("kl_divergence", "laplacian", "log_sparsity", "total")
-_AUTO_N_INIT = 2  # the vertex start and NNDSVD-a (docs/starts.md: real files, hard cases)
+_AUTO_N_INIT = 1  # the objective cannot pick between starts reliably (docs/starts.md)
 
 
 class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -76,9 +76,9 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         in G's columns (random starts for ``init="random"``). Every start runs to ``tol``
         or ``max_iter``, in parallel (the first on the calling thread); the lowest final
         objective is kept. ``callback`` follows the first start; a stop it requests stops
-        every start and keeps the first. "auto": 2 with a G and ``init`` "auto", "spa" or
-        "nndsvda" (the vertex start finds minor phases that NNDSVD-a merges; NNDSVD-a ends
-        lower on real files without pure pixels; docs/starts.md), else 1.
+        every start and keeps the first. "auto": 1. The lowest objective is not always
+        the right phases: on simulated cases with a known truth, NNDSVD-a's merged fits
+        sometimes end lower than the vertex start's correct ones (docs/starts.md).
     max_iter : int, default=200
         Maximum number of iterations (one H step then one W step).
     tol : float, default=1e-4
@@ -413,9 +413,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             init = "spa" if self.G is not None else "nndsvda"
         n_init = self.n_init
         if n_init == "auto":
-            # with a G: the vertex start and NNDSVD-a, each to convergence (the vertex
-            # start finds minor phases, NNDSVD-a fits real files without pure pixels better)
-            n_init = _AUTO_N_INIT if self.G is not None and init in ("spa", "nndsvda") else 1
+            n_init = _AUTO_N_INIT
         if init == "custom":
             if n_init != 1:
                 raise ValueError(f'n_init={self.n_init} needs starts of its own; with '

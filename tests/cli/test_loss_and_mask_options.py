@@ -44,9 +44,7 @@ def test_defaults_are_the_poisson_fit_of_the_raw_counts(runner, small_image):
     fitted = _fitted(saved)["fitted"]
     assert fitted["beta"] == 1.0 and fitted["data_scale"] == 1.0
     assert fitted["missing"]["masked_channels"] == 0
-    # two starts (the vertex start and NNDSVD-a), the lower objective kept
-    assert len(fitted["init_objectives"]) == 2
-    assert fitted["best_init"] == int(np.argmin(fitted["init_objectives"]))
+    assert len(fitted["init_objectives"]) == 1 and fitted["best_init"] == 0
 
 
 @pytest.mark.parametrize("extra, code, message", [
