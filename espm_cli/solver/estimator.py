@@ -431,8 +431,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         else:
             rng = np.random.default_rng(self.random_state)
             methods = [init] + _further_starts(init, n_init - 1)
-            raw = raw_starts(methods, backend, data, X, G, self.G is None, k, rng,
-                              settings["eps"], shape_2d=settings["shape_2d"])
+            raw = raw_starts(methods, backend, data, G, self.G is None, k, rng,
+                             settings["eps"], shape_2d=settings["shape_2d"])
         return [make_feasible(G, W0, H0, data.total, simplex=settings["simplex"],
                               simplex_rows=settings["simplex_rows"], fixed_W=settings["fixed_W"],
                               fixed_H=settings["fixed_H"], eps=settings["eps"])

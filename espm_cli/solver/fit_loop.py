@@ -29,18 +29,17 @@ _SHRINK_FLOOR = 0.5  # an extrapolated entry keeps at least half its value
 _TIE = 1e-9  # relative difference of objectives under which two starts tie
 
 
-def raw_starts(methods, backend, data, X, G, identity_G, k, rng, eps, shape_2d=None):
+def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None):
     """Unconstrained starts (W, H), one per method name, drawn in order from ``rng``."""
+    counts = data.csr if data.is_sparse else data.dense  # (c, p)
     starts = []
-    abundances = None
-    pixel_totals = None
+    abundances = pixel_totals = None
     for method in methods:
         if method in ("spa", "kmeans"):
-            if abundances is None:
-                counts = data.csr if data.is_sparse else data.dense  # (c, p)
+            if abundances is None:  # each pixel in G's columns, once for every vertex start
                 pixel_totals = np.asarray(counts.sum(axis=0), dtype=np.float64).ravel()
                 if identity_G:
-                    abundances = data.csr if data.is_sparse else data.dense
+                    abundances = counts
                 else:
                     identity = np.eye(G.shape[1])
                     abundances = element_abundances(
@@ -49,7 +48,6 @@ def raw_starts(methods, backend, data, X, G, identity_G, k, rng, eps, shape_2d=N
             starts.append(vertex_start(method, abundances, pixel_totals, k, rng,
                                        column_sums=G.sum(axis=0), eps=eps, shape_2d=shape_2d))
         else:
-            counts = data.csr if data.is_sparse else data.dense
             start = nndsvda if method == "nndsvda" else random_start
             spectra, H = start(counts.astype(np.float64) if data.is_sparse else counts, k, rng)
             starts.append((spectra if identity_G else project_spectra(G, spectra), H))

@@ -1,7 +1,9 @@
-"""Starting points for SmoothNMF: NNDSVD-a, random, or given; then made feasible.
+"""Starting points for SmoothNMF: vertex starts, NNDSVD-a, random, or given; then made feasible.
 
-With a physics G the starting spectra (channels x k) are projected onto G by a few KL
-multiplicative iterations of W with G fixed. Every start is then scaled to the data's total
+The vertex starts (:func:`vertex_start`, docs/starts.md) find the phases among the pixels'
+contents in the m columns of G. NNDSVD-a and random starts give spectra (channels x k),
+which with a physics G are projected onto G by a few KL multiplicative iterations of W
+with G fixed. Every start is then scaled to the data's total
 counts and projected onto the constraints (bounds, fixed entries, simplex), because the
 monotone updates need a feasible start.
 """
