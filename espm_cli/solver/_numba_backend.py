@@ -27,6 +27,7 @@ TBB) is involved, so no process-wide setting is needed.
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 import threading
 
 import numba
@@ -169,9 +170,9 @@ class NonzeroCounts:
             self._cache["identity_G"] = (G, identity)
         return self._cache["identity_G"][1]
 
-    @property
+    @cached_property
     def channel_totals(self):
-        """Σ_j X_ij, float64, shape (c,)."""
+        """Σ_j X_ij, float64, shape (c,) (one pass over the nonzeros, then remembered)."""
         nz = self.nonzeros
         totals = np.zeros(nz.n_channels)
         for start in range(0, nz.nnz, _CHUNK):
