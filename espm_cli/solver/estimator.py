@@ -137,7 +137,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Abundance maps of the fitted data.
     G_ : ndarray of shape (n_channels, m)
     n_iter_ : int
-    losses_ : ndarray of shape (n_iter_, 4)
+    losses_ : ndarray of shape (``n_iter_``, 4)
         Objective after each iteration, columns named by ``loss_names_``.
     loss_names_ : tuple of str
         ``(divergence, "laplacian", "log_sparsity", "total")``, the divergence named by
