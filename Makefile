@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: test demo install bench clean
+.PHONY: test demo install bench lint format typecheck docs clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +13,7 @@ $(PY):
 # Re-install when pyproject.toml changes; compile the numba kernels once at install.
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,dev]"
 	$(PY) -m espm_cli.solver.warmup
 	touch $(STAMP)
 
@@ -28,5 +29,27 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_solver.py
 
+# ruff: lint rules and the format check ([tool.ruff] in pyproject.toml); `make format` rewrites
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+# mypy over the public modules listed in [tool.mypy] of pyproject.toml
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+$(DOCS_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet -e ".[test,dev,docs]"
+	touch $(DOCS_STAMP)
+
+# the documentation site, gallery examples run, warnings as errors: docs/_build/html/index.html
+docs: $(DOCS_STAMP)
+	cd docs && MPLBACKEND=Agg ../$(PY) -m sphinx -b html -W --keep-going -q . _build/html
+	@echo "open docs/_build/html/index.html"
+
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) build *.egg-info docs/_build docs/api docs/auto_examples docs/sg_execution_times.rst

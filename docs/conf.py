@@ -41,19 +41,24 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py",
-                    "auto_examples/*.zip", "auto_examples/*.json", "auto_examples/*.md5"]
+exclude_patterns = [
+    "_build",
+    "auto_examples/*.ipynb",
+    "auto_examples/*.py",
+    "auto_examples/*.zip",
+    "auto_examples/*.json",
+    "auto_examples/*.md5",
+]
 templates_path = ["_templates"]
 html_theme = "alabaster"
 html_static_path = []
-html_theme_options = {"description": "EDX spectrum images into phases: X ≈ G W H",
-                      "fixed_sidebar": True}
+html_theme_options = {"description": "EDX spectrum images into phases: X ≈ G W H", "fixed_sidebar": True}
 
 # --- autodoc / numpydoc ---------------------------------------------------------------
 autosummary_generate = True
 autosummary_imported_members = True
 autodoc_default_options = {"members": False}
-autodoc_typehints = "none"          # the numpydoc Parameters sections carry the types
+autodoc_typehints = "none"  # the numpydoc Parameters sections carry the types
 numpydoc_show_class_members = False  # one page per class, not a stub per attribute
 numpydoc_class_members_toctree = False
 numpydoc_xref_param_type = False
@@ -91,13 +96,30 @@ def public_names(package):
 
 def write_api_pages():
     """docs/api/index.rst, regenerated on every build (not committed)."""
-    lines = ["API reference", "=============", "",
-             "Every public name of the packages below (their ``__all__``), from the numpydoc",
-             "docstrings. Constants are described in the user guide.", ""]
+    lines = [
+        "API reference",
+        "=============",
+        "",
+        "Every public name of the packages below (their ``__all__``), from the numpydoc",
+        "docstrings. Constants are described in the user guide.",
+        "",
+    ]
     for package, title in PUBLIC_PACKAGES.items():
-        lines += [title, "-" * len(title), "", f".. currentmodule:: {package}", "",
-                  f".. automodule:: {package}", "   :no-members:", "   :no-index:", "",
-                  ".. autosummary::", "   :toctree: generated", "   :nosignatures:", ""]
+        lines += [
+            title,
+            "-" * len(title),
+            "",
+            f".. currentmodule:: {package}",
+            "",
+            f".. automodule:: {package}",
+            "   :no-members:",
+            "   :no-index:",
+            "",
+            ".. autosummary::",
+            "   :toctree: generated",
+            "   :nosignatures:",
+            "",
+        ]
         lines += [f"   {name}" for name in public_names(package)]
         lines.append("")
     target = DOCS / "api" / "index.rst"

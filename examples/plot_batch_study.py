@@ -23,7 +23,8 @@ from espm_cli.cli.main import cli
 SAMPLE = Path(espm_cli.__file__).resolve().parents[1] / "sample_data" / "sample.hspy"
 folder = Path(tempfile.mkdtemp())
 study = folder / "study.yaml"
-study.write_text(f"""\
+study.write_text(
+    f"""\
 output_dir: results
 defaults:
   max_iter: 100
@@ -32,7 +33,9 @@ runs:
     name: sample
 sweep:
   n_components: [2, 3]
-""", encoding="utf-8")
+""",
+    encoding="utf-8",
+)
 
 # %%
 # Run it

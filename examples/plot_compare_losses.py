@@ -30,9 +30,13 @@ X = simulation.counts.reshape(ny * nx, n_channels)  # (pixels, channels), intege
 
 axis = EnergyAxis(settings.energy_offset_keV, settings.energy_scale_keV, settings.n_channels)
 acquisition = AcquisitionParameters(
-    elements=tuple(simulation.elements), beam_energy_keV=settings.beam_energy_keV,
-    elevation_deg=settings.elevation_deg, azimuth_deg=settings.azimuth_deg,
-    mnka_fwhm_eV=settings.mnka_fwhm_eV, microscope="TEM")
+    elements=tuple(simulation.elements),
+    beam_energy_keV=settings.beam_energy_keV,
+    elevation_deg=settings.elevation_deg,
+    azimuth_deg=settings.azimuth_deg,
+    mnka_fwhm_eV=settings.mnka_fwhm_eV,
+    microscope="TEM",
+)
 model = build_model(axis, acquisition)
 
 # %%
@@ -40,15 +44,18 @@ model = build_model(axis, acquisition)
 # ------------------
 true_spectra = simulation.truth.spectra
 for beta_loss in ("kullback-leibler", "frobenius"):
-    estimator = SmoothNMF(3, G=model, shape_2d=(ny, nx), simplex="H", beta_loss=beta_loss,
-                          random_state=0, max_iter=300)
+    estimator = SmoothNMF(
+        3, G=model, shape_2d=(ny, nx), simplex="H", beta_loss=beta_loss, random_state=0, max_iter=300
+    )
     start = time.perf_counter()
     estimator.fit(X)
     seconds = time.perf_counter() - start
     angles = spectral_angles_deg(estimator.components_, true_spectra).min(axis=0)
     composition = model.composition(estimator.W_).atomic_percent
-    print(f"{beta_loss:17s} {estimator.n_iter_:3d} iterations in {seconds:.2f} s; "
-          f"spectral angle to each true phase: " + ", ".join(f"{a:.2f}°" for a in angles))
+    print(
+        f"{beta_loss:17s} {estimator.n_iter_:3d} iterations in {seconds:.2f} s; "
+        f"spectral angle to each true phase: " + ", ".join(f"{a:.2f}°" for a in angles)
+    )
     print("   compositions (at.%):", composition.round(1).tolist())
 
 # %%
@@ -57,8 +64,9 @@ for beta_loss in ("kullback-leibler", "frobenius"):
 # Each curve only goes down: the updates are majorize-minimize steps.
 fig, axes = plt.subplots(1, 2, figsize=(8, 3))
 for ax, beta_loss in zip(axes, ("kullback-leibler", "frobenius")):
-    estimator = SmoothNMF(3, G=model, shape_2d=(ny, nx), simplex="H", beta_loss=beta_loss,
-                          random_state=0, max_iter=300).fit(X)
+    estimator = SmoothNMF(
+        3, G=model, shape_2d=(ny, nx), simplex="H", beta_loss=beta_loss, random_state=0, max_iter=300
+    ).fit(X)
     ax.plot(estimator.losses_[:, -1])
     ax.set_title(beta_loss)
     ax.set_xlabel("iteration")

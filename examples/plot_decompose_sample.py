@@ -24,8 +24,7 @@ from espm_cli.report import compare_to_truth
 
 SAMPLE = Path(espm_cli.__file__).resolve().parents[1] / "sample_data"
 output = Path(tempfile.mkdtemp()) / "sample_espm"
-outcome = run_decomposition({"file": SAMPLE / "sample.hspy", "n_components": 3,
-                             "output_dir": output})
+outcome = run_decomposition({"file": SAMPLE / "sample.hspy", "n_components": 3, "output_dir": output})
 print([path.name for path in outcome.files])
 
 # %%
@@ -35,8 +34,9 @@ print([path.name for path in outcome.files])
 # NaN where an element's lines do not stand above the noise in that phase.
 result = read_result(output / "sample.h5")
 for name, row in zip(result.phase_names, result.composition):
-    cells = ", ".join(f"{element} {value:.1f}" for element, value in zip(result.elements, row)
-                      if value == value)
+    cells = ", ".join(
+        f"{element} {value:.1f}" for element, value in zip(result.elements, row) if value == value
+    )
     print(f"{name}: {cells}")
 
 fig, axes = plt.subplots(1, result.n_components, figsize=(9, 3))
@@ -54,6 +54,8 @@ fig.tight_layout()
 # one.
 truth = read_result(SAMPLE / "sample_truth.h5")
 for match in compare_to_truth(result, truth):
-    print(f"true phase {match.true + 1} -> fitted {match.fitted + 1}: spectral angle "
-          f"{match.spectral_angle_deg:.2f} deg, map correlation {match.map_correlation:.3f}, "
-          f"at.% error {match.atomic_percent_error:.2f}")
+    print(
+        f"true phase {match.true + 1} -> fitted {match.fitted + 1}: spectral angle "
+        f"{match.spectral_angle_deg:.2f} deg, map correlation {match.map_correlation:.3f}, "
+        f"at.% error {match.atomic_percent_error:.2f}"
+    )

@@ -47,7 +47,6 @@ print(s.phase_results.W.round(2))
 # counts included. ``shape_2d`` is the pixel grid (rows, columns) the Laplacian needs.
 nx, ny = s.axes_manager.navigation_shape
 t = s.deepcopy()
-t.decomposition(algorithm=SmoothNMF(3, G=model, shape_2d=(ny, nx), lambda_L=1.0,
-                                    simplex="H", random_state=0))
+t.decomposition(algorithm=SmoothNMF(3, G=model, shape_2d=(ny, nx), lambda_L=1.0, simplex="H", random_state=0))
 estimator = t.learning_results.decomposition_algorithm
 print(f"{estimator.n_iter_} iterations, final objective {estimator.losses_[-1, -1]:.6g}")

@@ -23,8 +23,7 @@ import espm_cli
 from espm_cli.report import compare_to_truth
 from espm_cli.simulate import SimulationSettings, simulate, write_simulation
 
-simulation = simulate(SimulationSettings(dose=15, size=(48, 48), shapes=("particles", "layer"),
-                                         seed=1))
+simulation = simulate(SimulationSettings(dose=15, size=(48, 48), shapes=("particles", "layer"), seed=1))
 path, _ = write_simulation(simulation, Path(tempfile.mkdtemp()) / "low_dose.hspy")
 s = espm_cli.load(path)
 
@@ -39,9 +38,11 @@ for lambda_L in weights:
     matches = sorted(compare_to_truth(result, simulation.truth), key=lambda m: m.true)
     scores.append([m.map_correlation for m in matches])
     maps[lambda_L] = result.maps[matches[1].fitted]  # the fitted map of the particles
-    print(f"lambda_L={lambda_L:6.1f}: map correlation with the truth "
-          + ", ".join(f"{m.map_correlation:.3f}" for m in matches)
-          + f"; at.% error {np.mean([m.atomic_percent_error for m in matches]):.2f}")
+    print(
+        f"lambda_L={lambda_L:6.1f}: map correlation with the truth "
+        + ", ".join(f"{m.map_correlation:.3f}" for m in matches)
+        + f"; at.% error {np.mean([m.atomic_percent_error for m in matches]):.2f}"
+    )
 
 fig, ax = plt.subplots(figsize=(5, 3))
 ax.semilogx(np.maximum(weights, 0.1), scores, marker="o")

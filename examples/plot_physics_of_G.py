@@ -62,8 +62,7 @@ fig.tight_layout()
 # A film of a given thickness and density absorbs the soft lines on their way to the
 # detector: O Kα (0.52 keV) loses more than Fe Kα (6.4 keV).
 thin = EDXModel(axis, ["O", "Fe"], 200.0)
-thick = EDXModel(axis, ["O", "Fe"], 200.0,
-                 sample=Sample(thickness_nm=200.0, density_g_cm3=5.0))
+thick = EDXModel(axis, ["O", "Fe"], 200.0, sample=Sample(thickness_nm=200.0, density_g_cm3=5.0))
 for index, symbol in enumerate(thin.elements):
     ratio = thick.G[:, index].sum() / thin.G[:, index].sum()
     print(f"{symbol}: {100 * ratio:.1f} % of its thin-film intensity through 200 nm")
