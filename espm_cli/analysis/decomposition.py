@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -21,6 +23,13 @@ from .phases import describe_phases
 from .residuals import residual_peaks
 from .window import check_window_share
 
+if TYPE_CHECKING:
+    from ..io import DecompositionResult
+    from ..physics import EDXModel
+    from ..solver import SmoothNMF
+    from .residuals import ResidualPeak
+    from .window import FitWindow
+
 logger = logging.getLogger(__name__)
 
 #: Above this nonzero fraction the counts go to the solver dense, below as CSR (the
@@ -30,7 +39,7 @@ DENSE_NONZERO_FRACTION = 0.3
 SET_BY_WORKFLOW = ("G", "G_continuum", "shape_2d", "n_components")
 
 
-def solver_arguments(config: dict) -> dict:
+def solver_arguments(config: Mapping[str, Any]) -> dict[str, Any]:
     """Run-configuration estimator settings -> SmoothNMF keyword arguments.
 
     Parameters
@@ -54,7 +63,8 @@ def _canonical_simplex(value):
     return str(value).upper()
 
 
-def make_estimator(n_components, model, shape_2d, *, channels=None, **arguments):
+def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[int, int], *,
+                   channels: slice | None = None, **arguments: Any) -> SmoothNMF:
     """SmoothNMF with the workflow's defaults for every argument not given.
 
     Parameters
@@ -95,7 +105,7 @@ def make_estimator(n_components, model, shape_2d, *, channels=None, **arguments)
                      **settings)
 
 
-def fit_matrix(counts):
+def fit_matrix(counts: Any) -> np.ndarray | scipy.sparse.csr_matrix:
     """The counts (n_pixels, n_channels) in the form the solver gets from every front end.
 
     CSR of the nonzeros when sparse (EDX counts usually are), dense otherwise; integer
@@ -112,9 +122,12 @@ def fit_matrix(counts):
     return scipy.sparse.csr_matrix(array)
 
 
-def assemble_result(*, energy, window, model, estimator, channel_totals, n_pixels, shape_2d,
-                    mean_spectrum=None, fit_seconds=0.0, interrupted=False, acquisition=None,
-                    pixel_size=None, pixel_unit=None, advice="python"):
+def assemble_result(*, energy: np.ndarray, window: FitWindow, model: EDXModel | None,
+                    estimator: SmoothNMF, channel_totals: np.ndarray, n_pixels: int,
+                    shape_2d: tuple[int, int], mean_spectrum: np.ndarray | None = None,
+                    fit_seconds: float = 0.0, interrupted: bool = False,
+                    acquisition: dict | None = None, pixel_size: float | None = None,
+                    pixel_unit: str | None = None, advice: str = "python") -> DecompositionResult:
     """The :class:`espm_cli.io.DecompositionResult` of a fitted estimator.
 
     Describes the phases (counts, line share, detected elements, names), finds the
@@ -208,7 +221,7 @@ def assemble_result(*, energy, window, model, estimator, channel_totals, n_pixel
     )
 
 
-def peak_record(peak) -> dict:
+def peak_record(peak: ResidualPeak) -> dict:
     """A ResidualPeak as the plain dict the result file keeps."""
     return {"energy_keV": peak.energy_keV, "missed_counts": peak.missed_counts,
             "sigma": peak.sigma, "missed_share": peak.missed_share,
@@ -241,7 +254,7 @@ def _warn_about_background_phases(description, H, simplex) -> None:
                 EspmWarning, stacklevel=3)
 
 
-def model_acquisition(model) -> dict:
+def model_acquisition(model: EDXModel | None) -> dict:
     """The acquisition parameters a model was built with (the result file's ``acquisition``)."""
     if model is None:
         return {}

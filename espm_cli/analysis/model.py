@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .notices import EspmWarning
+
+if TYPE_CHECKING:
+    from ..io import AcquisitionParameters
+    from ..physics import EDXModel
 
 #: Options of :func:`build_model` that go to the Detector, the Sample or the EDXModel
 #: (besides what the acquisition parameters give).
@@ -28,8 +34,10 @@ class MissingAcquisitionError(ValueError):
         self.parameter = parameter
 
 
-def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
-                source="the data", spectrum_high_keV=None, **options):
+def build_model(energy_axis: Any, acquisition: AcquisitionParameters, *,
+                elements: Sequence[str] | None = None, ignored_elements: Sequence[str] = (),
+                source: str = "the data", spectrum_high_keV: float | None = None,
+                **options: Any) -> EDXModel:
     """The :class:`espm_cli.physics.EDXModel` of a spectrum image.
 
     One set of rules for the command line, hyperspy and the simulator:
@@ -120,11 +128,11 @@ def build_model(energy_axis, acquisition, *, elements=None, ignored_elements=(),
                           EspmWarning, stacklevel=2)
         symbols = usable
 
-    detector_args = {name: value for name, value in (
+    detector_args: dict[str, Any] = {name: value for name, value in (
         ("mnka_fwhm_eV", acquisition.mnka_fwhm_eV), ("elevation_deg", acquisition.elevation_deg),
         ("azimuth_deg", acquisition.azimuth_deg)) if value is not None}
     detector_args.update({name: options[name] for name in DETECTOR_OPTIONS if name in options})
-    sample_args = {"tilt_deg": acquisition.tilt_deg or 0.0}
+    sample_args: dict[str, Any] = {"tilt_deg": acquisition.tilt_deg or 0.0}
     sample_args.update({name: options[name] for name in SAMPLE_OPTIONS if name in options})
     if acquisition.thickness_nm and acquisition.density_g_cm3:
         sample_args.update(thickness_nm=acquisition.thickness_nm,

@@ -16,13 +16,20 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from .notices import EspmWarning
 from .run_config import DEFAULT_CONFIG, PRESENTATION_KEYS, RunConfig, as_dict, make_config  # noqa: F401
 from .run_config import config_hash as _config_hash
+
+if TYPE_CHECKING:
+    from ..io import AcquisitionParameters, DecompositionResult, SpectrumImage
+    from ..physics import EDXModel
+    from ..solver import SmoothNMF
+    from .window import FitWindow
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +52,7 @@ class RunOutcome:
     notes: list = dataclasses.field(default_factory=list)
 
 
-def full_config(config) -> RunConfig:
+def full_config(config: Mapping[str, Any]) -> RunConfig:
     """The checked, frozen configuration: defaults updated with ``config``.
 
     Raises
@@ -56,7 +63,7 @@ def full_config(config) -> RunConfig:
     return config if isinstance(config, RunConfig) else make_config(config)
 
 
-def config_hash(config, input_sha256: str) -> str:
+def config_hash(config: Mapping[str, Any], input_sha256: str) -> str:
     """Hash of what determines a result: the input's bytes and the fit settings."""
     return _config_hash(full_config(config), input_sha256)
 
@@ -67,7 +74,7 @@ def default_output_dir(input_path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_espm")
 
 
-def result_path(config: dict) -> Path:
+def result_path(config: Mapping[str, Any]) -> Path:
     """The HDF5 result file a configuration writes."""
     config = full_config(config)
     folder = Path(config["output_dir"]) if config["output_dir"] else default_output_dir(config["file"])
@@ -87,7 +94,7 @@ def check_output_folder(folder: Path) -> None:
         raise PermissionError(f"output directory {folder} is not writable")
 
 
-def run_acquisition(image, config: dict):
+def run_acquisition(image: SpectrumImage, config: Mapping[str, Any]) -> AcquisitionParameters:
     """The image's acquisition parameters with the run's values put in."""
     return image.acquisition.replace(
         elements=config["elements"],
@@ -101,7 +108,7 @@ def run_acquisition(image, config: dict):
     )
 
 
-def prepare(image, config: dict):
+def prepare(image: SpectrumImage, config: Mapping[str, Any]) -> tuple[FitWindow, EDXModel | None]:
     """The fit window and model of a run: ``(FitWindow, EDXModel or None)``."""
     from ..physics import EnergyAxis
     from .window import choose_fit_window
@@ -164,8 +171,9 @@ def solver_accepts_callback() -> bool:
     return "callback" in SmoothNMF().get_params()
 
 
-def fit(image, model, config, progress: Callable | None = None,
-        should_stop: Callable[[], bool] | None = None):
+def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
+        progress: Callable | None = None,
+        should_stop: Callable[[], bool] | None = None) -> tuple[SmoothNMF, float, bool]:
     """Run SmoothNMF on the image (already cut to the fit window).
 
     ``should_stop()`` is asked after each iteration (as Ctrl-C is): True stops the fit.
@@ -183,6 +191,7 @@ def fit(image, model, config, progress: Callable | None = None,
         arguments["mask"] = energy_mask(image.energy, config["mask_energy"])
     estimator = make_estimator(int(config["n_components"]), model, image.shape_2d, **arguments)
     interrupt = _StopOnInterrupt()
+    context: contextlib.AbstractContextManager[_StopOnInterrupt] = interrupt
     if solver_accepts_callback():
         def callback(n_iter, losses_row):
             if progress is not None:
@@ -192,8 +201,8 @@ def fit(image, model, config, progress: Callable | None = None,
             return interrupt.requested
         estimator.set_params(callback=callback)
     else:  # without a per-iteration hook, Ctrl-C can only abort
-        interrupt = contextlib.nullcontext(interrupt)
-    with interrupt as state:
+        context = contextlib.nullcontext(interrupt)
+    with context as state:
         logger.info("fitting %d phases to %d pixels x %d channels", estimator.n_components,
                     image.n_pixels, image.n_channels)
         started = time.perf_counter()
@@ -206,7 +215,7 @@ def fit(image, model, config, progress: Callable | None = None,
     return estimator, seconds, state.requested
 
 
-def energy_mask(energy, windows) -> np.ndarray:
+def energy_mask(energy: Any, windows: Any) -> np.ndarray:
     """Channels (True: left out of the fit) inside any of the (LOW, HIGH) keV windows.
 
     Raises
@@ -232,8 +241,9 @@ def _acquisition_dict(model, image) -> dict:
     return {**image.acquisition.as_dict(), **model_acquisition(model)}
 
 
-def make_result(image, window, model, estimator, config, seconds: float,
-                interrupted: bool, input_sha256: str, channel_totals):
+def make_result(image: SpectrumImage, window: FitWindow, model: EDXModel | None,
+                estimator: SmoothNMF, config: Mapping[str, Any], seconds: float,
+                interrupted: bool, input_sha256: str, channel_totals: np.ndarray) -> DecompositionResult:
     """The DecompositionResult of a run (NaN refused), with the run's provenance."""
     from .decomposition import assemble_result
 
@@ -249,7 +259,7 @@ def make_result(image, window, model, estimator, config, seconds: float,
         input_path=str(image.path), input_sha256=input_sha256, versions=_versions())
 
 
-def values_used(config, model, target: Path) -> dict:
+def values_used(config: Mapping[str, Any], model: EDXModel | None, target: Path) -> dict:
     """run.yaml: the configuration with the values the run used in place of "from the metadata".
 
     Elements, beam energy and detector and sample parameters read from the file are
@@ -286,7 +296,7 @@ def _warnings_to_log(notes: list):
                                            warning.lineno)
 
 
-def run_decomposition(config, progress: Callable | None = None, *,
+def run_decomposition(config: Mapping[str, Any], progress: Callable | None = None, *,
                       should_stop: Callable[[], bool] | None = None,
                       write_to: str | Path | None = None) -> RunOutcome:
     """Load, build G, fit, write ``<stem>.h5``, the PNGs, composition.csv and run.yaml.

@@ -24,7 +24,7 @@ import math
 import numbers
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from .defaults import ESTIMATOR_DEFAULTS
 
@@ -384,16 +384,21 @@ class _MappingView(Mapping):
         return tuple(field.name for field in dataclasses.fields(cls))
 
 
-RunConfig = dataclasses.make_dataclass(
-    "RunConfig",
-    [("file", Any, dataclasses.field(default=None))]
-    + [(option.name, Any, dataclasses.field(default=option.default)) for option in OPTIONS],
-    bases=(_MappingView,), frozen=True, eq=True,
-    namespace={"__doc__": "A checked, frozen run configuration: ``file`` and every decompose "
-               "option (see OPTIONS). Build it with make_config; read it as attributes or "
-               "as a mapping."},
-)
-RunConfig.__module__ = __name__
+if TYPE_CHECKING:  # make_dataclass is opaque to type checkers: a mapping with attributes
+    class RunConfig(_MappingView):
+        def __init__(self, **values: Any) -> None: ...
+        def __getattr__(self, name: str) -> Any: ...
+else:
+    RunConfig = dataclasses.make_dataclass(
+        "RunConfig",
+        [("file", Any, dataclasses.field(default=None))]
+        + [(option.name, Any, dataclasses.field(default=option.default)) for option in OPTIONS],
+        bases=(_MappingView,), frozen=True, eq=True,
+        namespace={"__doc__": "A checked, frozen run configuration: ``file`` and every decompose "
+                   "option (see OPTIONS). Build it with make_config; read it as attributes or "
+                   "as a mapping."},
+    )
+    RunConfig.__module__ = __name__
 
 
 def _as_plain(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse
@@ -21,6 +22,11 @@ from .composition_table import CompositionTable
 from .model_from_metadata import (check_overrides, model_from_signal, parse_elements,
                                   signal_acquisition)
 from .model_from_metadata import model_options as _model_build_options
+
+if TYPE_CHECKING:
+    from espm_cli.io import DecompositionResult
+    from espm_cli.physics import EDXModel
+    from espm_cli.solver import SmoothNMF
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +50,9 @@ class PhaseResults:
         shares, residual peaks.
     """
 
-    model: object
-    estimator: object
-    result: object
+    model: EDXModel
+    estimator: SmoothNMF
+    result: DecompositionResult
 
     @property
     def W(self):
@@ -177,12 +183,20 @@ def _float_data_in_row_blocks(signal):
     return data
 
 
-class PhaseDecompositionMixin:
+if TYPE_CHECKING:  # the mixins are combined with hyperspy signal classes (untyped)
+    _SignalBase = Any
+else:
+    _SignalBase = object
+
+
+class PhaseDecompositionMixin(_SignalBase):
     """Adds ``build_G``, ``decompose_phases``, ``composition_table`` and
     ``plot_phases`` to an exspy EDS spectrum class."""
 
     #: Set by :meth:`decompose_phases`; None before.
-    phase_results = None
+    phase_results: PhaseResults | None = None
+    if TYPE_CHECKING:  # provided by the hyperspy signal class
+        data: Any
 
     def build_G(self, elements=None, **overrides):
         """Build the physics model (G) of this spectrum image from its metadata.

@@ -22,17 +22,17 @@ from exspy.signals import (
     LazyEDSTEMSpectrum,
 )
 
-from .phase_methods import PhaseDecompositionMixin
+from .phase_methods import PhaseDecompositionMixin, _SignalBase
 
 TEM_SIGNAL_TYPE = "EDS_espm_cli"
 SEM_SIGNAL_TYPE = "EDS_SEM_espm_cli"
 
 
-class _ExspyDispatchMixin:
+class _ExspyDispatchMixin(_SignalBase):
     """Lets exspy's signal-type tests see the exspy type these classes extend."""
 
     #: exspy's signal_type string of the base class ("EDS_TEM" or "EDS_SEM").
-    _exspy_signal_type = None
+    _exspy_signal_type: str | None = None
 
     @contextlib.contextmanager
     def _as_exspy_type(self):

@@ -13,19 +13,23 @@ efficiency and absorption, scaled to unit sum over the channels (their W rows ar
 numbers of atoms).
 """
 
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 import math
+from typing import Any
 
 import numpy as np
 
-from .composition import composition_from_amounts
+from .composition import Composition, composition_from_amounts
 from .continuum import CONTINUUM_LABELS, continuum_shapes
 from .cross_sections import PUBLISHED_EXPONENT
 from .detector import Detector, gaussian_channel_areas
 from .energy_axis import EnergyAxis
 from .errors import BeamEnergyError, NoLinesInRangeError, PhysicsInputError
 from .sample import Sample, bulk_absorption, take_off_angle_deg, thin_film_absorption
-from .xray_lines import atomic_number, atomic_weight, element_lines
+from .xray_lines import XRayLine, atomic_number, atomic_weight, element_lines
 
 __all__ = ["EDXModel", "elements_with_lines"]
 
@@ -73,9 +77,14 @@ class EDXModel:
         ``{symbol: atomic fraction}`` used for the sample's attenuation.
     """
 
-    def __init__(self, energy_axis, elements, beam_energy_keV, *, detector=None, sample=None,
-                 ignored_elements=(), kfactors=None,
-                 cross_section_exponent=PUBLISHED_EXPONENT):
+    G: np.ndarray
+    lines: list[XRayLine]
+
+    def __init__(self, energy_axis: EnergyAxis | Any, elements: Sequence[str],
+                 beam_energy_keV: float, *, detector: Detector | None = None,
+                 sample: Sample | None = None, ignored_elements: Sequence[str] = (),
+                 kfactors: Mapping[str, float] | None = None,
+                 cross_section_exponent: float = PUBLISHED_EXPONENT) -> None:
         self.energy_axis = _as_axis(energy_axis)
         self.beam_energy_keV = _check_beam_energy(beam_energy_keV, self.energy_axis)
         self.detector = Detector() if detector is None else detector
@@ -97,31 +106,31 @@ class EDXModel:
 
     # --- public API -----------------------------------------------------------------
     @property
-    def quantified_elements(self):
+    def quantified_elements(self) -> tuple[str, ...]:
         """Elements that enter the composition (``elements`` minus ``ignored_elements``)."""
         return tuple(s for s in self.elements if s not in self.ignored_elements)
 
     @property
-    def labels(self):
+    def labels(self) -> list[str]:
         """Column labels: element symbols, then "continuum_kramers", "continuum_correction"."""
         return list(self.elements) + list(CONTINUUM_LABELS)
 
     @property
-    def continuum_mask(self):
+    def continuum_mask(self) -> np.ndarray:
         """Boolean (m,): True for the continuum columns."""
         mask = np.zeros(len(self.elements) + len(CONTINUUM_LABELS), dtype=bool)
         mask[len(self.elements):] = True
         return mask
 
     @property
-    def ignored_mask(self):
+    def ignored_mask(self) -> np.ndarray:
         """Boolean (m,): True for ignored element columns."""
         mask = np.zeros(len(self.labels), dtype=bool)
         for i, symbol in enumerate(self.elements):
             mask[i] = symbol in self.ignored_elements
         return mask
 
-    def composition(self, W):
+    def composition(self, W: Any) -> Composition:
         """Atomic and weight percent per phase from W's element rows.
 
         Parameters
@@ -146,11 +155,11 @@ class EDXModel:
                 if symbol not in self.ignored_elements]
         return composition_from_amounts(self.quantified_elements, W[rows, :].T)
 
-    def with_composition(self, composition):
+    def with_composition(self, composition: Mapping[str, float]) -> EDXModel:
         """A new model whose self-absorption uses ``composition`` ({symbol: atomic fraction})."""
         return self._copy_with(sample=replace(self.sample, composition=dict(composition)))
 
-    def with_composition_from_W(self, W, phase_weights=None):
+    def with_composition_from_W(self, W: Any, phase_weights: Any = None) -> EDXModel:
         """A new model with absorption for the mean composition of the phases in W.
 
         Parameters
@@ -170,7 +179,7 @@ class EDXModel:
         mean = np.average(atomic[valid], axis=0, weights=weights[valid])
         return self.with_composition(dict(zip(self.quantified_elements, mean / 100.0)))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (f"EDXModel({len(self.energy_axis.energies)} channels, elements="
                 f"{list(self.elements)}, ignored={list(self.ignored_elements)}, "
                 f"E0={self.beam_energy_keV} keV)")
@@ -248,7 +257,8 @@ class EDXModel:
         return scales
 
 
-def elements_with_lines(energy_axis, elements, beam_energy_keV):
+def elements_with_lines(energy_axis: EnergyAxis | Any, elements: Sequence[str],
+                        beam_energy_keV: float) -> list[str]:
     """The elements that have at least one line on the axis below the beam energy.
 
     :class:`EDXModel` refuses an element without any (e.g. O Ka on an axis starting at

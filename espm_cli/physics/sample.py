@@ -34,10 +34,10 @@ class Sample:
         film; ``thickness_nm`` and ``density_g_cm3`` must then be None.
     """
 
-    thickness_nm: object = None
-    density_g_cm3: object = None
+    thickness_nm: float | None = None
+    density_g_cm3: float | None = None
     tilt_deg: float = 0.0
-    composition: object = None
+    composition: dict[str, float] | None = None
     bulk: bool = False
 
     def __post_init__(self):
