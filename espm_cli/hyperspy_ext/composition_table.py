@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -45,7 +47,8 @@ class CompositionTable:
         object.__setattr__(self, "atomic_percent", values)
 
     @classmethod
-    def from_array(cls, elements, atomic_percent, phases=None):
+    def from_array(cls, elements: Sequence[str], atomic_percent: Any,
+                   phases: Sequence[str] | None = None) -> CompositionTable:
         """Build a table from an (n_phases, n_elements) array.
 
         Parameters
@@ -66,14 +69,14 @@ class CompositionTable:
             phases = [f"phase {index}" for index in range(values.shape[0])]
         return cls(tuple(phases), tuple(elements), values)
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, dict[str, float]]:
         """``{phase: {element: atomic percent}}`` with plain Python floats."""
         return {
             phase: {el: float(v) for el, v in zip(self.elements, row)}
             for phase, row in zip(self.phases, self.atomic_percent)
         }
 
-    def phase(self, name_or_index):
+    def phase(self, name_or_index: str | int) -> dict[str, float]:
         """``{element: atomic percent}`` of one phase, by name or row index."""
         if isinstance(name_or_index, str):
             if name_or_index not in self.phases:
@@ -98,7 +101,7 @@ class CompositionTable:
         ]
         return header, rows
 
-    def __str__(self):
+    def __str__(self) -> str:
         header, rows = self._cells()
         widths = [max(len(line[col]) for line in [header, *rows]) for col in range(len(header))]
         lines = []
@@ -109,7 +112,7 @@ class CompositionTable:
         lines.insert(1, "  ".join("-" * width for width in widths))
         return "\n".join(lines)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return str(self)
 
     def _repr_html_(self):

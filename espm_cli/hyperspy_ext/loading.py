@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from .signals import SEM_SIGNAL_TYPE, TEM_SIGNAL_TYPE
 
 
@@ -36,7 +39,7 @@ def _is_sem(signal):
             and not metadata.has_item("Acquisition_instrument.TEM"))
 
 
-def load(path, *, signal_type=None, **load_options):
+def load(path: str | Path, *, signal_type: str | None = None, **load_options: Any) -> Any:
     """Load a spectrum image with hyperspy and give it espm_cli's signal type.
 
     Parameters

@@ -6,7 +6,14 @@ The rules (elements, absorption, bulk SEM specimens) are the workflow's
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
 from espm_cli.analysis.model import MODEL_BUILD_OPTIONS
+
+if TYPE_CHECKING:
+    from espm_cli.io import AcquisitionParameters
+    from espm_cli.physics import EDXModel
 
 #: Acquisition values that ``build_G`` reads from the metadata and that a keyword
 #: overrides.
@@ -16,7 +23,7 @@ ACQUISITION_OVERRIDES = ("beam_energy_keV", "mnka_fwhm_eV", "elevation_deg", "az
 ALLOWED_OVERRIDES = (*ACQUISITION_OVERRIDES, "ignored_elements", *MODEL_BUILD_OPTIONS)
 
 
-def parse_elements(elements):
+def parse_elements(elements: str | Sequence[str] | None) -> tuple[str, ...] | None:
     """Element symbols from a sequence or a comma-separated string.
 
     Parameters
@@ -41,7 +48,7 @@ def parse_elements(elements):
     return symbols
 
 
-def signal_acquisition(signal, **overrides):
+def signal_acquisition(signal: Any, **overrides: Any) -> AcquisitionParameters:
     """The signal's acquisition parameters (metadata) with ``overrides`` put in."""
     from espm_cli.io.acquisition import acquisition_from_metadata
 
@@ -51,7 +58,7 @@ def signal_acquisition(signal, **overrides):
                                   if name in overrides})
 
 
-def check_overrides(signal, overrides):
+def check_overrides(signal: Any, overrides: Mapping[str, Any]) -> None:
     """Refuse unknown keywords and signals that are not spectrum images."""
     unknown = sorted(set(overrides) - set(ALLOWED_OVERRIDES))
     if unknown:
@@ -66,12 +73,13 @@ def check_overrides(signal, overrides):
         )
 
 
-def model_options(overrides):
+def model_options(overrides: Mapping[str, Any]) -> dict[str, Any]:
     """The keywords that go to :func:`espm_cli.analysis.build_model` as options."""
     return {name: overrides[name] for name in MODEL_BUILD_OPTIONS if name in overrides}
 
 
-def model_from_signal(signal, elements=None, **overrides):
+def model_from_signal(signal: Any, elements: str | Sequence[str] | None = None,
+                      **overrides: Any) -> EDXModel:
     """An :class:`espm_cli.physics.EDXModel` for ``signal``, on its whole energy axis.
 
     Parameters

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -55,36 +56,37 @@ class PhaseResults:
     result: DecompositionResult
 
     @property
-    def W(self):
+    def W(self) -> np.ndarray:
         """(m, k): element and continuum content of each phase; rows follow ``G_labels``."""
         return self.result.W
 
     @property
-    def G_labels(self):
+    def G_labels(self) -> tuple[str, ...]:
+        """Labels of G's columns (W's rows): element symbols, then the continuum."""
         return tuple(self.result.G_labels)
 
     @property
-    def maps(self):
+    def maps(self) -> np.ndarray:
         """(k, ny, nx): abundance map of each phase."""
         return self.result.maps
 
     @property
-    def spectra(self):
+    def spectra(self) -> np.ndarray:
         """(k, n_window): each phase's spectrum in counts per pixel, (G W)ᵀ x mean abundance."""
         return self.result.spectra
 
     @property
-    def energy(self):
+    def energy(self) -> np.ndarray:
         """(n_window,) keV: the channels of the fit window."""
         return self.result.energy
 
     @property
-    def names(self):
+    def names(self) -> tuple[str, ...]:
         """``"phase 1 (Fe-Pt)"``, ``"phase 2 (continuum)"``, ``"phase 3 (empty)"``, ..."""
         return tuple(self.result.phase_names)
 
     @property
-    def composition(self):
+    def composition(self) -> CompositionTable:
         """CompositionTable: at.% per phase (NaN for an element below detection)."""
         return CompositionTable.from_array(self.result.elements, self.result.composition,
                                            phases=self.result.phase_names)
@@ -157,7 +159,7 @@ def _is_poisson_estimator(algorithm):
     return isinstance(algorithm, (SmoothNMF, _WholeImageFit))
 
 
-def navigation_shape_2d(signal):
+def navigation_shape_2d(signal: Any) -> tuple[int, int]:
     """``(ny, nx)`` of the pixel grid from the navigation axes (``(1, n)`` for a line)."""
     shape = signal.axes_manager.navigation_shape  # hyperspy order: (nx, ny)
     if len(shape) == 2:
@@ -198,7 +200,7 @@ class PhaseDecompositionMixin(_SignalBase):
     if TYPE_CHECKING:  # provided by the hyperspy signal class
         data: Any
 
-    def build_G(self, elements=None, **overrides):
+    def build_G(self, elements: str | Sequence[str] | None = None, **overrides: Any) -> EDXModel:
         """Build the physics model (G) of this spectrum image from its metadata.
 
         Parameters
@@ -221,7 +223,7 @@ class PhaseDecompositionMixin(_SignalBase):
         """
         return model_from_signal(self, elements, **overrides)
 
-    def decomposition(self, *args, **kwargs):
+    def decomposition(self, *args: Any, **kwargs: Any) -> Any:
         """hyperspy's (and exspy's) ``decomposition``; with a Poisson estimator, no flags needed.
 
         For every other algorithm this is exspy's method unchanged. When ``algorithm`` is
@@ -260,8 +262,9 @@ class PhaseDecompositionMixin(_SignalBase):
         finally:
             self.data = original_data
 
-    def decompose_phases(self, n_components, elements=None, *, model=None,
-                         model_options=None, print_info=False, **estimator_options):
+    def decompose_phases(self, n_components: int, elements: str | Sequence[str] | None = None, *,
+                         model: EDXModel | None = None, model_options: dict[str, Any] | None = None,
+                         print_info: bool = False, **estimator_options: Any) -> PhaseResults:
         """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
         The model, the fit window (0.2 keV to the beam energy, then the channels where
@@ -375,7 +378,8 @@ class PhaseDecompositionMixin(_SignalBase):
         self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
 
-    def kfactors_from_model(self, xray_lines=None, *, model=None, windows_width=2.0):
+    def kfactors_from_model(self, xray_lines: Sequence[str] | None = None, *,
+                            model: EDXModel | None = None, windows_width: float = 2.0) -> list[float]:
         """Cliff-Lorimer k-factors from the physics model, for ``quantification``.
 
         ``s.quantification(s.get_lines_intensity(), "CL", factors=s.kfactors_from_model())``
@@ -423,7 +427,7 @@ class PhaseDecompositionMixin(_SignalBase):
                     for line, intensity in zip(xray_lines, intensities)]
         return cliff_lorimer_factors(xray_lines, per_atom)
 
-    def phase_spectra(self):
+    def phase_spectra(self) -> Any:
         """The phase spectra (counts per pixel, fit window) as an EDS signal (after
         decompose_phases), with the microscope, detector, elements and X-ray lines set, so
         that exspy's ``get_lines_intensity`` and ``quantification`` work on them.
@@ -436,7 +440,7 @@ class PhaseDecompositionMixin(_SignalBase):
 
         return phase_spectra_signal(self._require_phase_results("phase_spectra").result)
 
-    def composition_table(self):
+    def composition_table(self) -> CompositionTable:
         """Atomic percent of each element in each phase (after decompose_phases).
 
         Returns
@@ -447,7 +451,7 @@ class PhaseDecompositionMixin(_SignalBase):
         """
         return self._require_phase_results("composition_table").composition
 
-    def plot_phases(self, *, figsize=None, cmap="viridis"):
+    def plot_phases(self, *, figsize: tuple[float, float] | None = None, cmap: str = "viridis") -> Any:
         """Plot each phase's map beside its spectrum (after decompose_phases).
 
         Parameters

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 #: Elements named in a spectrum's title: the richest few.
@@ -26,7 +28,8 @@ def _title(index, results):
     return f"{name}: {parts}"
 
 
-def phase_figure(results, axes_manager, *, figsize=None, cmap="viridis"):
+def phase_figure(results: Any, axes_manager: Any, *, figsize: tuple[float, float] | None = None,
+                 cmap: str = "viridis") -> Any:
     """Draw ``results`` (a PhaseResults) as k rows of (map, spectrum).
 
     Parameters

@@ -9,11 +9,17 @@ The file is read by :func:`espm_cli.io.read_result` (schema in the README / DESI
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .composition_table import CompositionTable
 from .signals import SEM_SIGNAL_TYPE, TEM_SIGNAL_TYPE
+
+if TYPE_CHECKING:
+    from espm_cli.io import DecompositionResult
 
 
 @dataclasses.dataclass
@@ -52,7 +58,7 @@ _MICROSCOPE_PARAMETERS = {"beam_energy_keV": "beam_energy", "elevation_deg": "el
                           "mnka_fwhm_eV": "energy_resolution_MnKa"}
 
 
-def set_eds_metadata(signal, acquisition, elements):
+def set_eds_metadata(signal: Any, acquisition: Mapping[str, Any], elements: Sequence[str]) -> None:
     """The microscope, detector and Sample metadata exspy's EDS methods read.
 
     Parameters
@@ -78,7 +84,7 @@ def set_eds_metadata(signal, acquisition, elements):
             signal.add_lines()
 
 
-def phase_spectra_signal(result):
+def phase_spectra_signal(result: DecompositionResult) -> Any:
     """A result's phase spectra as an EDS signal (phase | energy) with its metadata.
 
     Parameters
@@ -106,7 +112,7 @@ def phase_spectra_signal(result):
     return signal
 
 
-def load_result(path):
+def load_result(path: str | Path) -> ResultSignals:
     """Read an ``espm decompose`` result file into hyperspy signals.
 
     Parameters
