@@ -131,6 +131,24 @@ def write_api_pages():
 
 write_api_pages()
 
+
+def _defining_module(obj):
+    target = getattr(obj, "fget", None) or getattr(obj, "__func__", None) or obj
+    return getattr(target, "__module__", None) or ""
+
+
+def skip_foreign_members(app, what, name, obj, skip, options):
+    """Class pages show espm_cli's own members, inherited ones included (the mixins'
+    methods on the signal types), not those of hyperspy, exspy or scikit-learn."""
+    if what == "class" and not _defining_module(obj).startswith("espm_cli"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", skip_foreign_members)
+
+
 # --- the gallery ------------------------------------------------------------------------
 # Examples that read ../shared/realdata are named plot_realdata_*.py; without that folder
 # they are left out of the build (not run, not listed) rather than failing.

@@ -16,8 +16,16 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PUBLIC_PACKAGES = ["espm_cli", "espm_cli.solver", "espm_cli.physics", "espm_cli.analysis",
-                   "espm_cli.io", "espm_cli.hyperspy_ext", "espm_cli.simulate", "espm_cli.report"]
+PUBLIC_PACKAGES = [
+    "espm_cli",
+    "espm_cli.solver",
+    "espm_cli.physics",
+    "espm_cli.analysis",
+    "espm_cli.io",
+    "espm_cli.hyperspy_ext",
+    "espm_cli.simulate",
+    "espm_cli.report",
+]
 
 
 def test_conf_lists_the_same_public_packages():
@@ -54,7 +62,8 @@ def test_realdata_examples_are_the_ones_left_out_without_the_data():
         reads_realdata = "realdata" in path.read_text(encoding="utf-8")
         assert reads_realdata == path.name.startswith("plot_realdata_"), (
             f"{path.name}: an example reading ../shared/realdata must be named plot_realdata_*.py "
-            "(docs/conf.py leaves those out when the folder is absent), and only those")
+            "(docs/conf.py leaves those out when the folder is absent), and only those"
+        )
 
 
 def test_every_guide_page_is_in_the_toctree():
