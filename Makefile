@@ -48,7 +48,7 @@ $(DOCS_STAMP): pyproject.toml $(STAMP)
 
 # the documentation site, gallery examples run, warnings as errors: docs/_build/html/index.html
 docs: $(DOCS_STAMP)
-	cd docs && MPLBACKEND=Agg ../$(PY) -m sphinx -b html -W --keep-going -q . _build/html
+	MPLBACKEND=Agg $(PY) -m sphinx -b html -W --keep-going -q docs docs/_build/html
 	@echo "open docs/_build/html/index.html"
 
 clean:

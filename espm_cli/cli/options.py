@@ -145,7 +145,8 @@ def read_yaml(path: str | Path, param_hint: str = "--config") -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=param_hint)
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}",
+                                 param_hint=param_hint) from error
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

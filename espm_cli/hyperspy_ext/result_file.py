@@ -131,9 +131,8 @@ def load_result(path: str | Path) -> ResultSignals:
     from espm_cli.io import read_result, read_root_attributes
 
     result = read_result(path)
-    maps, spectra, energy = result.maps, result.spectra, result.energy
+    maps = result.maps
     n_phases = maps.shape[0]
-    acquisition = result.acquisition or {}
     pixel_size = result.pixel_size
     pixel_unit = result.pixel_unit or None
     scale = float(pixel_size) if pixel_size is not None else 1.0
