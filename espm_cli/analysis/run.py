@@ -15,8 +15,8 @@ import signal
 import threading
 import time
 import warnings
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
