@@ -94,7 +94,7 @@ def availability():
         if ok and compat is None:
             ok, reason = False, "array-api-compat not installed"
         rows.append((name, ok, reason))
-    usable = [name for name in ("cupy", "torch") if rows[-2 + ("cupy", "torch").index(name)][1]]
+    usable = [name for name, ok, _ in rows if name in ("cupy", "torch") and ok]
     if usable:
         rows.insert(1, ("cuda", True, f"through {usable[0]}: {reasons[usable[0]][1]}"))
     else:
@@ -279,8 +279,10 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
     xp, device = namespace(device)
     np_dtype = np.dtype(dtype)
     compute = xp.float32 if np_dtype == np.float32 else xp.float64
-    host = prepare_host_counts(X, np_dtype)
-    make = _sparse_maker(xp) if host.is_sparse else None
+    # The host copy is what the reference shows the starts: CSR for β = 2 (the general
+    # path's MaskedCounts always is), X as it came for KL.
+    host = prepare_host_counts(X if beta == 1.0 or sp.issparse(X) else sp.csr_array(X), np_dtype)
+    make = _sparse_maker(xp) if sp.issparse(X) else None
     nonzeros, dense = None, None
     if make is not None:
         csr = host.csr
@@ -442,6 +444,11 @@ def simplex_minimiser(xp, a, beta, c, free, target, eps, rtol=_ROOT_RTOL,
     -------
     xp float64 array of shape (n_entries, n_groups): the minimiser, 0 where not free.
     """
+    with np.errstate(all="ignore"):  # numpy-backed namespaces: inactive columns divide by 0
+        return _simplex_minimiser(xp, a, beta, c, free, target, eps, rtol, max_iter)
+
+
+def _simplex_minimiser(xp, a, beta, c, free, target, eps, rtol, max_iter):
     beta = _f64(xp, beta)
     shape = beta.shape
     a = xp.broadcast_to(_f64(xp, a), shape)
@@ -636,7 +643,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
                 beta = beta + _put(xp, data.device, mu, dtype)[:, None] / (H + epsilon_reg)
             c = H * stats["BtR"]
             if laplacian:
-                a = xp.astype(0.5 * lambda_L * _degrees(xp, shape_2d, H), dtype)
+                a = xp.astype(0.5 * lambda_L * _degrees(xp, shape_2d, data.device), dtype)
                 c = c + lambda_L * H * neighbour_sum(xp, H, shape_2d)
             else:
                 a = xp.zeros((1, 1), dtype=dtype, device=data.device)
@@ -648,7 +655,7 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
             a = 0.5 * _f64(xp, stats["P"]) / H64
             c = xp.zeros_like(H64)
             if laplacian:
-                a = a + 0.5 * lambda_L * _degrees(xp, shape_2d, H64)
+                a = a + 0.5 * lambda_L * _degrees(xp, shape_2d, data.device)
                 c = lambda_L * H64 * neighbour_sum(xp, H64, shape_2d)
             beta = lin - _f64(xp, stats["Q"])
         free, fixed = _held(xp, fixed, H.shape, H)
@@ -658,9 +665,9 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     return _output(data, H_new, host)
 
 
-def _degrees(xp, shape_2d, like):
-    """Degrees of the grid's pixels, shape (1, p), in ``like``'s dtype."""
-    ones = xp.ones((1, shape_2d[0] * shape_2d[1]), dtype=like.dtype, device=_device_of(like))
+def _degrees(xp, shape_2d, device):
+    """Degrees of the grid's pixels, shape (1, p), float64 (as grid.grid_degrees)."""
+    ones = xp.ones((1, shape_2d[0] * shape_2d[1]), dtype=xp.float64, device=device)
     return neighbour_sum(xp, ones, shape_2d)
 
 
@@ -712,7 +719,7 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
         B = G @ W
         stats = _statistics(data, B, H)
         if data.beta == 1.0:
-            divergence = _kl_divergence(data, B, H, stats["ratio"])
+            divergence = _kl_divergence(data, B, H, stats.pop("ratio"))
         else:
             divergence = _frobenius_divergence(data, B, H, stats["Q"])
         laplacian, log_sparsity = _regularisation_terms(xp, H, shape_2d, lambda_L, mu,
@@ -751,10 +758,9 @@ def extrapolated_point(G, W, H, W_before, H_before, step, settings, update_W):
     xp = _compat().array_namespace(H)
     with np.errstate(all="ignore"):
         dtype = H.dtype
-        H64, W64 = _f64(xp, H), _f64(xp, W)
-        H_e = xp.maximum(H64 + step * (H64 - _f64(xp, H_before)), _SHRINK_FLOOR * H64)
-        W_e = (xp.maximum(W64 + step * (W64 - _f64(xp, W_before)), _SHRINK_FLOOR * W64)
-               if update_W else W64)
+        H_e = _f64(xp, xp.maximum(H + step * (H - H_before), _SHRINK_FLOOR * H))
+        W_e = _f64(xp, xp.maximum(W + step * (W - W_before), _SHRINK_FLOOR * W)
+                   if update_W else W)
         eps = settings["eps"]
         fixed_W = settings["fixed_W"] if update_W else None
         fixed_H = settings["fixed_H"]
