@@ -548,8 +548,10 @@ def _kl_ratio(data, B, H):
     xp = data.xp
     if data.nonzeros is not None:
         nz = data.nonzeros
-        model = xp.sum(xp.take(B, nz.rows, axis=0) * xp.permute_dims(
-            xp.take(H, nz.cols, axis=1), (1, 0)), axis=1)
+        # One component at a time: 1-D gathers (k is small), not (nnz, k) blocks.
+        model = xp.take(B[:, 0], nz.rows) * xp.take(H[0, :], nz.cols)
+        for q in range(1, H.shape[0]):
+            model = model + xp.take(B[:, q], nz.rows) * xp.take(H[q, :], nz.cols)
         return nz.values / model
     return data.X / (B @ H)
 
