@@ -122,6 +122,11 @@ def _cuda_namespace(library, device):
                 raise ValueError(f"device={device!r} is not a CUDA device for cupy; use "
                                  "'cuda' or 'cuda:N'.")
             index = int(text[5:])
+        if index != module.cuda.runtime.getDevice():
+            # array-api-compat creates CuPy arrays on the current device only
+            raise ValueError(f"device={device!r}: cupy runs on the current CUDA device "
+                             f"({module.cuda.runtime.getDevice()}); select another with "
+                             "CUDA_VISIBLE_DEVICES, or use backend='torch'.")
         return compat.array_namespace(module.empty(0)), module.cuda.Device(index)
     backend = "cuda" if library is None else library
     raise ValueError(f"backend={backend!r} is not available here ({'; '.join(reasons)}): "
@@ -191,9 +196,19 @@ def _sparse_maker(xp):
             (values, indices, indptr), shape=shape)
     if compat.is_torch_namespace(xp):
         torch = importlib.import_module("torch")
-        return lambda values, indptr, indices, shape: torch.sparse_csr_tensor(
-            indptr, indices, values, size=shape)
+        return lambda values, indptr, indices, shape: _TorchCSR(torch.sparse_csr_tensor(
+            indptr, indices, values, size=shape))
     return None
+
+
+class _TorchCSR:
+    """A torch CSR tensor whose product takes any strided dense operand."""
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+
+    def __matmul__(self, dense):
+        return self.matrix @ dense.contiguous()
 
 
 @dataclass(frozen=True)
@@ -288,7 +303,8 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
         csr = host.csr
         order_t = np.lexsort((host.rows, host.cols))  # the nonzeros in pixel-major order
         indptr_t = np.concatenate(([0], np.cumsum(np.bincount(host.cols, minlength=csr.shape[1]))))
-        index = np.int32 if csr.nnz < 2**31 and not _compat().is_torch_namespace(xp) else np.int64
+        # cupyx's CSR wants int32; numpy's take and torch's index_select are fastest on int64
+        index = np.int32 if _compat().is_cupy_namespace(xp) and csr.nnz < 2**31 else np.int64
         nonzeros = _Nonzeros(
             rows=_put(xp, device, host.rows.astype(index)),
             cols=_put(xp, device, csr.indices.astype(index)),
