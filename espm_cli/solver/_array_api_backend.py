@@ -26,6 +26,7 @@ floats) come back per evaluation. A step given host (numpy) arrays returns host 
 """
 
 import importlib
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -34,11 +35,14 @@ import scipy.sparse as sp
 
 from espm_cli.solver.backends import Backend, register_backend
 from espm_cli.solver.counts import prepare_counts as prepare_host_counts
+from espm_cli.solver.losses import mm_exponents, zero_entries_message
 from espm_cli.solver.reference import sparsity_weights
 
 _ROOT_RTOL = 1e-13  # of the simplex root, relative to the target (as simplex.py)
 _ROOT_MAX_ITER = 200
 _SHRINK_FLOOR = 0.5  # of the extrapolated point, as fit_loop
+_BLOCK_ENTRIES = 1 << 19  # of the dense model per block of pixels (as masked_counts.py)
+_GPU_BLOCK_ENTRIES = 1 << 26  # on a GPU (256 MB of float32)
 
 
 # --- namespaces, devices and what is available ------------------------------------------
@@ -230,8 +234,10 @@ class DeviceCounts:
         The dense counts on the device (None on the sparse path).
     nonzeros : _Nonzeros or None
         The nonzero counts on the device (sparse path).
-    square_total : float
-        Σ X² (the data constant of β = 2), float64.
+    data_constant : float
+        The data-only part of the divergence (Σ X^β; Σ log X for β = 0), float64.
+    block_entries : int
+        Entries of the dense model per block of pixels (β other than 1 and 2).
     """
 
     host: Any
@@ -241,7 +247,8 @@ class DeviceCounts:
     beta: float
     X: Any
     nonzeros: Optional[_Nonzeros]
-    square_total: float
+    data_constant: float
+    block_entries: int
 
     @property
     def shape(self):
@@ -319,9 +326,22 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
         counts = host.dense if host.dense is not None else host.csr.toarray()
         dense = _put(xp, device, counts, compute)
         values = counts.astype(np.float64, copy=False)
-    square_total = float(np.sum(values * values)) if beta == 2.0 else 0.0
+    positive = values[values > 0]
+    n_entries = host.shape[0] * host.shape[1]
+    if beta <= 0 and positive.size < n_entries:
+        raise ValueError(zero_entries_message(beta, n_entries - positive.size))
+    if beta == 0.0:
+        constant = float(np.sum(np.log(positive)))
+    elif beta == 1.0:
+        constant = 0.0  # (the KL path uses the total and Σ X log X/Y)
+    else:
+        constant = float(np.sum(positive ** beta))
+    compat = _compat()
+    on_gpu = compat.is_cupy_namespace(xp) or (compat.is_torch_namespace(xp)
+                                              and getattr(device, "type", "") == "cuda")
     return DeviceCounts(host=host, xp=xp, device=device, dtype=compute, beta=float(beta),
-                        X=dense, nonzeros=nonzeros, square_total=square_total)
+                        X=dense, nonzeros=nonzeros, data_constant=constant,
+                        block_entries=_GPU_BLOCK_ENTRIES if on_gpu else _BLOCK_ENTRIES)
 
 
 def _on_device(data, array):
@@ -553,6 +573,188 @@ def _quadratic_update(xp, a, beta, c, *, free, fixed, simplex_rows, eps, dtype):
     return xp.astype(updated, dtype)
 
 
+# --- any β: the power surrogate and its minimisers (surrogate.py) ------------------------
+
+_LOG_STEP = math.log(4.0)  # bracket expansion per step, in log h (as surrogate.py)
+_POWER_RTOL = 1e-15  # on log h
+
+
+class _Power:
+    """surrogate.PowerSurrogate on a device: coefficient arrays of one shape, float64."""
+
+    def __init__(self, xp, P, Q, h0, a, lin, c, beta):
+        shape = P.shape
+        self.xp, self.beta = xp, float(beta)
+        self.P, self.Q, self.h0 = P, Q, h0
+        self.a, self.lin, self.c = (_full(xp, value, shape, P) for value in (a, lin, c))
+        self.e1, self.e2 = mm_exponents(self.beta)
+
+    @property
+    def shape(self):
+        return self.P.shape
+
+    def derivative(self, h, shift):
+        """``g(h) + shift`` and ``h g'(h)`` (as PowerSurrogate.derivative)."""
+        t = h / self.h0
+        up = self.P * t ** self.e1
+        down = self.Q * t ** self.e2
+        return (up - down + 2.0 * self.a * h + self.lin + shift - self.c / h,
+                self.e1 * up - self.e2 * down + 2.0 * self.a * h + self.c / h)
+
+
+def _full(xp, value, shape, like):
+    """A float64 array of ``shape`` from a scalar or a broadcastable array."""
+    if isinstance(value, (int, float)):
+        return xp.full(shape, float(value), dtype=xp.float64, device=_device_of(like))
+    return xp.broadcast_to(_f64(xp, value), shape)
+
+
+def _power_law(s, shift):
+    """The root without Laplacian, where it is a power law (surrogate._power_law), else None."""
+    xp = s.xp
+    if bool(xp.any(s.a != 0)) or bool(xp.any(s.c != 0)):
+        return None
+    e1, e2 = s.e1, s.e2
+    lin = s.lin + shift
+    if e1 == 0.0:
+        t = (s.Q / (s.P + lin)) ** (-1.0 / e2)
+    elif e2 == 0.0:
+        t = (xp.clip(s.Q - lin, min=0.0) / s.P) ** (1.0 / e1)
+    elif not bool(xp.any(lin != 0)):
+        t = (s.Q / s.P) ** (1.0 / (e1 - e2))
+    else:
+        return None
+    return xp.where(xp.isfinite(t), t * s.h0, xp.zeros_like(t))
+
+
+def power_minimiser(s, eps, shift, start=None, entries=None, max_iter=_ROOT_MAX_ITER):
+    """Minimiser over h >= eps of the surrogate plus ``shift * h`` (surrogate.power_minimiser).
+
+    The same bracket and Newton/bisection steps on log h, every entry at once: an entry
+    stops moving when it is done. ``entries`` (bool) limits the work to those entries
+    (the others are returned at eps).
+    """
+    xp = s.xp
+    shift = _full(xp, shift, s.shape, s.P)
+    closed = _power_law(s, shift)
+    if closed is not None:
+        return xp.clip(closed, min=eps)
+    h = xp.full(s.shape, float(eps), dtype=xp.float64, device=_device_of(s.P))
+    g_eps, _ = s.derivative(h, shift)
+    active = g_eps < 0
+    if entries is not None:
+        active = active & entries
+    if not bool(xp.any(active)):
+        return h
+    guess = s.h0 if start is None else start
+    low = xp.full(s.shape, math.log(eps), dtype=xp.float64, device=_device_of(s.P))
+    high = xp.log(xp.clip(guess, min=eps))
+    for _ in range(max_iter):  # expand upwards until g > 0 there
+        value, _ = s.derivative(xp.exp(high), shift)
+        below = active & (value <= 0)
+        if not bool(xp.any(below)):
+            break
+        low = xp.where(below, high, low)
+        high = xp.where(below, high + _LOG_STEP, high)
+    u = xp.minimum(xp.maximum(xp.log(xp.clip(guess, min=eps)), low), high)
+    todo = active
+    one = xp.ones_like(u)
+    for _ in range(max_iter):
+        if not bool(xp.any(todo)):
+            break
+        value, slope = s.derivative(xp.exp(u), shift)
+        lo = xp.where(value < 0, u, low)
+        hi = xp.where(value >= 0, u, high)
+        newton = u - value / slope
+        inside = xp.isfinite(newton) & (newton > lo) & (newton < hi)
+        new_u = xp.where(inside, newton, 0.5 * (lo + hi))
+        done = ((xp.abs(new_u - u) <= _POWER_RTOL * xp.maximum(one, xp.abs(u)))
+                | (value == 0) | (hi - lo <= _POWER_RTOL * xp.maximum(one, xp.abs(hi))))
+        low = xp.where(todo, lo, low)
+        high = xp.where(todo, hi, high)
+        u = xp.where(todo & (value != 0), new_u, u)
+        todo = todo & ~done
+    return xp.where(active, xp.clip(xp.exp(u), min=eps), h)
+
+
+def power_simplex_minimiser(s, free, target, eps, rtol=_ROOT_RTOL, max_iter=_ROOT_MAX_ITER):
+    """The surrogate minimised per column with ``Σ_free h = target`` (surrogate.py's).
+
+    Bracket ``[max −g_k(T), max −g_k(T / n_free)]`` per column over the entries with a data
+    or Laplacian term, Newton on ν kept inside, each evaluation the per-entry solve warm
+    started; columns whose entries are all linear put their mass on the smallest ``lin``.
+    """
+    xp = s.xp
+    shape = s.shape
+    zero = xp.zeros(shape, dtype=xp.float64, device=_device_of(s.P))
+    inf = xp.full(shape, xp.inf, dtype=xp.float64, device=_device_of(s.P))
+    free = xp.broadcast_to(free, shape)
+    n_free = xp.sum(xp.astype(free, xp.float64), axis=0)
+    linear_entry = (s.P == 0) & (s.Q == 0) & (s.a == 0) & (s.c == 0)
+    reachable = free & ~linear_entry
+    groups = xp.any(reachable, axis=0)
+    h = zero
+    if bool(xp.any(groups)):
+        T = xp.broadcast_to(target[None, :], shape)
+        g_full, _ = s.derivative(T, 0.0)
+        g_share, _ = s.derivative(T / n_free[None, :], 0.0)
+        nu_low = xp.max(xp.where(reachable, -g_full, -inf), axis=0)
+        nu_high = xp.maximum(xp.max(xp.where(reachable, -g_share, -inf), axis=0), nu_low)
+        group_zero = xp.zeros_like(nu_low)
+        nu_low = xp.where(groups, nu_low, group_zero)
+        nu_high = xp.where(groups, nu_high, group_zero)
+        nu = nu_low
+        current = s.h0
+        active = groups
+        for _ in range(max_iter):
+            if not bool(xp.any(active)):
+                break
+            columns = xp.broadcast_to(active[None, :], shape)
+            values = power_minimiser(s, eps, xp.broadcast_to(nu[None, :], shape),
+                                     start=current, entries=columns)
+            current = xp.where(columns, values, current)
+            _, slope_log = s.derivative(values, nu[None, :])
+            slopes = xp.where((values > eps) & (slope_log > 0), -values / slope_log, zero)
+            total = xp.sum(xp.where(free, values, zero), axis=0)
+            slope = xp.sum(xp.where(reachable, slopes, zero), axis=0)
+            step, low, high, done = _bracketed_newton_step(xp, nu, total - target, slope,
+                                                           nu_low, nu_high, rtol * target)
+            nu_low = xp.where(active, low, nu_low)
+            nu_high = xp.where(active, high, nu_high)
+            nu = xp.where(active, step, nu)
+            active = active & ~done
+        at_eps = xp.full(shape, float(eps), dtype=xp.float64, device=_device_of(s.P))
+        h = xp.where(groups[None, :], xp.where(free, xp.where(reachable, current, at_eps),
+                                               zero), h)
+    linear_groups = ~groups & (n_free > 0)
+    if bool(xp.any(linear_groups)):
+        best = xp.argmin(xp.where(free, s.lin, inf), axis=0)
+        spread = xp.where(free, xp.full(shape, float(eps), dtype=xp.float64,
+                                        device=_device_of(s.P)), zero)
+        rest = xp.broadcast_to((target - (n_free - 1.0) * eps)[None, :], shape)
+        spread = xp.where(_one_hot(xp, best, shape[0], s.P), rest, spread)
+        h = xp.where(linear_groups[None, :], spread, h)
+    return h
+
+
+def _power_update(s, *, free, fixed, simplex_rows, eps, dtype):
+    """constraints.constrained_update for a β without closed form."""
+    xp = s.xp
+    with np.errstate(all="ignore"):
+        updated = power_minimiser(s, eps, 0.0)
+        if simplex_rows is not None:
+            rows = xp.reshape(simplex_rows, (simplex_rows.shape[0], 1))
+            target = xp.ones(s.shape[1:], dtype=xp.float64, device=_device_of(s.P))
+            if fixed is not None:
+                target = target - xp.sum(xp.where(rows & ~free, fixed,
+                                                  xp.zeros_like(fixed)), axis=0)
+            root = power_simplex_minimiser(s, free & rows, target, eps)
+            updated = xp.where(rows, root, updated)
+        if fixed is not None:
+            updated = xp.where(free, updated, fixed)
+    return xp.astype(updated, dtype)
+
+
 # --- the statistics of the data ---------------------------------------------------------
 
 def _column_sums(xp, B):
@@ -563,13 +765,16 @@ def _kl_ratio(data, B, H):
     """X / (B H) at the nonzeros (sparse: in CSR order) or everywhere (dense)."""
     xp = data.xp
     if data.nonzeros is not None:
-        nz = data.nonzeros
-        # One component at a time: 1-D gathers (k is small), not (nnz, k) blocks.
-        model = xp.take(B[:, 0], nz.rows) * xp.take(H[0, :], nz.cols)
-        for q in range(1, H.shape[0]):
-            model = model + xp.take(B[:, q], nz.rows) * xp.take(H[q, :], nz.cols)
-        return nz.values / model
+        return data.nonzeros.values / _model_at_nonzeros(xp, data.nonzeros, B, H)
     return data.X / (B @ H)
+
+
+def _model_at_nonzeros(xp, nz, B, H):
+    """(B H) at the nonzeros, in CSR order: one component at a time (1-D gathers)."""
+    model = xp.take(B[:, 0], nz.rows) * xp.take(H[0, :], nz.cols)
+    for q in range(1, H.shape[0]):
+        model = model + xp.take(B[:, q], nz.rows) * xp.take(H[q, :], nz.cols)
+    return model
 
 
 def _ratio_times_Ht(data, ratio, H):
@@ -612,7 +817,7 @@ def _frobenius_divergence(data, B, H, data_part):
     model_square = float(xp.sum((xp.permute_dims(B64, (1, 0)) @ B64)
                                 * (H64 @ xp.permute_dims(H64, (1, 0)))))
     cross = float(xp.sum(_f64(xp, data_part) * H64))
-    return 0.5 * data.square_total - cross + 0.5 * model_square
+    return 0.5 * data.data_constant - cross + 0.5 * model_square
 
 
 def _regularisation_terms(xp, H, shape_2d, lambda_L, mu, epsilon_reg):
@@ -629,14 +834,69 @@ def _regularisation_terms(xp, H, shape_2d, lambda_L, mu, epsilon_reg):
 
 # --- the steps --------------------------------------------------------------------------
 
-def _statistics(data, B, H):
-    """The H-step statistics at (B, H): KL: Bᵀ(X/Y) and the ratio; β = 2: BᵀB H and Bᵀ X."""
+def _statistics(data, B, H, for_W=False):
+    """The step statistics at (B, H) (masked_counts.statistics without a mask).
+
+    KL: Bᵀ(X/Y) and the ratio. Other β: P = Bᵀ Y^(β−1), Q = Bᵀ (X Y^(β−2)) of the H step
+    (β = 2 factorised: BᵀB H and Bᵀ X) and, ``for_W``, P_W = Y^(β−1) Hᵀ, Q_W = X Y^(β−2) Hᵀ
+    (before Gᵀ); for β = 0 also Σ log Y.
+    """
     xp = data.xp
     if data.beta == 1.0:
         ratio = _kl_ratio(data, B, H)
         return {"BtR": _Bt_times_ratio(data, ratio, B), "ratio": ratio}
-    gram = xp.permute_dims(B, (1, 0)) @ B
-    return {"P": gram @ H, "Q": _frobenius_data_part(data, B)}
+    Bt = xp.permute_dims(B, (1, 0))
+    if data.beta == 2.0:
+        return {"P": (Bt @ B) @ H, "Q": _frobenius_data_part(data, B)}
+    beta = data.beta
+    n_channels, n_pixels = data.shape
+    step = max(1, data.block_entries // n_channels)
+    P_blocks, Q_blocks = [], []
+    P_W = Q_W = None
+    log_model = 0.0
+    for start in range(0, n_pixels, step):
+        stop = min(n_pixels, start + step)
+        H_block = H[:, start:stop]
+        model = B @ H_block  # (c, pixels of the block): never the whole dense Y
+        if beta == 0.0:
+            log_model += float(xp.sum(xp.log(_f64(xp, model))))
+        power = model ** (beta - 1.0)
+        P_blocks.append(Bt @ power)
+        if for_W:
+            part = power @ xp.permute_dims(H_block, (1, 0))
+            P_W = part if P_W is None else P_W + part
+        if data.nonzeros is None:  # dense counts: X Y^(β−2) is 0 where X is
+            weighted = data.X[:, start:stop] * model ** (beta - 2.0)
+            Q_blocks.append(Bt @ weighted)
+            if for_W:
+                part = weighted @ xp.permute_dims(H_block, (1, 0))
+                Q_W = part if Q_W is None else Q_W + part
+    out = {"P": xp.concat(P_blocks, axis=1) if len(P_blocks) > 1 else P_blocks[0]}
+    if data.nonzeros is not None:  # X Y^(β−2) at the nonzeros only
+        nz = data.nonzeros
+        weighted = nz.values * _model_at_nonzeros(xp, nz, B, H) ** (beta - 2.0)
+        out["Q"] = _Bt_times_ratio(data, weighted, B)
+        if for_W:
+            Q_W = _ratio_times_Ht(data, weighted, H)
+    else:
+        out["Q"] = xp.concat(Q_blocks, axis=1) if len(Q_blocks) > 1 else Q_blocks[0]
+    if for_W:
+        out["P_W"], out["Q_W"] = P_W, Q_W
+    if beta == 0.0:
+        out["log_model"] = log_model
+    return out
+
+
+def _power_divergence(data, H, stats):
+    """D_β from the H statistics: Σ Y^β = Σ P ⊙ H and Σ X Y^(β−1) = Σ Q ⊙ H (Y = B H)."""
+    xp = data.xp
+    H64 = _f64(xp, H)
+    model_power = float(xp.sum(_f64(xp, stats["P"]) * H64))
+    cross = float(xp.sum(_f64(xp, stats["Q"]) * H64))
+    beta = data.beta
+    if beta == 0.0:  # Σ (x/y − log x + log y − 1)
+        return cross - data.data_constant + stats.pop("log_model") - data.shape[0] * data.shape[1]
+    return (data.data_constant + (beta - 1.0) * model_power - beta * cross) / (beta * (beta - 1.0))
 
 
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
@@ -665,6 +925,21 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
                 c = c + lambda_L * H * neighbour_sum(xp, H, shape_2d)
             else:
                 a = xp.zeros((1, 1), dtype=dtype, device=data.device)
+        elif data.beta != 2.0:  # beta_steps.h_step: the power surrogate, in float64
+            H64 = _f64(xp, H)
+            lin = 0.0
+            if np.any(mu > 0):
+                lin = _put(xp, data.device, mu)[:, None] / (H64 + epsilon_reg)
+            a = c = 0.0
+            if laplacian:
+                a = 0.5 * lambda_L * _degrees(xp, shape_2d, data.device)
+                c = lambda_L * H64 * neighbour_sum(xp, H64, shape_2d)
+            surrogate = _Power(xp, _f64(xp, stats["P"]), _f64(xp, stats["Q"]), H64, a, lin, c,
+                               data.beta)
+            free, fixed = _held(xp, fixed, H.shape, H)
+            rows = xp.ones((k,), dtype=xp.bool, device=data.device) if simplex else None
+            return _output(data, _power_update(surrogate, free=free, fixed=fixed,
+                                               simplex_rows=rows, eps=eps, dtype=dtype), host)
         else:  # beta_steps.h_step with PowerSurrogate.quadratic, in float64
             H64 = _f64(xp, H)
             lin = 0.0
@@ -708,6 +983,15 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
             denominator = xp.astype(_column_sums(xp, G)[:, None]
                                     * xp.sum(_f64(xp, H), axis=1)[None, :], dtype)
             a, beta, c = xp.zeros((1, 1), dtype=dtype, device=data.device), denominator, numerator
+        elif data.beta != 2.0:  # beta_steps.w_step: the power law W = W⁰ (Q / P)^γ
+            stats = _statistics(data, B, H, for_W=True)
+            P, Q = _f64(xp, Gt @ stats["P_W"]), _f64(xp, Gt @ stats["Q_W"])
+            surrogate = _Power(xp, P, Q, _f64(xp, W), 0.0, 0.0, 0.0, data.beta)
+            free, fixed = _held(xp, fixed, W.shape, W)
+            rows = None if simplex_rows is None else _put(xp, data.device,
+                                                          np.asarray(simplex_rows, dtype=bool))
+            return _output(data, _power_update(surrogate, free=free, fixed=fixed,
+                                               simplex_rows=rows, eps=eps, dtype=dtype), host)
         else:  # beta_steps.w_step: P = Gᵀ B H Hᵀ, Q = Gᵀ X Hᵀ, float64 surrogate
             counts_Ht = (data.nonzeros.times(xp, data.nonzeros.values, Ht)
                          if data.nonzeros is not None else data.X @ Ht)
@@ -738,8 +1022,10 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
         stats = _statistics(data, B, H)
         if data.beta == 1.0:
             divergence = _kl_divergence(data, B, H, stats.pop("ratio"))
-        else:
+        elif data.beta == 2.0:
             divergence = _frobenius_divergence(data, B, H, stats["Q"])
+        else:
+            divergence = _power_divergence(data, H, stats)
         laplacian, log_sparsity = _regularisation_terms(xp, H, shape_2d, lambda_L, mu,
                                                         epsilon_reg)
     return np.array([divergence, laplacian, log_sparsity]), stats
@@ -812,9 +1098,9 @@ def extrapolated_point(G, W, H, W_before, H_before, step, settings, update_W):
 
 # --- registration -----------------------------------------------------------------------
 
-def serves_kl_and_frobenius(beta, weighted):
-    """β = 1 and β = 2, without masked pixels or entries (masked channels are dropped)."""
-    return beta in (1.0, 2.0) and not weighted
+def serves_unmasked(beta, weighted):
+    """Every β, without masked pixels or entries (masked channels are dropped before)."""
+    return not weighted
 
 
 def array_api_backend(namespace, *, default_dtype="float64"):
@@ -837,7 +1123,7 @@ def array_api_backend(namespace, *, default_dtype="float64"):
                         missing=missing, device=device)
 
     return Backend(prepare_counts, h_step, w_step, objective_terms,
-                   serves=serves_kl_and_frobenius, evaluate=evaluate, to_device=_on_device,
+                   serves=serves_unmasked, evaluate=evaluate, to_device=_on_device,
                    to_host=to_host, extrapolated_point=extrapolated_point,
                    default_dtype=default_dtype)
 

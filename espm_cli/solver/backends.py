@@ -137,11 +137,10 @@ def backend_for(name, beta, pattern, device=None):
                 return backend, options
     backend = get_backend(name)
     if not backend.serves(beta, weighted):
-        if backend.serves(1.0, False) and backend.serves(2.0, False):
-            served = "beta_loss='kullback-leibler' and 'frobenius'"
-        else:
-            served = "beta_loss='kullback-leibler'"
-        raise ValueError(f"backend={name!r} serves only {served} without "
+        if backend.serves(beta, False):
+            raise ValueError(f"backend={name!r} does not serve masked pixels or entries; use "
+                             "backend='auto' or 'reference'.")
+        raise ValueError(f"backend={name!r} serves only beta_loss='kullback-leibler' without "
                          "masked pixels or entries; use backend='auto' or 'reference'.")
     if device is not None:
         if backend.to_device is None:

@@ -106,8 +106,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Update-step backend ("reference" or a registered faster one; "auto" picks the
         fastest available CPU backend). "cuda" runs the fit on an NVIDIA GPU through CuPy
         or PyTorch (``pip install 'espm-cli[gpu]'``; "cupy" or "torch" to pick one),
-        "array-api" the same code on numpy (docs/gpu.md); they serve β = 1 and β = 2
-        without masked pixels or entries.
+        "array-api" the same code on numpy (docs/gpu.md); they serve every β without
+        masked pixels or entries.
     device : str or None, default=None
         Device of a GPU backend ("cuda", "cuda:1"; torch also "cpu"); None: the first
         CUDA device. Only with backend="cuda", "cupy", "torch" or "array-api" ("cpu").
