@@ -27,8 +27,9 @@ floats) come back per evaluation. A step given host (numpy) arrays returns host 
 
 import importlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -61,14 +62,14 @@ def _gpu_library(name):
         module = importlib.import_module(name)
     except ImportError:
         return None, f"{name} not installed"
-    except Exception as error:  # a broken install (e.g. a CUDA library missing)
+    except Exception as error:  # noqa: BLE001 (a broken install, e.g. a CUDA library missing)
         return None, f"{name} does not import ({type(error).__name__}: {error})"
     try:
         if name == "cupy":
             count = module.cuda.runtime.getDeviceCount()
         else:
             count = module.cuda.device_count() if module.cuda.is_available() else 0
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 (no driver: reported, not raised)
         return None, f"{name} finds no CUDA device ({type(error).__name__})"
     if count < 1:
         return None, f"{name} finds no CUDA device"
@@ -246,7 +247,7 @@ class DeviceCounts:
     dtype: Any
     beta: float
     X: Any
-    nonzeros: Optional[_Nonzeros]
+    nonzeros: _Nonzeros | None
     data_constant: float
     block_entries: int
 
@@ -392,10 +393,6 @@ def _output(data, array, host):
 
 def _f64(xp, array):
     return xp.astype(array, xp.float64) if array.dtype != xp.float64 else array
-
-
-def _scalar(xp, value, like):
-    return xp.asarray(value, dtype=like.dtype, device=_device_of(like))
 
 
 def _device_of(array):

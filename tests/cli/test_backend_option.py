@@ -31,7 +31,7 @@ def test_info_lists_the_backends(runner):
     for name, ok, detail in availability():
         assert listed[name].split(":", 1)[1].strip() == (
             f"{'available' if ok else 'not available'} ({detail})")
-    if not dict((name, ok) for name, ok, _ in availability())["cuda"]:
+    if not {name: ok for name, ok, _ in availability()}["cuda"]:
         assert "not available (" in listed["cuda"]
 
 

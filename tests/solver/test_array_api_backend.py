@@ -26,7 +26,7 @@ from espm_cli.solver.fit_loop import _extrapolate
 array_api_strict = pytest.importorskip("array_api_strict")
 pytest.importorskip("array_api_compat")
 
-from espm_cli.solver import _array_api_backend as backend_module  # noqa: E402
+from espm_cli.solver import _array_api_backend as backend_module
 
 register_backend("array-api-strict", backend_module.array_api_backend(
     lambda device: (array_api_strict, None)))
