@@ -309,7 +309,8 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
     nonzeros, dense = None, None
     if make is not None:
         csr = host.csr
-        order_t = np.lexsort((host.rows, host.cols))  # the nonzeros in pixel-major order
+        # the nonzeros in pixel-major order (a stable sort keeps the channels ascending)
+        order_t = np.argsort(host.cols, kind="stable")
         indptr_t = np.concatenate(([0], np.cumsum(np.bincount(host.cols, minlength=csr.shape[1]))))
         # cupyx's CSR wants int32; numpy's take and torch's index_select are fastest on int64
         index = np.int32 if _compat().is_cupy_namespace(xp) and csr.nnz < 2**31 else np.int64
