@@ -40,7 +40,14 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
     # counts; --normalize for weights that mean the same at any dose
     "beta_loss": "kullback-leibler",
     "normalize": False,
+    # where the fit runs: "auto" is the fastest CPU backend; "cuda" an NVIDIA GPU
+    # (docs/gpu.md). It does not change the result beyond rounding.
+    "backend": "auto",
 }
+
+#: Names ``--backend`` accepts (the solver's registry, written out so that the option
+#: table imports no solver; tests/solver/test_array_api_backend.py holds them equal).
+BACKEND_CHOICES = ("auto", "numba", "reference", "cuda", "cupy", "torch", "array-api")
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}

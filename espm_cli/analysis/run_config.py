@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .defaults import ESTIMATOR_DEFAULTS
+from .defaults import BACKEND_CHOICES, ESTIMATOR_DEFAULTS
 
 __all__ = ["DEFAULT_CONFIG", "OPTIONS", "Option", "ConfigError", "PRESENTATION_KEYS", "RunConfig",
            "as_dict", "check_value", "config_hash", "make_config", "option_by_name"]
@@ -163,6 +163,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("normalize", "flag", _DEFAULT["normalize"], "Fit the counts scaled to k per pixel, "
            "so that --lambda-L, --mu and --epsilon-reg mean the same at any dose (the ESpM "
            "paper's weights: 1, 0.004, 0.01); results stay in counts.", negatable=True),
+    # how, not what: the same fit up to rounding (float32 on a GPU), so not in the hash
+    Option("backend", "choice", _DEFAULT["backend"], "Where the fit runs: auto (the fastest "
+           "CPU backend), cuda (an NVIDIA GPU, float32: pip install 'espm-cli[gpu]'), cupy, "
+           "torch, numba, reference, array-api. `espm info --backends` lists what works here.",
+           choices=BACKEND_CHOICES, changes_result=False),
     Option("mask_energy", "float", None, "Leave the channels of this energy window (keV) out "
            "of the fit; repeatable.", nargs=2, multiple=True, metavar="LOW HIGH"),
     Option("bin", "int", 1, "Sum N x N pixels before fitting.", minimum=1, maximum=10**6),

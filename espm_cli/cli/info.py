@@ -20,11 +20,48 @@ _LABELS = {
 }
 
 
-@click.command(short_help="Show what a spectrum image holds.")
-@click.argument("file", type=SpectrumImagePath())
+def backend_lines():
+    """One line per solver backend: available here (what it runs on) or not (why not)."""
+    import importlib
+
+    from ..solver.backends import AUTO_PREFERENCE, get_backend
+
+    rows = [("reference", True, "numpy/scipy: every loss, mask and constraint")]
+    try:
+        get_backend("numba")
+        numba = importlib.import_module("numba")
+        rows.insert(0, ("numba", True, f"fused KL kernels, numba {numba.__version__}"))
+    except ImportError as error:
+        rows.insert(0, ("numba", False, f"numba does not import ({error})"))
+    from ..solver._array_api_backend import availability
+
+    rows += availability()
+    auto = next(name for name in AUTO_PREFERENCE if any(row[0] == name and row[1] for row in rows))
+    lines = [f"solver backends (--backend; auto picks {auto}):"]
+    for name, ok, detail in rows:
+        lines.append(f"  {name + ':':11} {'available' if ok else 'not available'} ({detail})")
+    return lines
+
+
+@click.command(short_help="Show what a spectrum image holds, or where a fit can run.")
+@click.argument("file", type=SpectrumImagePath(), required=False)
+@click.option("--backends", "show_backends", is_flag=True,
+              help="List the solver backends (--backend of decompose) and whether each "
+                   "runs here, or why not.")
 @verbosity_options
-def info(file):
-    """Shape, energy axis, counts, sparsity and the metadata decompose uses (found and missing)."""
+def info(file, show_backends):
+    """Shape, energy axis, counts, sparsity and the metadata decompose uses (found and missing).
+
+    With --backends: which solver backends run on this machine (and why the others do not).
+    """
+    if show_backends:
+        click.echo("\n".join(backend_lines()))
+        if file is None:
+            return
+        click.echo("")
+    elif file is None:
+        raise click.UsageError("give a FILE to describe, or --backends to list the solver "
+                               "backends.")
     from ..io import REQUIRED_PARAMETERS, load_spectrum_image
     from ..analysis.input_checks import describe_grid
 

@@ -34,6 +34,13 @@ class Backend(NamedTuple):
     objective terms and a workspace (the H-step statistics at the same W and H, or None);
     the fit loop hands that workspace to the next ``h_step(..., workspace=workspace)``,
     which is then at the same point. Nothing is cached behind the caller's back.
+
+    A device backend (:mod:`espm_cli.solver._array_api_backend`) also gives
+    ``to_device(data, array)`` and ``to_host(array)``: the fit loop moves G, W, H and the
+    held entries to the device once and W, H back at the end;
+    ``extrapolated_point`` is then the loop's extrapolated trial on the device.
+    ``default_dtype`` is the compute dtype when the estimator's ``dtype`` is None; a
+    backend with ``to_device`` takes ``device=`` in ``prepare_counts``.
     """
 
     prepare_counts: Callable
@@ -42,11 +49,18 @@ class Backend(NamedTuple):
     objective_terms: Callable
     serves: Callable = serves_plain_kl
     evaluate: Optional[Callable] = None
+    to_device: Optional[Callable] = None
+    to_host: Optional[Callable] = None
+    extrapolated_point: Optional[Callable] = None
+    default_dtype: str = "float64"
 
 
 _BACKENDS = {}
 _BACKEND_MODULES = {"reference": "espm_cli.solver.reference",
-                    "numba": "espm_cli.solver._numba_backend"}
+                    "numba": "espm_cli.solver._numba_backend",
+                    # written once against the array API: numpy here, CuPy or PyTorch on a GPU
+                    **{name: "espm_cli.solver._array_api_backend"
+                       for name in ("array-api", "cuda", "cupy", "torch")}}
 AUTO_PREFERENCE = ("numba", "reference")
 
 
@@ -88,7 +102,7 @@ def get_backend(name):
     return _BACKENDS[name]
 
 
-def backend_for(name, beta, pattern):
+def backend_for(name, beta, pattern, device=None):
     """The backend for a fit, and the keyword arguments of its ``prepare_counts``.
 
     Parameters
@@ -97,6 +111,8 @@ def backend_for(name, beta, pattern):
         ``"auto"`` (the first name of ``AUTO_PREFERENCE`` that serves the case) or a name.
     beta : float
     pattern : MissingPattern
+    device : str or None
+        For a device backend (``backend="cuda"``, ...): passed to its ``prepare_counts``.
 
     Returns
     -------
@@ -108,6 +124,9 @@ def backend_for(name, beta, pattern):
     general = beta != 1.0 or weighted
     options = ({"beta": beta, "observed_pixels": pattern.observed_pixels,
                 "missing": pattern.missing} if general else {})
+    if device is not None and name == "auto":
+        raise ValueError(f"device={device!r} needs a device backend: backend='cuda' (or "
+                         "'cupy', 'torch', 'array-api'); backend='auto' runs on the CPU.")
     if name == "auto":
         for candidate in AUTO_PREFERENCE:
             try:
@@ -118,8 +137,16 @@ def backend_for(name, beta, pattern):
                 return backend, options
     backend = get_backend(name)
     if not backend.serves(beta, weighted):
+        if backend.serves(beta, False):
+            raise ValueError(f"backend={name!r} does not serve masked pixels or entries; use "
+                             "backend='auto' or 'reference'.")
         raise ValueError(f"backend={name!r} serves only beta_loss='kullback-leibler' without "
                          "masked pixels or entries; use backend='auto' or 'reference'.")
+    if device is not None:
+        if backend.to_device is None:
+            raise ValueError(f"device={device!r} needs a device backend: backend='cuda' (or "
+                             f"'cupy', 'torch', 'array-api'); backend={name!r} runs on the CPU.")
+        options = {**options, "device": device}
     return backend, options
 
 

@@ -91,8 +91,9 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Seed of the initialisation.
     verbose : int, default=0
         Log the objective every iteration (logging, INFO level) when > 0.
-    dtype : {"float32", "float64"}, default="float64"
+    dtype : {"float32", "float64"} or None, default=None
         Compute precision of W, H and G W; objective sums are accumulated in float64.
+        None: float64, except float32 on a GPU backend ("cuda", "cupy", "torch").
     eps : float, default=1e-10
         Lower bound of every entry of W and H; with a simplex, k * eps < 1.
     extrapolate : bool, default=True
@@ -103,7 +104,13 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         majorize-minimize iterations.
     backend : str, default="auto"
         Update-step backend ("reference" or a registered faster one; "auto" picks the
-        fastest available).
+        fastest available CPU backend). "cuda" runs the fit on an NVIDIA GPU through CuPy
+        or PyTorch (``pip install 'espm-cli[gpu]'``; "cupy" or "torch" to pick one),
+        "array-api" the same code on numpy (docs/gpu.md); they serve every β without
+        masked pixels or entries.
+    device : str or None, default=None
+        Device of a GPU backend ("cuda", "cuda:1"; torch also "cpu"); None: the first
+        CUDA device. Only with backend="cuda", "cupy", "torch" or "array-api" ("cpu").
     beta_loss : {"kullback-leibler", "frobenius", "itakura-saito"} or float, default="kullback-leibler"
         The data term: the β-divergence d_β(X | G W H), β = 1 (KL, Poisson counts), 2
         (½‖X − GWH‖², Gaussian noise), 0 (Itakura-Saito, multiplicative noise) or any
@@ -167,8 +174,9 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
                  epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init="auto",
                  max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
-                 dtype="float64", eps=1e-10, extrapolate=True, backend="auto",
-                 beta_loss="kullback-leibler", mask=None, normalize=False, callback=None):
+                 dtype=None, eps=1e-10, extrapolate=True, backend="auto",
+                 beta_loss="kullback-leibler", mask=None, normalize=False, callback=None,
+                 device=None):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -193,6 +201,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.mask = mask
         self.normalize = normalize
         self.callback = callback
+        self.device = device
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -248,7 +257,6 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                 f"n_components={k} is too large: it must be at most min(n_pixels, n_channels)"
                 f" = {min(n_pixels, n_channels)} for X with n_samples={n_pixels} pixels and "
                 f"{n_channels} channels.")
-        dtype = np.dtype(self.dtype)
         G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
         pattern = find_missing(X, mask=self.mask, masked_array=masked,
                                empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
@@ -261,7 +269,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if W is not None and rows is not None:
             W = np.asarray(W)[rows]
         scale = data_scale(X, pattern, k) if self.normalize else 1.0
-        backend, options = backend_for(self.backend, beta, pattern)
+        backend, options = backend_for(self.backend, beta, pattern, self.device)
+        dtype = np.dtype(self.dtype if self.dtype is not None else backend.default_dtype)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         _check_model_covers_counts(G, data.channel_totals)
         settings = scaled_settings(settings, scale)
@@ -318,7 +327,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         continuum = None
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
         scale = self.data_scale_
-        backend, options = backend_for(self.backend, self.beta_, pattern)
+        backend, options = backend_for(self.backend, self.beta_, pattern, self.device)
         data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
         settings = scaled_settings(settings, scale)
         W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,

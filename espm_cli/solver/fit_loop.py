@@ -143,6 +143,12 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     """
     regularisation = {name: settings[name] for name in ("shape_2d", "lambda_L", "mu",
                                                          "epsilon_reg")}
+    device = backend.to_device is not None
+    if device:  # a device backend: G, W, H and the held entries go there once, W, H come back
+        G, W, H = (backend.to_device(data, array) for array in (G, W, H))
+        settings = {**settings, **{name: backend.to_device(data, settings[name])
+                                   for name in ("fixed_W", "fixed_H")}}
+    extrapolated_point = backend.extrapolated_point or _extrapolate
 
     def objective(W, H):
         # With an ``evaluate``, the pass that gives F also gives the next H step's
@@ -172,8 +178,8 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
             # kept point (Ang & Gillis 2019): then its pass feeds the next H step and the
             # iteration costs no more than a plain one. Else fall back on the MU point,
             # which the majorization guarantees is no worse.
-            W_e, H_e = _extrapolate(G, W, H, W_before, H_before, extrapolation, settings,
-                                    update_W)
+            W_e, H_e = extrapolated_point(G, W, H, W_before, H_before, extrapolation,
+                                          settings, update_W)
             trial, trial_workspace = objective(W_e, H_e)
             W_before, H_before = W, H
             if trial[-1] < previous - tol * abs(previous):
@@ -207,6 +213,8 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
             warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
                           f"relative decrease fell below tol={tol}; raise max_iter or tol.",
                           ConvergenceWarning, stacklevel=3)
+    if device:
+        W, H = backend.to_host(W), backend.to_host(H)
     return W, H, np.array(losses), initial, converged
 
 

@@ -101,6 +101,8 @@ PARAMETER_RULES = {
     "mask": (_is_mask, "None or a boolean array, True where X is missing, of shape "
              "(n_pixels, n_channels), (n_channels,), (1, n_channels) or (n_pixels, 1)"),
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "device": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
+               'None or a device name such as "cuda", "cuda:1" or "cpu"'),
 }
 
 

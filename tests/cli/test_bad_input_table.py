@@ -52,7 +52,22 @@ COMMAND_LINE = [
     ("crop-outside", ["--crop", "10", "10", "10", "10"], 2, "must lie inside the image"),
     ("unknown-element", ["--elements", "Fe,Xx"], 1, "'Xx'"),
     ("element-without-line", ["--elements", "O,Fe", "--energy-range", "3", "8"], 1, "'O' has no X-ray line"),
+    ("backend-unknown", ["--backend", "opencl"], 2,
+     "must be one of auto, numba, reference, cuda, cupy, torch, array-api, got 'opencl'"),
+    ("backend-loss-not-served", ["--backend", "numba", "--beta-loss", "1.5"], 1,
+     "backend='numba' serves only beta_loss='kullback-leibler' without masked pixels"),
 ]
+
+
+def _cuda_here():
+    from espm_cli.solver._array_api_backend import availability
+
+    return any(name == "cuda" and ok for name, ok, _ in availability())
+
+
+if not _cuda_here():  # on a machine without a GPU (CI): one line, exit 1, nothing written
+    COMMAND_LINE.append(("backend-cuda-without-gpu", ["--backend", "cuda"], 1,
+                         "backend='cuda' is not available here"))
 
 # (id, --config YAML text, exit code, fragment)
 CONFIG = [
@@ -75,6 +90,7 @@ CONFIG = [
     ("seed-string", "seed: abc\n", 2, "must be a whole number, got 'abc'"),
     ("init-number", "init: 3\n", 2, "must be one of auto, spa, kmeans, nndsvda, random"),
     ("n-init-float", "n_init: 2.5\n", 2, "'n_init' in run.yaml: must be a whole number, got 2.5"),
+    ("backend-number", "backend: 3\n", 2, "'backend' in run.yaml: must be one of auto, numba"),
     ("truth-missing", "truth: nope_truth.h5\n", 2, "does not exist"),
     ("output-dir-list", "output_dir: [a, b]\n", 2, "must be a path, got a list"),
     ("file-list", "file: [a, b]\n", 2, "'file' in run.yaml must be a path"),

@@ -266,7 +266,7 @@ BAD_INPUTS = [
     (dict(max_iter=0), lambda X: X, "max_iter=0 is not valid"),
     (dict(epsilon_reg=0.0), lambda X: X, "epsilon_reg=0.0 is not valid"),
     (dict(dtype="float16"), lambda X: X, "dtype='float16' is not valid"),
-    (dict(backend="cuda"), lambda X: X, "backend='cuda' is not valid"),
+    (dict(backend="opencl"), lambda X: X, "backend='opencl' is not valid"),
     (dict(G=np.ones((20, 3)), G_continuum=np.array([True, True, True]), simplex="W"),
      lambda X: X, 'simplex="W" needs at least one element'),
     (dict(G=np.ones((20, 3)), G_continuum=np.array([1, 0, 0])), lambda X: X,
