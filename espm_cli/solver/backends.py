@@ -34,6 +34,13 @@ class Backend(NamedTuple):
     objective terms and a workspace (the H-step statistics at the same W and H, or None);
     the fit loop hands that workspace to the next ``h_step(..., workspace=workspace)``,
     which is then at the same point. Nothing is cached behind the caller's back.
+
+    With ``shares_steps`` the chain goes all the way round: ``h_step(..., share=True)``
+    returns ``(H_new, workspace)`` for ``w_step(..., workspace=workspace)`` at (W, H_new),
+    ``w_step(..., share=True)`` returns ``(W_new, workspace)`` for
+    ``evaluate(..., workspace=workspace)`` at (W_new, H_new). Every workspace is used once,
+    by the call that follows at the same arrays (a backend may check that it is); without
+    one a step does its own work, with the same result.
     """
 
     prepare_counts: Callable
@@ -42,6 +49,7 @@ class Backend(NamedTuple):
     objective_terms: Callable
     serves: Callable = serves_plain_kl
     evaluate: Optional[Callable] = None
+    shares_steps: bool = False
 
 
 _BACKENDS = {}
