@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from espm_cli.solver.simplex import quadratic_log_root, simplex_root
+
 # Bit patterns for weighted_log_sum: adding _SQRT_HALF_OFFSET to a float64's bits moves
 # mantissas >= sqrt(2) into the next binade, so the mantissa taken with _MANTISSA_MASK and
 # rebased at sqrt(1/2) (_SQRT_HALF_BITS) lies in [sqrt(1/2), sqrt(2)).
@@ -172,132 +174,6 @@ def _store_column4(out, j, a0, a1, a2, a3):
         out[3, j] = a3
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _quadratic_log_root(a, beta, c):
-    """Positive root of ``2 a h² + β h − c`` (0 where undefined), cancellation-free."""
-    if a == 0.0 and beta > 0.0:
-        return c / beta  # = 2c / (β + |β|) exactly, without the square root
-    return _root_from_sqrt(a, beta, c, math.sqrt(beta * beta + 8.0 * a * c))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _root_from_sqrt(a, beta, c, root):
-    """:func:`_quadratic_log_root` given ``root = sqrt(β² + 8ac)``."""
-    if beta > 0.0:
-        denominator = beta + root
-        h = 2.0 * c / denominator if denominator != 0.0 else math.inf
-    else:
-        h = (root - beta) / (4.0 * a) if a != 0.0 else math.nan
-    if not math.isfinite(h):
-        return 0.0
-    return h
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200,
-                 guess=None):
-    """Minimise ``Σ_free a h² + β_k h − c_k log h`` subject to ``Σ_free h = target``.
-
-    The same safeguarded Newton/bisection on the multiplier ν as
-    :func:`espm_cli.solver.simplex.simplex_minimiser` (same bracket, start, steps and
-    stopping test), for one group of ``n`` entries.
-
-    Parameters
-    ----------
-    a : float
-        Quadratic coefficient, shared by the group.
-    beta, c : ndarray of shape (>= n,)
-    free : ndarray of bool, shape (>= n,)
-    n : int
-    target : float
-    eps : float
-    out : ndarray of shape (>= n,)
-        Receives the minimiser on the free entries (others untouched).
-    rtol, max_iter : float, int
-        Stopping test and iteration limit, as the reference's.
-    guess : ndarray of shape (>= n,) or None
-        An estimate of the minimiser (the previous H in the H step). The iteration then
-        starts, when it lies inside the bracket, at the multiplier that makes the guess
-        stationary on average, ``Σ (c_e - g_e (β_e + 2a g_e)) / Σ g_e``, instead of at the
-        bracket's lower end: near convergence of the fit that is within rounding of the
-        root, and the solve takes about half the Newton steps. Same root, same stopping
-        test (the result agrees with the reference's to its tolerance, not bit for bit).
-    """
-    n_free = 0
-    linear = True
-    nu_low = -math.inf
-    c_total = 0.0
-    beta_min = math.inf
-    for e in range(n):
-        if free[e]:
-            n_free += 1
-            if a != 0.0 or c[e] != 0.0:
-                linear = False
-                candidate = c[e] / target - 2.0 * a * target - beta[e]
-                if candidate > nu_low:
-                    nu_low = candidate
-            c_total += c[e]
-            if beta[e] < beta_min:
-                beta_min = beta[e]
-    if n_free == 0:
-        return
-    if linear:
-        best = -1
-        for e in range(n):
-            if free[e]:
-                out[e] = eps
-                if best < 0 or beta[e] < beta[best]:
-                    best = e
-        out[best] = target - (n_free - 1) * eps
-        return
-    nu_high = c_total / (target - n_free * eps) - beta_min  # IEEE: x/0 is inf, 0/0 NaN
-    if not math.isnan(nu_high) and nu_low > nu_high:
-        nu_high = nu_low
-    nu = nu_low
-    if guess is not None:
-        mass = 0.0
-        stationary = 0.0
-        for e in range(n):
-            if free[e]:
-                mass += guess[e]
-                stationary += c[e] - guess[e] * (beta[e] + 2.0 * a * guess[e])
-        if mass > 0.0:
-            candidate = stationary / mass
-            if candidate > nu_low and candidate < nu_high:
-                nu = candidate
-    for _ in range(max_iter):
-        total = 0.0
-        slope = 0.0
-        for e in range(n):
-            if free[e]:
-                shifted = beta[e] + nu
-                root = math.sqrt(shifted * shifted + 8.0 * a * c[e])
-                h = _root_from_sqrt(a, shifted, c[e], root)
-                if h > eps and root > 0.0:
-                    slope += -h / root
-                out[e] = max(h, eps)  # the answer if this nu passes the test
-                total += out[e]
-        excess = total - target
-        if excess > 0.0:
-            nu_low = nu
-        else:
-            nu_high = nu
-        done = abs(excess) <= rtol * target or (
-            nu_high - nu_low <= 1e-15 * max(abs(nu_low), abs(nu_high)))
-        if done:
-            # out holds max(_quadratic_log_root(a, beta + nu, c), eps) already: for a = 0
-            # and beta > 0 that root is c / beta = 2c / (beta + sqrt(beta²)) exactly.
-            return
-        newton = nu - excess / slope if slope != 0.0 else math.nan
-        if math.isfinite(newton) and newton > nu_low and newton < nu_high:
-            nu = newton
-        else:
-            nu = 0.5 * (nu_low + nu_high)
-    for e in range(n):
-        if free[e]:
-            out[e] = max(_quadratic_log_root(a, beta[e] + nu, c[e]), eps)
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
 def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
                   epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps,
@@ -337,8 +213,8 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
         Output: the block's row sums of H_new.
     """
     k = H.shape[0]
-    n_channels = B.shape[0]
     has_fixed = fixed.shape[0] > 0
+    a_entries = np.empty(k)
     beta = np.empty(k)
     c = np.empty(k)
     h = np.empty(k)
@@ -388,10 +264,11 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
                     free[kk] = False
                     fixed_mass += fixed[kk, j]
             if simplex:
-                simplex_root(a, beta, c, free, k, 1.0 - fixed_mass, eps, h, guess=h_old)
+                a_entries[:] = a
+                simplex_root(a_entries, beta, c, free, k, 1.0 - fixed_mass, eps, h, h_old)
             else:
                 for kk in range(k):
-                    h[kk] = max(_quadratic_log_root(a, beta[kk], c[kk]), eps)
+                    h[kk] = max(quadratic_log_root(a, beta[kk], c[kk]), eps)
             for kk in range(k):
                 if not free[kk]:
                     h[kk] = fixed[kk, j]

@@ -10,6 +10,7 @@ from scipy.special import xlogy
 
 from espm_cli.solver import _numba_backend as fast
 from espm_cli.solver import _numba_kernels as kernels
+from espm_cli.solver.simplex import simplex_root
 
 SHAPE_2D = (5, 6)
 N_CHANNELS, N_ELEMENTS, K = 17, 4, 3
@@ -239,8 +240,8 @@ def test_pixel_blocks_cover_all_pixels_in_order():
 
 def test_simplex_root_linear_group_puts_mass_on_smallest_beta():
     out = np.zeros(3)
-    kernels.simplex_root(0.0, np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3, 1.0,
-                         1e-10, out)
+    simplex_root(np.zeros(3), np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3,
+                 1.0, 1e-10, out)
     np.testing.assert_allclose(out, [1e-10, 1.0 - 2e-10, 1e-10])
 
 
@@ -253,7 +254,7 @@ def test_simplex_root_matches_bisection(a):
         c = rng.random(4) * rng.choice([1e-3, 1.0, 1e3])
         free = np.array([True, True, False, True])
         out = np.full(4, -1.0)
-        kernels.simplex_root(a, beta, c, free, 4, 0.8, 1e-10, out)
+        simplex_root(np.full(4, a), beta, c, free, 4, 0.8, 1e-10, out)
         expected = _bisect_simplex(a, beta, c, free, 0.8, 1e-10)
         np.testing.assert_allclose(out[free], expected[free], rtol=1e-9)
         assert out[2] == -1.0
@@ -262,7 +263,7 @@ def test_simplex_root_matches_bisection(a):
         for guess in (expected * (1 + 1e-3 * guess_rng.standard_normal(4)),
                       guess_rng.random(4)):
             started = np.full(4, -1.0)
-            kernels.simplex_root(a, beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
+            simplex_root(np.full(4, a), beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
             np.testing.assert_allclose(started[free], expected[free], rtol=1e-9)
             assert started[2] == -1.0
 
