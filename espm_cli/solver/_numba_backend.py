@@ -44,8 +44,9 @@ import scipy.sparse as sp
 
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
-from espm_cli.solver.constraints import multiplicative_w_update
+from espm_cli.solver.constraints import constrained_update, multiplicative_w_update
 from espm_cli.solver.reference import regularisation_terms, sparsity_weights
+from espm_cli.solver.surrogate import PowerSurrogate
 
 _WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
 _MAX_BLOCKS = 64
@@ -135,12 +136,18 @@ class NonzeroCounts:
         Σ X.
     xlogx_total : float
         Σ X log X over the nonzeros.
+    beta : float
+        The divergence: 1 (KL) or 2 (Frobenius).
+    square_total : float
+        Σ X² (the data part of the Frobenius divergence).
     """
 
     nonzeros: PixelNonzeros
     block_start: np.ndarray
     total: float
     xlogx_total: float
+    beta: float = 1.0
+    square_total: float = 0.0
     # (G, whether G is the identity) for the last G seen: a fact about the fit's constant
     # G (matched by object; checking costs a pass over a c x c matrix), never about W or H.
     _identity_of: tuple = field(default=(None, False), repr=False, compare=False)
@@ -218,7 +225,7 @@ class Workspace:
         return self.values
 
 
-def prepare_counts(X, dtype=np.float64):
+def prepare_counts(X, dtype=np.float64, *, beta=1.0, observed_pixels=None, missing=None):
     """Turn X (n_pixels, n_channels) into :class:`NonzeroCounts`.
 
     Parameters
@@ -228,20 +235,37 @@ def prepare_counts(X, dtype=np.float64):
     dtype : numpy dtype
         The estimator's compute dtype; unused (the passes accumulate in float64; the counts
         keep a compact exact type).
+    beta : float
+        1 (KL) or 2 (Frobenius): the losses this backend serves.
+    observed_pixels, missing : None
+        Masked pixels or entries are not served (:func:`serves`); only None is accepted.
 
     Returns
     -------
     NonzeroCounts
     """
+    if not serves(beta, observed_pixels is not None or missing is not None):
+        raise ValueError(f"the numba backend does not serve beta_loss={beta:g} with masked "
+                         "pixels or entries; use backend='reference'")
     nonzeros = pixel_nonzeros_from_array(X)
     total = 0.0
     xlogx_total = 0.0
+    square_total = 0.0
     for start in range(0, nonzeros.nnz, _CHUNK):  # no float64 copy of all the counts
         values = nonzeros.counts[start:start + _CHUNK].astype(np.float64)
         total += float(values.sum())
-        xlogx_total += float(np.dot(values, np.log(values)))
+        if beta == 1.0:
+            xlogx_total += float(np.dot(values, np.log(values)))
+        else:
+            square_total += float(np.dot(values, values))
     return NonzeroCounts(nonzeros=nonzeros, block_start=pixel_blocks(nonzeros.pixel_start),
-                         total=total, xlogx_total=xlogx_total)
+                         total=total, xlogx_total=xlogx_total, beta=float(beta),
+                         square_total=square_total)
+
+
+def serves(beta, weighted):
+    """The cases of this backend: β = 1 or β = 2, no masked pixel or entry."""
+    return beta in (1.0, 2.0) and not weighted
 
 
 def _as_float64(array):
@@ -300,6 +324,10 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     -------
     H_new, or (H_new, Workspace) with ``share``
     """
+    if data.beta == 2.0:
+        return _frobenius_h_step(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                                 epsilon_reg=epsilon_reg, simplex=simplex, fixed=fixed,
+                                 eps=eps, share=share)
     nz = data.nonzeros
     k, n_pixels = H.shape
     if workspace is None:
@@ -359,6 +387,9 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace
     -------
     W_new, or (W_new, Workspace or None) with ``share``
     """
+    if data.beta == 2.0:
+        return _frobenius_w_step(data, G, W, H, simplex_rows=simplex_rows, fixed=fixed,
+                                 eps=eps, workspace=workspace, share=share)
     if workspace is None:
         ratio_times_H = _ratio_times_H(data, G, W, H)
     else:
@@ -383,13 +414,19 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
     data, G, W, H, shape_2d, lambda_L, mu, epsilon_reg
         As :func:`objective_terms`.
     workspace : Workspace or None
-        What ``w_step(..., share=True)`` returned (unused for KL).
+        What ``w_step(..., share=True)`` returned: None for KL; for Frobenius
+        ``X Hᵀ``, which gives the cross term without a pass.
 
     Returns
     -------
     terms : ndarray of shape (3,)
-    workspace : Workspace
+    workspace : Workspace or None
+        KL: the statistics of the next H step; Frobenius: None (its H step reads the
+        nonzeros it needs in its own pass).
     """
+    if data.beta == 2.0:
+        return _frobenius_evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L,
+                                   mu=mu, epsilon_reg=epsilon_reg, workspace=workspace)
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     weighted_ratio, log_model_total = _weighted_ratio(data, B, H64)
@@ -409,6 +446,82 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     terms, _ = evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
                         epsilon_reg=epsilon_reg)
     return terms
+
+
+def _counts_times_H(data, H64, width):
+    """``X Hᵀ`` (c, k): one pass."""
+    nz = data.nonzeros
+    partial = np.empty((data.n_blocks, nz.n_channels, width))
+    run_over_blocks(
+        lambda first, end: kernels.counts_times_H_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, H64, data.block_start, first, end,
+            partial),
+        data.n_blocks)
+    return partial.sum(axis=0)[:, :H64.shape[0]]
+
+
+def _frobenius_h_step(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, simplex, fixed,
+                      eps, share):
+    """The β = 2 H step (one pass: ``Bᵀ x_j`` and ``X H_newᵀ``); see :func:`h_step`."""
+    nz = data.nonzeros
+    k, n_pixels = H.shape
+    B = _model_spectra(data, G, W)
+    gram = np.ascontiguousarray(B[:, :k].T @ B[:, :k])
+    H64 = _as_float64(H)
+    use_laplacian = lambda_L > 0 and shape_2d is not None
+    grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
+    fixed64 = _EMPTY_FIXED if fixed is None else _as_float64(fixed)
+    H_new = np.empty((k, n_pixels))
+    partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
+    mu64 = sparsity_weights(mu, k)
+    run_over_blocks(
+        lambda first, end: kernels.frobenius_h_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, B, gram, H64, mu64,
+            float(epsilon_reg), float(lambda_L) if use_laplacian else 0.0, grid_rows,
+            grid_cols, bool(simplex), fixed64, float(eps), data.block_start, first, end,
+            H_new, partial),
+        data.n_blocks)
+    H_out = H_new.astype(H.dtype, copy=False)
+    if not share:
+        return H_out
+    return H_out, Workspace(W, H_out, (partial.sum(axis=0)[:, :k], H_new))
+
+
+def _frobenius_w_step(data, G, W, H, *, simplex_rows, fixed, eps, workspace, share):
+    """The β = 2 W step from ``X Hᵀ`` and ``H Hᵀ``; see :func:`w_step`."""
+    k = H.shape[0]
+    if workspace is None:
+        H64 = _as_float64(H)
+        counts_times_H = _counts_times_H(data, H64, max(k, _REGISTER_WIDTH))
+    else:
+        counts_times_H, H64 = workspace.at(W, H, "w_step")
+    B = _model_spectra(data, G, W)[:, :k]
+    model = B @ (H64 @ H64.T)  # (B H) Hᵀ through the k x k Gram matrix of H
+    P = _transpose_G_times(data, G, model)
+    Q = _transpose_G_times(data, G, counts_times_H)
+    surrogate = PowerSurrogate(P, Q, _as_float64(W), 0.0, 0.0, 0.0, 2.0)
+    W_new = constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
+                               dtype=W.dtype)
+    if not share:
+        return W_new
+    return W_new, Workspace(W_new, H, (counts_times_H, H64))
+
+
+def _frobenius_evaluate(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, workspace):
+    """½ Σ X² − Σ X ∘ Y + ½ Σ (BᵀB) ∘ (H Hᵀ) and the regularisers; see :func:`evaluate`."""
+    k = H.shape[0]
+    if workspace is None:
+        H64 = _as_float64(H)
+        counts_times_H = _counts_times_H(data, H64, max(k, _REGISTER_WIDTH))
+    else:
+        counts_times_H, H64 = workspace.at(W, H, "evaluate")
+    B = _model_spectra(data, G, W)[:, :k]
+    cross = float(np.sum(B * counts_times_H))  # Σ X ∘ (B H) = Σ B ∘ (X Hᵀ)
+    model_square = float(np.sum((B.T @ B) * (H64 @ H64.T)))
+    divergence = 0.5 * data.square_total - cross + 0.5 * model_square
+    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L,
+                                                   mu=mu, epsilon_reg=epsilon_reg)
+    return np.array([divergence, laplacian, log_sparsity]), None
 
 
 def stream_nonzeros_seconds(data, repeats=5):
@@ -444,7 +557,7 @@ def _register():
     from espm_cli.solver.backends import Backend, register_backend
 
     register_backend("numba", Backend(prepare_counts, h_step, w_step, objective_terms,
-                                      evaluate=evaluate, shares_steps=True))
+                                      serves=serves, evaluate=evaluate, shares_steps=True))
 
 
 _register()

@@ -126,8 +126,9 @@ def backend_for(name, beta, pattern):
                 return backend, options
     backend = get_backend(name)
     if not backend.serves(beta, weighted):
-        raise ValueError(f"backend={name!r} serves only beta_loss='kullback-leibler' without "
-                         "masked pixels or entries; use backend='auto' or 'reference'.")
+        masks = " with masked pixels or entries" if weighted else ""
+        raise ValueError(f"backend={name!r} does not serve beta_loss={beta:g}{masks}; use "
+                         "backend='auto' or 'reference'.")
     return backend, options
 
 
