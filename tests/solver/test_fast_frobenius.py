@@ -161,3 +161,26 @@ def test_auto_serves_frobenius_with_numba_unless_pixels_or_entries_are_masked():
                            empty_model_rows=np.zeros(X.shape[1], bool), energies=None)
     assert backend_for("auto", 2.0, pattern)[0] is get_backend("reference")
     assert backend_for("auto", 1.5, pattern)[0] is get_backend("reference")
+
+
+@pytest.mark.parametrize("beta_loss", ["kullback-leibler", "frobenius"])
+@pytest.mark.parametrize("extrapolate", [False, True])
+def test_fit_loop_chain_of_workspaces_changes_nothing(beta_loss, extrapolate, monkeypatch):
+    """The fit loop's evaluate -> h_step -> w_step -> evaluate chain gives the fit of the
+    same steps with every workspace dropped (each step then makes its own passes)."""
+    from espm_cli.solver import backends
+
+    numba = get_backend("numba")
+    monkeypatch.setitem(backends._BACKENDS, "numba-unshared",
+                        backends.Backend(numba.prepare_counts, numba.h_step, numba.w_step,
+                                         numba.objective_terms, serves=numba.serves))
+    params = dict(G=G_MATRIX, G_continuum=CONTINUUM, lambda_L=1.5, mu=0.3, simplex="H",
+                  shape_2d=SHAPE_2D, max_iter=15, tol=0.0, random_state=0,
+                  beta_loss=beta_loss, extrapolate=extrapolate)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shared = SmoothNMF(3, backend="numba", **params).fit(COUNTS)
+        unshared = SmoothNMF(3, backend="numba-unshared", **params).fit(COUNTS)
+    for name in ("W_", "H_", "losses_"):
+        np.testing.assert_allclose(getattr(shared, name), getattr(unshared, name),
+                                   rtol=1e-12, atol=0)
