@@ -3,10 +3,11 @@
 The same synthetic Poisson counts as ``bench_solver.py`` (3 phases, 2000 channels, ~300
 counts per pixel, scipy CSR) at 128x128 (and 256x256 with ``--sizes 128 256``). For every
 β in {0.5, 1, 1.5, 2}: SmoothNMF (G=None, no regulariser, ``backend="auto"``: the fused
-numba path for β=1, the reference path of the solver core otherwise) and scikit-learn's
+numba paths for β=1 and β=2, the reference path of the solver core otherwise) and scikit-learn's
 ``NMF(beta_loss=β, solver="mu")`` on the same matrix, as CSR and (where it fits in
-memory) dense float64. Plus two masked KL cases for SmoothNMF: 50 masked channels, and
-10 % of the entries masked.
+memory) dense float64. Plus, for SmoothNMF at β=1 and β=2: the iteration without the
+extrapolated trial (``extrapolate=False``), 50 masked channels, and 10 % of the entries
+masked.
 
 BLAS runs on one thread (``OPENBLAS_NUM_THREADS=1`` unless set), as the ``espm`` command
 sets it and as ``bench_fast.py`` measures: threaded OpenBLAS is slower on these tall-skinny
@@ -61,11 +62,12 @@ def seconds_per_iteration(make, X, iters, repeats=1):
     return (best[high] - best[low]) / (high - low)
 
 
-def ours(beta, mask=None):
+def ours(beta, mask=None, extrapolate=True):
     from espm_cli.solver import SmoothNMF
 
     return lambda n_iter: SmoothNMF(N_PHASES, beta_loss=beta, mask=mask, init="random",
-                                    random_state=0, max_iter=n_iter, tol=0.0)
+                                    random_state=0, max_iter=n_iter, tol=0.0,
+                                    extrapolate=extrapolate)
 
 
 def sklearn_mu(beta):
@@ -96,11 +98,20 @@ def run_size(side, iters):
     channels = np.zeros(N_CHANNELS, bool)
     channels[:50] = True
     entries = np.random.default_rng(0).random(X.shape) < 0.1
-    for name, mask in (("50 masked channels", channels), ("10% masked entries", entries)):
-        row = dict(base, beta=1.0, mask=name)
-        row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(1.0, mask), X, iters)
+    # Without the extrapolated trial (whose objective costs a pass of its own): the cost of
+    # the MM iteration alone.
+    for beta in (1.0, 2.0):
+        row = dict(base, beta=beta, extrapolate=False)
+        row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta, extrapolate=False), X,
+                                                            iters)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
+    for beta in (1.0, 2.0):
+        for name, mask in (("50 masked channels", channels), ("10% masked entries", entries)):
+            row = dict(base, beta=beta, mask=name)
+            row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta, mask), X, iters)
+            rows.append(row)
+            print(json.dumps(row), file=sys.stderr, flush=True)
     return rows
 
 
@@ -110,15 +121,19 @@ def main(argv=None):
     parser.add_argument("--iters", type=int, nargs=2, default=[5, 25], metavar=("A", "B"))
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
+    load_at_start = os.getloadavg()  # the machine may be shared: say how busy it was
     # Compile the numba kernels before timing anything.
-    ours(1.0)(2).fit(synthetic_counts(8).astype(np.float64))
+    for beta in (1.0, 2.0):
+        ours(beta)(2).fit(synthetic_counts(8).astype(np.float64))
     rows = []
     for side in args.sizes:
         rows.extend(run_size(side, tuple(args.iters)))
     result = {"benchmark": "bench_beta", "created": datetime.datetime.now(datetime.timezone.utc)
               .isoformat(timespec="seconds"), "command": " ".join(["python"] + sys.argv),
               "iters": args.iters, "n_components": N_PHASES, "machine": machine_info(),
-              "environment": {"OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"]},
+              "environment": {"OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"],
+                              "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "")},
+              "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
               "rows": rows}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")

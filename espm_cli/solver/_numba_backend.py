@@ -1,21 +1,29 @@
 """The ``"numba"`` backend: the reference steps, computed from X's nonzeros by pixel.
 
-Same four functions and signatures as :mod:`espm_cli.solver.reference` (see
-:mod:`espm_cli.solver.backends`), same results up to rounding. X is kept as
+Same functions and signatures as :mod:`espm_cli.solver.reference` (see
+:mod:`espm_cli.solver.backends`), same results up to rounding, for the two losses whose
+terms factorise: β = 1 (KL) and β = 2 (Frobenius), without masked pixels or entries
+(masked channels are dropped before a backend sees them). X is kept as
 :class:`~espm_cli.solver._sparse_data.PixelNonzeros`; each step is one pass over the
-nonzeros (:mod:`espm_cli.solver._numba_kernels`), with ``Σ G W H`` = (column sums of
-G W) · (row sums of H).
+nonzeros (:mod:`espm_cli.solver._numba_kernels`); the model terms factorise:
+``Σ G W H`` = (column sums of G W) · (row sums of H) for KL, ``Σ (G W H)²`` =
+``Σ (BᵀB) ∘ (H Hᵀ)`` for Frobenius, so nothing of size channels x pixels is ever formed.
 
-Work is shared between the steps of one iteration through a cache on the prepared data:
+Work is shared between the steps of one iteration through explicit workspaces, passed
+and returned (:class:`~espm_cli.solver.backends.Backend`), never a cache:
 
-- ``objective_terms(W, H)`` computes ``Bᵀ (X / B H)`` per pixel along with the KL divergence;
-  the next ``h_step(W, H)`` (same W and H) reuses it instead of a pass of its own;
-- ``h_step`` accumulates, while it writes each pixel's new h, the numerator
-  ``(X / B H_new) H_newᵀ`` of the following ``w_step(W, H_new)``.
+- KL: ``evaluate(W, H)`` computes ``Bᵀ (X / B H)`` per pixel along with the divergence and
+  returns it as the workspace of the next ``h_step(W, H)``; ``h_step(..., share=True)``
+  accumulates, while it writes each pixel's new h, the numerator ``(X / B H_new) H_newᵀ``
+  and returns it as the workspace of ``w_step(W, H_new)``. H step → W step → objective:
+  two passes over the nonzeros.
+- Frobenius: ``h_step`` computes each pixel's ``Bᵀ x_j`` in the pass that updates it and
+  accumulates ``X H_newᵀ`` (the W step's numerator); ``w_step(..., share=True)`` hands
+  that product on to ``evaluate(W_new, H_new)``, whose cross term
+  ``Σ X ∘ Y = Σ (G W_new) ∘ (X H_newᵀ)`` then needs no pass: one pass per iteration.
 
-So the loop H step → W step → objective costs two passes over the nonzeros. Cache entries
-are matched on the values of G, W and H (not on object identity), so any call order gives
-the reference's results; a miss costs one extra pass.
+A workspace names the W and H it was computed at (the arrays themselves); a step handed
+one for other arrays raises. Without a workspace a step makes its own pass.
 
 Threads: pixels are cut into blocks of equal work, fixed by the data (not by the thread
 count); the nogil kernels run on a small pool of Python threads and every block writes its
@@ -36,8 +44,9 @@ import scipy.sparse as sp
 
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
+from espm_cli.solver.constraints import constrained_update, multiplicative_w_update
 from espm_cli.solver.reference import regularisation_terms, sparsity_weights
-from espm_cli.solver.constraints import multiplicative_w_update
+from espm_cli.solver.surrogate import PowerSurrogate
 
 _WORK_PER_BLOCK = 1 << 16  # nonzeros (plus per-pixel overhead) per block
 _MAX_BLOCKS = 64
@@ -127,13 +136,21 @@ class NonzeroCounts:
         Σ X.
     xlogx_total : float
         Σ X log X over the nonzeros.
+    beta : float
+        The divergence: 1 (KL) or 2 (Frobenius).
+    square_total : float
+        Σ X² (the data part of the Frobenius divergence).
     """
 
     nonzeros: PixelNonzeros
     block_start: np.ndarray
     total: float
     xlogx_total: float
-    _cache: dict = field(default_factory=dict, repr=False)
+    beta: float = 1.0
+    square_total: float = 0.0
+    # (G, whether G is the identity) for the last G seen: a fact about the fit's constant
+    # G (matched by object; checking costs a pass over a c x c matrix), never about W or H.
+    _identity_of: tuple = field(default=(None, False), repr=False, compare=False)
 
     @property
     def shape(self):
@@ -163,12 +180,12 @@ class NonzeroCounts:
 
     def is_identity(self, G):
         """Whether G is the identity (G=None in the estimator); checked once per G object."""
-        if self._cache.get("identity_G", (None,))[0] is not G:
+        if self._identity_of[0] is not G:
             square = G.ndim == 2 and G.shape[0] == G.shape[1]
             identity = square and bool(
                 np.all(np.diagonal(G) == 1) and np.count_nonzero(G) == G.shape[0])
-            self._cache["identity_G"] = (G, identity)
-        return self._cache["identity_G"][1]
+            self._identity_of = (G, identity)
+        return self._identity_of[1]
 
     @cached_property
     def channel_totals(self):
@@ -181,23 +198,34 @@ class NonzeroCounts:
                                   minlength=nz.n_channels)
         return totals
 
-    def _remember(self, name, G, W, H, value):
-        # G is fixed during a fit (and may be a large identity): matched by identity;
-        # W and H by value, so in-place changes between calls are seen.
-        self._cache[name] = (G, np.array(W), np.array(H), value)
 
-    def _recall(self, name, G, W, H):
-        entry = self._cache.get(name)
-        if entry is None:
-            return None
-        cached_G, cached_W, cached_H, value = entry
-        if (cached_G is G and cached_W.shape == W.shape and cached_H.shape == H.shape
-                and np.array_equal(cached_W, W) and np.array_equal(cached_H, H)):
-            return value
-        return None
+@dataclass(frozen=True)
+class Workspace:
+    """What one step computed for the next, at the point (W, H) it names.
+
+    Attributes
+    ----------
+    W, H : ndarray
+        The arrays it was computed at (the objects themselves, compared by identity:
+        they are not changed in place between the steps of a fit).
+    values : tuple of ndarray
+        KL, from :func:`evaluate` for :func:`h_step`: ``(B, Bᵀ (X / B H))``; from
+        :func:`h_step` for :func:`w_step`: ``((X / B H) Hᵀ,)``.
+    """
+
+    W: np.ndarray
+    H: np.ndarray
+    values: tuple
+
+    def at(self, W, H, step):
+        """The values, after checking that this workspace is at (W, H)."""
+        if self.W is not W or self.H is not H:
+            raise ValueError(f"the workspace handed to {step} was computed at other W and H "
+                             "arrays; pass the one returned for these arrays, or none")
+        return self.values
 
 
-def prepare_counts(X, dtype=np.float64):
+def prepare_counts(X, dtype=np.float64, *, beta=1.0, observed_pixels=None, missing=None):
     """Turn X (n_pixels, n_channels) into :class:`NonzeroCounts`.
 
     Parameters
@@ -207,20 +235,37 @@ def prepare_counts(X, dtype=np.float64):
     dtype : numpy dtype
         The estimator's compute dtype; unused (the passes accumulate in float64; the counts
         keep a compact exact type).
+    beta : float
+        1 (KL) or 2 (Frobenius): the losses this backend serves.
+    observed_pixels, missing : None
+        Masked pixels or entries are not served (:func:`serves`); only None is accepted.
 
     Returns
     -------
     NonzeroCounts
     """
+    if not serves(beta, observed_pixels is not None or missing is not None):
+        raise ValueError(f"the numba backend does not serve beta_loss={beta:g} with masked "
+                         "pixels or entries; use backend='reference'")
     nonzeros = pixel_nonzeros_from_array(X)
     total = 0.0
     xlogx_total = 0.0
+    square_total = 0.0
     for start in range(0, nonzeros.nnz, _CHUNK):  # no float64 copy of all the counts
         values = nonzeros.counts[start:start + _CHUNK].astype(np.float64)
         total += float(values.sum())
-        xlogx_total += float(np.dot(values, np.log(values)))
+        if beta == 1.0:
+            xlogx_total += float(np.dot(values, np.log(values)))
+        else:
+            square_total += float(np.dot(values, values))
     return NonzeroCounts(nonzeros=nonzeros, block_start=pixel_blocks(nonzeros.pixel_start),
-                         total=total, xlogx_total=xlogx_total)
+                         total=total, xlogx_total=xlogx_total, beta=float(beta),
+                         square_total=square_total)
+
+
+def serves(beta, weighted):
+    """The cases of this backend: β = 1 or β = 2, no masked pixel or entry."""
+    return beta in (1.0, 2.0) and not weighted
 
 
 def _as_float64(array):
@@ -250,11 +295,8 @@ def _transpose_G_times(data, G, matrix):
     return _as_float64(G).T @ matrix
 
 
-def _weighted_ratio(data, G, W, H, B, H64):
-    """``Bᵀ (X / B H)`` per pixel (k, p) and ``Σ X log(B H)``, from the cache if possible."""
-    cached = data._recall("weighted_ratio", G, W, H)
-    if cached is not None:
-        return cached
+def _weighted_ratio(data, B, H64):
+    """``Bᵀ (X / B H)`` per pixel (k, p) and ``Σ X log(B H)``: one pass."""
     nz = data.nonzeros
     weighted_ratio = np.empty(H64.shape)
     log_model_partial = np.zeros(data.n_blocks)
@@ -263,23 +305,37 @@ def _weighted_ratio(data, G, W, H, B, H64):
             nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
             weighted_ratio, log_model_partial),
         data.n_blocks)
-    result = (weighted_ratio, float(np.sum(log_model_partial)))
-    data._remember("weighted_ratio", G, W, H, result)
-    return result
+    return weighted_ratio, float(np.sum(log_model_partial))
 
 
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10):
+           simplex=False, fixed=None, eps=1e-10, workspace=None, share=False):
     """One majorize-minimize update of H with W fixed; see :func:`reference.h_step`.
 
     Parameters and return value as :func:`espm_cli.solver.reference.h_step`, with ``data``
-    from :func:`prepare_counts`.
+    from :func:`prepare_counts`, and
+
+    workspace : Workspace or None
+        What :func:`evaluate` returned at these W and H (saves the step a pass).
+    share : bool
+        Also return the workspace of the :func:`w_step` at (W, H_new).
+
+    Returns
+    -------
+    H_new, or (H_new, Workspace) with ``share``
     """
+    if data.beta == 2.0:
+        return _frobenius_h_step(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                                 epsilon_reg=epsilon_reg, simplex=simplex, fixed=fixed,
+                                 eps=eps, share=share)
     nz = data.nonzeros
     k, n_pixels = H.shape
-    B = _model_spectra(data, G, W)
+    if workspace is None:
+        B = _model_spectra(data, G, W)
+        weighted_ratio, _ = _weighted_ratio(data, B, _as_float64(H))
+    else:
+        B, weighted_ratio = workspace.at(W, H, "h_step")
     H64 = _as_float64(H)
-    weighted_ratio, _ = _weighted_ratio(data, G, W, H, B, H64)
     use_laplacian = lambda_L > 0 and shape_2d is not None
     grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
     fixed64 = _EMPTY_FIXED if fixed is None else _as_float64(fixed)
@@ -296,16 +352,13 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
             H_new, ratio_times_H_partial, row_sum_partial),
         data.n_blocks)
     H_out = H_new.astype(H.dtype, copy=False)
-    data._remember("ratio_times_H", G, W, H_out,
-                   (ratio_times_H_partial.sum(axis=0)[:, :k], row_sum_partial.sum(axis=0)))
-    return H_out
+    if not share:
+        return H_out
+    return H_out, Workspace(W, H_out, (ratio_times_H_partial.sum(axis=0)[:, :k],))
 
 
 def _ratio_times_H(data, G, W, H):
-    """``(X / G W H) Hᵀ`` (c, k), from the cache if possible."""
-    cached = data._recall("ratio_times_H", G, W, H)
-    if cached is not None:
-        return cached[0]
+    """``(X / G W H) Hᵀ`` (c, k): one pass."""
     nz = data.nonzeros
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
@@ -318,20 +371,70 @@ def _ratio_times_H(data, G, W, H):
     return partial.sum(axis=0)[:, :H.shape[0]]
 
 
-def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
+def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace=None,
+           share=False):
     """One majorize-minimize update of W with H fixed; see :func:`reference.w_step`.
 
     Parameters and return value as :func:`espm_cli.solver.reference.w_step`, with ``data``
-    from :func:`prepare_counts`.
+    from :func:`prepare_counts`, and
+
+    workspace : Workspace or None
+        What ``h_step(..., share=True)`` returned with these H (saves the step a pass).
+    share : bool
+        Also return the workspace of :func:`evaluate` at (W_new, H) (None for KL).
+
+    Returns
+    -------
+    W_new, or (W_new, Workspace or None) with ``share``
     """
+    if data.beta == 2.0:
+        return _frobenius_w_step(data, G, W, H, simplex_rows=simplex_rows, fixed=fixed,
+                                 eps=eps, workspace=workspace, share=share)
+    if workspace is None:
+        ratio_times_H = _ratio_times_H(data, G, W, H)
+    else:
+        (ratio_times_H,) = workspace.at(W, H, "w_step")
     W64 = _as_float64(W)
-    numerator = W64 * _transpose_G_times(data, G, _ratio_times_H(data, G, W, H))
+    numerator = W64 * _transpose_G_times(data, G, ratio_times_H)
     column_sums = (np.ones(G.shape[1]) if data.is_identity(G)
                    else np.sum(G, axis=0, dtype=np.float64))
     row_sums = np.sum(H, axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums)
-    return multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
-                                   fixed=fixed, eps=eps).astype(W.dtype, copy=False)
+    W_new = multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
+                                    fixed=fixed, eps=eps).astype(W.dtype, copy=False)
+    return (W_new, None) if share else W_new
+
+
+def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
+             workspace=None):
+    """The objective terms at (W, H) and the workspace of the next :func:`h_step` there.
+
+    Parameters
+    ----------
+    data, G, W, H, shape_2d, lambda_L, mu, epsilon_reg
+        As :func:`objective_terms`.
+    workspace : Workspace or None
+        What ``w_step(..., share=True)`` returned: None for KL; for Frobenius
+        ``X Hᵀ``, which gives the cross term without a pass.
+
+    Returns
+    -------
+    terms : ndarray of shape (3,)
+    workspace : Workspace or None
+        KL: the statistics of the next H step; Frobenius: None (its H step reads the
+        nonzeros it needs in its own pass).
+    """
+    if data.beta == 2.0:
+        return _frobenius_evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L,
+                                   mu=mu, epsilon_reg=epsilon_reg, workspace=workspace)
+    B = _model_spectra(data, G, W)
+    H64 = _as_float64(H)
+    weighted_ratio, log_model_total = _weighted_ratio(data, B, H64)
+    model_total = float(B[:, :H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
+    kl = model_total - data.total + data.xlogx_total - log_model_total
+    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                                                   epsilon_reg=epsilon_reg)
+    return np.array([kl, laplacian, log_sparsity]), Workspace(W, H, (B, weighted_ratio))
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
@@ -340,14 +443,85 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`,
     with ``data`` from :func:`prepare_counts`.
     """
+    terms, _ = evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
+                        epsilon_reg=epsilon_reg)
+    return terms
+
+
+def _counts_times_H(data, H64, width):
+    """``X Hᵀ`` (c, k): one pass."""
+    nz = data.nonzeros
+    partial = np.empty((data.n_blocks, nz.n_channels, width))
+    run_over_blocks(
+        lambda first, end: kernels.counts_times_H_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, H64, data.block_start, first, end,
+            partial),
+        data.n_blocks)
+    return partial.sum(axis=0)[:, :H64.shape[0]]
+
+
+def _frobenius_h_step(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, simplex, fixed,
+                      eps, share):
+    """The β = 2 H step (one pass: ``Bᵀ x_j`` and ``X H_newᵀ``); see :func:`h_step`."""
+    nz = data.nonzeros
+    k, n_pixels = H.shape
     B = _model_spectra(data, G, W)
+    gram = np.ascontiguousarray(B[:, :k].T @ B[:, :k])
     H64 = _as_float64(H)
-    _, log_model_total = _weighted_ratio(data, G, W, H, B, H64)
-    model_total = float(B[:, :H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
-    kl = model_total - data.total + data.xlogx_total - log_model_total
-    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                                                   epsilon_reg=epsilon_reg)
-    return np.array([kl, laplacian, log_sparsity])
+    use_laplacian = lambda_L > 0 and shape_2d is not None
+    grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
+    fixed64 = _EMPTY_FIXED if fixed is None else _as_float64(fixed)
+    H_new = np.empty((k, n_pixels))
+    partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
+    mu64 = sparsity_weights(mu, k)
+    run_over_blocks(
+        lambda first, end: kernels.frobenius_h_pass(
+            nz.pixel_start, nz.channel_index, nz.counts, B, gram, H64, mu64,
+            float(epsilon_reg), float(lambda_L) if use_laplacian else 0.0, grid_rows,
+            grid_cols, bool(simplex), fixed64, float(eps), data.block_start, first, end,
+            H_new, partial),
+        data.n_blocks)
+    H_out = H_new.astype(H.dtype, copy=False)
+    if not share:
+        return H_out
+    return H_out, Workspace(W, H_out, (partial.sum(axis=0)[:, :k], H_new))
+
+
+def _frobenius_w_step(data, G, W, H, *, simplex_rows, fixed, eps, workspace, share):
+    """The β = 2 W step from ``X Hᵀ`` and ``H Hᵀ``; see :func:`w_step`."""
+    k = H.shape[0]
+    if workspace is None:
+        H64 = _as_float64(H)
+        counts_times_H = _counts_times_H(data, H64, max(k, _REGISTER_WIDTH))
+    else:
+        counts_times_H, H64 = workspace.at(W, H, "w_step")
+    B = _model_spectra(data, G, W)[:, :k]
+    model = B @ (H64 @ H64.T)  # (B H) Hᵀ through the k x k Gram matrix of H
+    P = _transpose_G_times(data, G, model)
+    Q = _transpose_G_times(data, G, counts_times_H)
+    surrogate = PowerSurrogate(P, Q, _as_float64(W), 0.0, 0.0, 0.0, 2.0)
+    W_new = constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
+                               dtype=W.dtype)
+    if not share:
+        return W_new
+    return W_new, Workspace(W_new, H, (counts_times_H, H64))
+
+
+def _frobenius_evaluate(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, workspace):
+    """½ Σ X² − Σ X ∘ Y + ½ Σ (BᵀB) ∘ (H Hᵀ) and the regularisers; see :func:`evaluate`."""
+    k = H.shape[0]
+    if workspace is None:
+        H64 = _as_float64(H)
+        counts_times_H = _counts_times_H(data, H64, max(k, _REGISTER_WIDTH))
+    else:
+        counts_times_H, H64 = workspace.at(W, H, "evaluate")
+    B = _model_spectra(data, G, W)[:, :k]
+    cross = float(np.sum(B * counts_times_H))  # Σ X ∘ (B H) = Σ B ∘ (X Hᵀ)
+    model_square = float(np.sum((B.T @ B) * (H64 @ H64.T)))
+    divergence = 0.5 * data.square_total - cross + 0.5 * model_square
+    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L,
+                                                   mu=mu, epsilon_reg=epsilon_reg)
+    return np.array([divergence, laplacian, log_sparsity]), None
 
 
 def stream_nonzeros_seconds(data, repeats=5):
@@ -382,7 +556,8 @@ def stream_nonzeros_seconds(data, repeats=5):
 def _register():
     from espm_cli.solver.backends import Backend, register_backend
 
-    register_backend("numba", Backend(prepare_counts, h_step, w_step, objective_terms))
+    register_backend("numba", Backend(prepare_counts, h_step, w_step, objective_terms,
+                                      serves=serves, evaluate=evaluate, shares_steps=True))
 
 
 _register()

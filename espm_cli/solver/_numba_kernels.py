@@ -17,6 +17,8 @@ import math
 import numpy as np
 from numba import njit
 
+from espm_cli.solver.simplex import quadratic_log_root, simplex_root
+
 # Bit patterns for weighted_log_sum: adding _SQRT_HALF_OFFSET to a float64's bits moves
 # mantissas >= sqrt(2) into the next binade, so the mantissa taken with _MANTISSA_MASK and
 # rebased at sqrt(1/2) (_SQRT_HALF_BITS) lies in [sqrt(1/2), sqrt(2)).
@@ -172,132 +174,6 @@ def _store_column4(out, j, a0, a1, a2, a3):
         out[3, j] = a3
 
 
-@njit(cache=True, nogil=True, error_model="numpy")
-def _quadratic_log_root(a, beta, c):
-    """Positive root of ``2 a h² + β h − c`` (0 where undefined), cancellation-free."""
-    if a == 0.0 and beta > 0.0:
-        return c / beta  # = 2c / (β + |β|) exactly, without the square root
-    return _root_from_sqrt(a, beta, c, math.sqrt(beta * beta + 8.0 * a * c))
-
-
-@njit(cache=True, nogil=True, error_model="numpy", inline="always")
-def _root_from_sqrt(a, beta, c, root):
-    """:func:`_quadratic_log_root` given ``root = sqrt(β² + 8ac)``."""
-    if beta > 0.0:
-        denominator = beta + root
-        h = 2.0 * c / denominator if denominator != 0.0 else math.inf
-    else:
-        h = (root - beta) / (4.0 * a) if a != 0.0 else math.nan
-    if not math.isfinite(h):
-        return 0.0
-    return h
-
-
-@njit(cache=True, nogil=True, error_model="numpy")
-def simplex_root(a, beta, c, free, n, target, eps, out, rtol=1e-13, max_iter=200,
-                 guess=None):
-    """Minimise ``Σ_free a h² + β_k h − c_k log h`` subject to ``Σ_free h = target``.
-
-    The same safeguarded Newton/bisection on the multiplier ν as
-    :func:`espm_cli.solver.simplex.simplex_minimiser` (same bracket, start, steps and
-    stopping test), for one group of ``n`` entries.
-
-    Parameters
-    ----------
-    a : float
-        Quadratic coefficient, shared by the group.
-    beta, c : ndarray of shape (>= n,)
-    free : ndarray of bool, shape (>= n,)
-    n : int
-    target : float
-    eps : float
-    out : ndarray of shape (>= n,)
-        Receives the minimiser on the free entries (others untouched).
-    rtol, max_iter : float, int
-        Stopping test and iteration limit, as the reference's.
-    guess : ndarray of shape (>= n,) or None
-        An estimate of the minimiser (the previous H in the H step). The iteration then
-        starts, when it lies inside the bracket, at the multiplier that makes the guess
-        stationary on average, ``Σ (c_e - g_e (β_e + 2a g_e)) / Σ g_e``, instead of at the
-        bracket's lower end: near convergence of the fit that is within rounding of the
-        root, and the solve takes about half the Newton steps. Same root, same stopping
-        test (the result agrees with the reference's to its tolerance, not bit for bit).
-    """
-    n_free = 0
-    linear = True
-    nu_low = -math.inf
-    c_total = 0.0
-    beta_min = math.inf
-    for e in range(n):
-        if free[e]:
-            n_free += 1
-            if a != 0.0 or c[e] != 0.0:
-                linear = False
-                candidate = c[e] / target - 2.0 * a * target - beta[e]
-                if candidate > nu_low:
-                    nu_low = candidate
-            c_total += c[e]
-            if beta[e] < beta_min:
-                beta_min = beta[e]
-    if n_free == 0:
-        return
-    if linear:
-        best = -1
-        for e in range(n):
-            if free[e]:
-                out[e] = eps
-                if best < 0 or beta[e] < beta[best]:
-                    best = e
-        out[best] = target - (n_free - 1) * eps
-        return
-    nu_high = c_total / (target - n_free * eps) - beta_min  # IEEE: x/0 is inf, 0/0 NaN
-    if not math.isnan(nu_high) and nu_low > nu_high:
-        nu_high = nu_low
-    nu = nu_low
-    if guess is not None:
-        mass = 0.0
-        stationary = 0.0
-        for e in range(n):
-            if free[e]:
-                mass += guess[e]
-                stationary += c[e] - guess[e] * (beta[e] + 2.0 * a * guess[e])
-        if mass > 0.0:
-            candidate = stationary / mass
-            if candidate > nu_low and candidate < nu_high:
-                nu = candidate
-    for _ in range(max_iter):
-        total = 0.0
-        slope = 0.0
-        for e in range(n):
-            if free[e]:
-                shifted = beta[e] + nu
-                root = math.sqrt(shifted * shifted + 8.0 * a * c[e])
-                h = _root_from_sqrt(a, shifted, c[e], root)
-                if h > eps and root > 0.0:
-                    slope += -h / root
-                out[e] = max(h, eps)  # the answer if this nu passes the test
-                total += out[e]
-        excess = total - target
-        if excess > 0.0:
-            nu_low = nu
-        else:
-            nu_high = nu
-        done = abs(excess) <= rtol * target or (
-            nu_high - nu_low <= 1e-15 * max(abs(nu_low), abs(nu_high)))
-        if done:
-            # out holds max(_quadratic_log_root(a, beta + nu, c), eps) already: for a = 0
-            # and beta > 0 that root is c / beta = 2c / (beta + sqrt(beta²)) exactly.
-            return
-        newton = nu - excess / slope if slope != 0.0 else math.nan
-        if math.isfinite(newton) and newton > nu_low and newton < nu_high:
-            nu = newton
-        else:
-            nu = 0.5 * (nu_low + nu_high)
-    for e in range(n):
-        if free[e]:
-            out[e] = max(_quadratic_log_root(a, beta[e] + nu, c[e]), eps)
-
-
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
 def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
                   epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps,
@@ -337,8 +213,8 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
         Output: the block's row sums of H_new.
     """
     k = H.shape[0]
-    n_channels = B.shape[0]
     has_fixed = fixed.shape[0] > 0
+    a_entries = np.empty(k)
     beta = np.empty(k)
     c = np.empty(k)
     h = np.empty(k)
@@ -388,10 +264,11 @@ def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, m
                     free[kk] = False
                     fixed_mass += fixed[kk, j]
             if simplex:
-                simplex_root(a, beta, c, free, k, 1.0 - fixed_mass, eps, h, guess=h_old)
+                a_entries[:] = a
+                simplex_root(a_entries, beta, c, free, k, 1.0 - fixed_mass, eps, h, h_old)
             else:
                 for kk in range(k):
-                    h[kk] = max(_quadratic_log_root(a, beta[kk], c[kk]), eps)
+                    h[kk] = max(quadratic_log_root(a, beta[kk], c[kk]), eps)
             for kk in range(k):
                 if not free[kk]:
                     h[kk] = fixed[kk, j]
@@ -453,3 +330,169 @@ def stream_nonzeros_pass(pixel_start, channel_index, counts, block_start, first_
         for n in range(pixel_start[block_start[block]], pixel_start[block_start[block + 1]]):
             total += np.float64(counts[n]) + np.float64(channel_index[n])
         partial[block] = total
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
+def frobenius_h_pass(pixel_start, channel_index, counts, B, gram, H, mu, epsilon_reg,
+                     lambda_L, grid_rows, grid_cols, simplex, fixed, eps, block_start,
+                     first_block, end_block, H_new, counts_times_H_partial):
+    """The Frobenius (β = 2) H step pixel by pixel, and the W step's ``X H_newᵀ``.
+
+    Pixel j's surrogate (docs/solver.md) is ``a_k h² + β_k h − c_k log h`` with
+    ``a_k = (λ/2) deg_j + (BᵀB h⁰)_k / (2 h⁰_k)``, ``β_k = mu_k / (h⁰_k + ε_r) − (Bᵀ x_j)_k``
+    and ``c_k = λ h⁰_k Σ_neighbours h⁰``: ``Bᵀ x_j`` comes from the pixel's nonzeros, the
+    model term from the Gram matrix, so nothing of size channels x pixels is formed.
+
+    Parameters
+    ----------
+    pixel_start, channel_index, counts : ndarray
+        The nonzeros by pixel.
+    B : ndarray of shape (c, kb), float64
+        ``G @ W``, zero-padded to 4 columns when k < 4 (see :func:`count_ratio_pass`).
+    gram : ndarray of shape (k, k), float64
+        ``Bᵀ B``.
+    H : ndarray of shape (k, p), float64
+        The current H (read only).
+    mu, epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps
+        As in :func:`h_update_pass`.
+    block_start, first_block, end_block
+        As in :func:`count_ratio_pass`.
+    H_new : ndarray of shape (k, p), float64
+        Output.
+    counts_times_H_partial : ndarray of shape (n_blocks, c, kb), float64
+        Output: row ``block`` receives ``Σ_{j in block} X_ij H_new[k, j]``.
+    """
+    k = H.shape[0]
+    has_fixed = fixed.shape[0] > 0
+    a_entries = np.empty(k)
+    beta = np.empty(k)
+    c = np.empty(k)
+    h = np.empty(k)
+    h_old = np.empty(k)
+    data_part = np.empty(k)
+    free = np.empty(k, dtype=np.bool_)
+    for block in range(first_block, end_block):
+        partial = counts_times_H_partial[block]
+        partial[:, :] = 0.0
+        for j in range(block_start[block], block_start[block + 1]):
+            _counts_times_B(pixel_start, channel_index, counts, B, j, data_part)
+            a = 0.0
+            row = j // grid_cols
+            col = j - row * grid_cols
+            if lambda_L > 0.0:
+                degree = 0
+                if row > 0:
+                    degree += 1
+                if row < grid_rows - 1:
+                    degree += 1
+                if col > 0:
+                    degree += 1
+                if col < grid_cols - 1:
+                    degree += 1
+                a = 0.5 * lambda_L * degree
+            fixed_mass = 0.0
+            for kk in range(k):
+                h0 = H[kk, j]
+                h_old[kk] = h0
+                model = 0.0
+                for ll in range(k):
+                    model += gram[kk, ll] * H[ll, j]
+                a_entries[kk] = a + 0.5 * model / h0
+                beta[kk] = -data_part[kk]
+                if mu[kk] > 0.0:
+                    beta[kk] += mu[kk] / (h0 + epsilon_reg)
+                c[kk] = 0.0
+                if lambda_L > 0.0:
+                    neighbours = 0.0
+                    if row > 0:
+                        neighbours += H[kk, j - grid_cols]
+                    if row < grid_rows - 1:
+                        neighbours += H[kk, j + grid_cols]
+                    if col > 0:
+                        neighbours += H[kk, j - 1]
+                    if col < grid_cols - 1:
+                        neighbours += H[kk, j + 1]
+                    c[kk] = lambda_L * h0 * neighbours
+                free[kk] = True
+                if has_fixed and fixed[kk, j] >= 0.0:
+                    free[kk] = False
+                    fixed_mass += fixed[kk, j]
+            if simplex:
+                simplex_root(a_entries, beta, c, free, k, 1.0 - fixed_mass, eps, h, h_old)
+            else:
+                for kk in range(k):
+                    h[kk] = max(quadratic_log_root(a_entries[kk], beta[kk], c[kk]), eps)
+            for kk in range(k):
+                if not free[kk]:
+                    h[kk] = fixed[kk, j]
+                H_new[kk, j] = h[kk]
+            _accumulate_counts_times_h(pixel_start, channel_index, counts, h, j, partial)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _counts_times_B(pixel_start, channel_index, counts, B, j, out):
+    """``out[:k] = Bᵀ x_j`` over pixel j's nonzeros (B padded as above)."""
+    k = out.shape[0]
+    if B.shape[1] == 4:
+        a0 = a1 = a2 = a3 = 0.0
+        for n in range(pixel_start[j], pixel_start[j + 1]):
+            i = channel_index[n]
+            x = np.float64(counts[n])
+            a0 += B[i, 0] * x
+            a1 += B[i, 1] * x
+            a2 += B[i, 2] * x
+            a3 += B[i, 3] * x
+        out[0] = a0
+        if k > 1:
+            out[1] = a1
+        if k > 2:
+            out[2] = a2
+        if k > 3:
+            out[3] = a3
+        return
+    for kk in range(k):
+        out[kk] = 0.0
+    for n in range(pixel_start[j], pixel_start[j + 1]):
+        i = channel_index[n]
+        x = np.float64(counts[n])
+        for kk in range(k):
+            out[kk] += B[i, kk] * x
+
+
+@njit(cache=True, nogil=True, error_model="numpy", inline="always")
+def _accumulate_counts_times_h(pixel_start, channel_index, counts, h, j, partial):
+    """``partial[i, :] += X_ij h`` over pixel j's nonzeros (partial padded to 4 if k < 4)."""
+    k = h.shape[0]
+    if partial.shape[1] == 4:
+        h0 = h[0]
+        h1 = h[1] if k > 1 else 0.0
+        h2 = h[2] if k > 2 else 0.0
+        h3 = h[3] if k > 3 else 0.0
+        for n in range(pixel_start[j], pixel_start[j + 1]):
+            i = channel_index[n]
+            x = np.float64(counts[n])
+            partial[i, 0] += x * h0
+            partial[i, 1] += x * h1
+            partial[i, 2] += x * h2
+            partial[i, 3] += x * h3
+        return
+    for n in range(pixel_start[j], pixel_start[j + 1]):
+        i = channel_index[n]
+        x = np.float64(counts[n])
+        for kk in range(k):
+            partial[i, kk] += x * h[kk]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
+def counts_times_H_pass(pixel_start, channel_index, counts, H, block_start, first_block,
+                        end_block, counts_times_H_partial):
+    """The block's ``Σ_j X_ij H_kj``, shape (c, kb), for a Frobenius W step or objective."""
+    k = H.shape[0]
+    h = np.empty(k)
+    for block in range(first_block, end_block):
+        partial = counts_times_H_partial[block]
+        partial[:, :] = 0.0
+        for j in range(block_start[block], block_start[block + 1]):
+            for kk in range(k):
+                h[kk] = H[kk, j]
+            _accumulate_counts_times_h(pixel_start, channel_index, counts, h, j, partial)

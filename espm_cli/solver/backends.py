@@ -41,6 +41,13 @@ class Backend(NamedTuple):
     ``extrapolated_point`` is then the loop's extrapolated trial on the device.
     ``default_dtype`` is the compute dtype when the estimator's ``dtype`` is None; a
     backend with ``to_device`` takes ``device=`` in ``prepare_counts``.
+
+    With ``shares_steps`` the chain goes all the way round: ``h_step(..., share=True)``
+    returns ``(H_new, workspace)`` for ``w_step(..., workspace=workspace)`` at (W, H_new),
+    ``w_step(..., share=True)`` returns ``(W_new, workspace)`` for
+    ``evaluate(..., workspace=workspace)`` at (W_new, H_new). Every workspace is used once,
+    by the call that follows at the same arrays (a backend may check that it is); without
+    one a step does its own work, with the same result.
     """
 
     prepare_counts: Callable
@@ -49,6 +56,7 @@ class Backend(NamedTuple):
     objective_terms: Callable
     serves: Callable = serves_plain_kl
     evaluate: Optional[Callable] = None
+    shares_steps: bool = False
     to_device: Optional[Callable] = None
     to_host: Optional[Callable] = None
     extrapolated_point: Optional[Callable] = None
@@ -137,11 +145,9 @@ def backend_for(name, beta, pattern, device=None):
                 return backend, options
     backend = get_backend(name)
     if not backend.serves(beta, weighted):
-        if backend.serves(beta, False):
-            raise ValueError(f"backend={name!r} does not serve masked pixels or entries; use "
-                             "backend='auto' or 'reference'.")
-        raise ValueError(f"backend={name!r} serves only beta_loss='kullback-leibler' without "
-                         "masked pixels or entries; use backend='auto' or 'reference'.")
+        masks = " with masked pixels or entries" if weighted else ""
+        raise ValueError(f"backend={name!r} does not serve beta_loss={beta:g}{masks}; use "
+                         "backend='auto' or 'reference'.")
     if device is not None:
         if backend.to_device is None:
             raise ValueError(f"device={device!r} needs a device backend: backend='cuda' (or "

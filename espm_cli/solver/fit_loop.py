@@ -10,7 +10,6 @@ The maths of the steps is in docs/solver.md, the starts and the extrapolation in
 docs/starts.md.
 """
 
-import copy
 import logging
 import os
 import threading
@@ -54,22 +53,14 @@ def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None
     return starts
 
 
-def _independent(data):
-    """A view of the prepared counts with its own step cache (for a parallel start)."""
-    if not hasattr(data, "_cache"):
-        return data
-    view = copy.copy(data)
-    view._cache = {}
-    return view
-
-
 def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose, callback,
                     extrapolate=False):
     """Run every start to convergence (in parallel), keep the lowest objective.
 
     With one start this is :func:`run_updates`. Otherwise each start runs on its own thread
-    with its own view of the data, to ``tol`` or ``max_iter``; the lowest final objective
-    wins (ties within 1e-9 relative: the earliest start, whatever the backend's rounding).
+    on the same prepared data (steps share work only through explicit workspaces), to
+    ``tol`` or ``max_iter``; the lowest final objective wins (ties within 1e-9 relative:
+    the earliest start, whatever the backend's rounding).
     Full runs, not short ones: a start that converges slowly can end lower (measured on
     the real files, docs/starts.md). ``callback`` follows the first start; a stop it
     requests stops every start, and the first start's run is kept.
@@ -96,7 +87,7 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
 
     def run(index):
         watch = follow_first if index == 0 else (lambda n_iter, row: stop.is_set())
-        return run_updates(backend, _independent(data), G, *starts[index], settings,
+        return run_updates(backend, data, G, *starts[index], settings,
                            max_iter=max_iter, tol=tol, update_W=True,
                            verbose=verbose if index == 0 else 0, callback=watch,
                            warn_at_max_iter=False, extrapolate=extrapolate)
@@ -150,14 +141,25 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
                                    for name in ("fixed_W", "fixed_H")}}
     extrapolated_point = backend.extrapolated_point or _extrapolate
 
-    def objective(W, H):
+    chained = backend.shares_steps
+
+    def objective(W, H, workspace=None):
         # With an ``evaluate``, the pass that gives F also gives the next H step's
         # statistics: an explicit workspace, used once by the step that follows.
         if backend.evaluate is None:
             terms, workspace = backend.objective_terms(data, G, W, H, **regularisation), None
+        elif chained:
+            terms, workspace = backend.evaluate(data, G, W, H, workspace=workspace,
+                                                **regularisation)
         else:
             terms, workspace = backend.evaluate(data, G, W, H, **regularisation)
         return np.append(terms, terms.sum()), workspace
+
+    def shared(workspace, share):
+        options = {} if workspace is None else {"workspace": workspace}
+        if chained and share:
+            options["share"] = True
+        return options
 
     initial, workspace = objective(W, H)
     losses = []
@@ -166,13 +168,19 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     extrapolation = 0.5
     W_before, H_before = W, H
     for iteration in range(max_iter):
-        shared = {} if workspace is None else {"workspace": workspace}
         H = backend.h_step(data, G, W, H, simplex=settings["simplex"] == "H",
                            fixed=settings["fixed_H"], eps=settings["eps"], **regularisation,
-                           **shared)
+                           **shared(workspace, update_W))
+        workspace = None
+        if chained and update_W:
+            H, workspace = H
         if update_W:
             W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
-                               fixed=settings["fixed_W"], eps=settings["eps"])
+                               fixed=settings["fixed_W"], eps=settings["eps"],
+                               **shared(workspace, True))
+            workspace = None
+            if chained:
+                W, workspace = W
         if extrapolate and iteration > 0:
             # Try the extrapolated point first and keep it when it lowers F below the last
             # kept point (Ang & Gillis 2019): then its pass feeds the next H step and the
@@ -186,7 +194,7 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
                 kept = True
             else:  # not clearly better: compare with the MU point (the stopping test must
                 # not end the fit on a poor trial)
-                row, workspace = objective(W, H)
+                row, workspace = objective(W, H, workspace)
                 kept = trial[-1] < row[-1]
             if kept:
                 W, H, row, workspace = W_e, H_e, trial, trial_workspace
@@ -194,7 +202,7 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
             else:
                 extrapolation *= 0.5
         else:
-            row, workspace = objective(W, H)
+            row, workspace = objective(W, H, workspace)
             W_before, H_before = W, H
         losses.append(row)
         current = row[-1]

@@ -6,9 +6,10 @@ source (``cache=True``), so only the very first fit of an installation pays the 
 ``espm decompose`` of a fresh install starts at once; after a plain ``pip install``, run it
 yourself, or let the first fit do it.
 
-A tiny fit is run for each count type the kernels are specialised for (float32 for
-counts exactly representable in float32, float64 otherwise), with fewer and more
-components than the kernels' register width, so every specialisation is compiled.
+A tiny fit is run for each loss served (KL, Frobenius) and each count type the kernels
+are specialised for (float32 for counts exactly representable in float32, float64
+otherwise), with fewer and more components than the kernels' register width, so every
+specialisation is compiled.
 """
 
 import logging
@@ -40,10 +41,13 @@ def compile_kernels():
         warnings.simplefilter("ignore")  # non-integer counts, ConvergenceWarning
         for X in (counts.astype(np.uint16), counts + 0.1):
             for k in (2, 5):
-                SmoothNMF(k, G=G, simplex="H", shape_2d=(6, 6), lambda_L=0.5, mu=0.1,
-                          max_iter=3, backend="numba", random_state=0).fit(X)
-                SmoothNMF(k, G=G, simplex="W", G_continuum=np.arange(6) >= 4, max_iter=2,
-                          backend="numba", random_state=0).fit(X)
+                for beta_loss in ("kullback-leibler", "frobenius"):
+                    SmoothNMF(k, G=G, simplex="H", shape_2d=(6, 6), lambda_L=0.5, mu=0.1,
+                              max_iter=3, backend="numba", random_state=0,
+                              beta_loss=beta_loss).fit(X)
+                    SmoothNMF(k, G=G, simplex="W", G_continuum=np.arange(6) >= 4,
+                              max_iter=2, backend="numba", random_state=0,
+                              beta_loss=beta_loss).fit(X)
     seconds = time.perf_counter() - begin
     logger.info("numba kernels ready in %.1f s", seconds)
     return seconds

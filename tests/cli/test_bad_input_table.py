@@ -55,7 +55,7 @@ COMMAND_LINE = [
     ("backend-unknown", ["--backend", "opencl"], 2,
      "must be one of auto, numba, reference, cuda, cupy, torch, array-api, got 'opencl'"),
     ("backend-loss-not-served", ["--backend", "numba", "--beta-loss", "1.5"], 1,
-     "backend='numba' serves only beta_loss='kullback-leibler' without masked pixels"),
+     "backend='numba' does not serve beta_loss=1.5;"),
 ]
 
 

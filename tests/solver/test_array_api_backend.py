@@ -344,9 +344,9 @@ def test_steps_keep_host_and_device_arrays_apart():
 
 @pytest.mark.parametrize("params, message", [
     (dict(backend="array-api", mask=np.eye(42, 30, dtype=bool)),
-     "backend='array-api' does not serve masked pixels or entries"),
+     "backend='array-api' does not serve beta_loss=1 with masked pixels or entries"),
     (dict(backend="array-api", mask=np.arange(42)[:, None] == 3),
-     "backend='array-api' does not serve masked pixels or entries"),
+     "backend='array-api' does not serve beta_loss=1 with masked pixels or entries"),
     (dict(backend="array-api", device="cuda"), "device='cuda': backend='array-api' runs numpy"),
     (dict(device="cuda"), "device='cuda' needs a device backend: backend='cuda'"),
     (dict(backend="reference", device="cuda:0"), "backend='reference' runs on the CPU"),

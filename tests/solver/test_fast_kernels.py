@@ -10,6 +10,7 @@ from scipy.special import xlogy
 
 from espm_cli.solver import _numba_backend as fast
 from espm_cli.solver import _numba_kernels as kernels
+from espm_cli.solver.simplex import simplex_root
 
 SHAPE_2D = (5, 6)
 N_CHANNELS, N_ELEMENTS, K = 17, 4, 3
@@ -139,15 +140,49 @@ def test_h_step_and_objective_match_dense_formulas(problem, params):
     assert after <= terms.sum() + 1e-12 * abs(terms.sum())
 
 
-def test_w_step_matches_dense_formula_with_and_without_the_cache(problem):
+def test_w_step_matches_dense_formula_with_and_without_the_workspace(problem):
     X, G, W, H = problem
     data = fast.prepare_counts(X.T)
-    H_new = fast.h_step(data, G, W, H)  # leaves the W numerator in the cache
-    W_cached = fast.w_step(data, G, W, H_new)
-    W_fresh = fast.w_step(fast.prepare_counts(X.T), G, W, H_new)
+    H_new, workspace = fast.h_step(data, G, W, H, share=True)  # the W numerator
+    assert np.array_equal(H_new, fast.h_step(data, G, W, H))
+    W_shared, _ = fast.w_step(data, G, W, H_new, workspace=workspace, share=True)
+    W_fresh = fast.w_step(data, G, W, H_new)
     expected = dense_w_step(X, G, W, H_new, 1e-10)
-    np.testing.assert_allclose(W_cached, expected, rtol=1e-12)
+    np.testing.assert_allclose(W_shared, expected, rtol=1e-12)
     np.testing.assert_allclose(W_fresh, expected, rtol=1e-12)
+
+
+def test_h_step_with_the_workspace_of_evaluate_equals_a_fresh_one(problem):
+    X, G, W, H = problem
+    data = fast.prepare_counts(X.T)
+    regularisation = dict(shape_2d=SHAPE_2D, lambda_L=1.0, mu=np.full(K, 0.2))
+    terms, workspace = fast.evaluate(data, G, W, H, **regularisation)
+    np.testing.assert_array_equal(terms, fast.objective_terms(data, G, W, H, **regularisation))
+    shared = fast.h_step(data, G, W, H, simplex=True, workspace=workspace, **regularisation)
+    fresh = fast.h_step(data, G, W, H, simplex=True, **regularisation)
+    np.testing.assert_array_equal(shared, fresh)
+
+
+def test_prepared_data_holds_no_state_of_the_iterates(problem):
+    X, G, W, H = problem
+    data = fast.prepare_counts(X.T)
+    first = fast.h_step(data, G, W, H)
+    fast.evaluate(data, G, W * 2.0, H)  # nothing of it may leak into the next step
+    fast.h_step(data, G, W, H * 3.0, share=True)
+    np.testing.assert_array_equal(fast.h_step(data, G, W, H), first)
+    np.testing.assert_array_equal(fast.w_step(data, G, W, first),
+                                  fast.w_step(fast.prepare_counts(X.T), G, W, first))
+
+
+def test_a_workspace_for_other_arrays_is_refused(problem):
+    X, G, W, H = problem
+    data = fast.prepare_counts(X.T)
+    _, workspace = fast.evaluate(data, G, W, H)
+    with pytest.raises(ValueError, match="other W and H"):
+        fast.h_step(data, G, W, H.copy(), workspace=workspace)
+    H_new, workspace = fast.h_step(data, G, W, H, share=True)
+    with pytest.raises(ValueError, match="other W and H"):
+        fast.w_step(data, G, W.copy(), H_new, workspace=workspace)
 
 
 def test_simplex_on_w_rows(problem):
@@ -158,17 +193,6 @@ def test_simplex_on_w_rows(problem):
     np.testing.assert_allclose(W_new[rows].sum(axis=0), 1.0, rtol=1e-12)
     unconstrained = dense_w_step(X, G, W, H, 1e-10)
     np.testing.assert_allclose(W_new[~rows], unconstrained[~rows], rtol=1e-12)
-
-
-def test_cache_sees_in_place_changes(problem):
-    X, G, W, H = problem
-    data = fast.prepare_counts(X.T)
-    H = H.copy()
-    fast.objective_terms(data, G, W, H)
-    H[:, 3] *= 2.0  # same object, new values: the cached ratios must not be reused
-    H_new = fast.h_step(data, G, W, H)
-    expected = dense_h_step(X, G, W, H, 0.0, np.zeros(K), 1.0, False, -np.ones_like(H), 1e-10)
-    np.testing.assert_allclose(H_new, expected, rtol=1e-10)
 
 
 def test_identity_G_takes_the_no_product_path(problem):
@@ -216,8 +240,8 @@ def test_pixel_blocks_cover_all_pixels_in_order():
 
 def test_simplex_root_linear_group_puts_mass_on_smallest_beta():
     out = np.zeros(3)
-    kernels.simplex_root(0.0, np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3, 1.0,
-                         1e-10, out)
+    simplex_root(np.zeros(3), np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3,
+                 1.0, 1e-10, out)
     np.testing.assert_allclose(out, [1e-10, 1.0 - 2e-10, 1e-10])
 
 
@@ -230,7 +254,7 @@ def test_simplex_root_matches_bisection(a):
         c = rng.random(4) * rng.choice([1e-3, 1.0, 1e3])
         free = np.array([True, True, False, True])
         out = np.full(4, -1.0)
-        kernels.simplex_root(a, beta, c, free, 4, 0.8, 1e-10, out)
+        simplex_root(np.full(4, a), beta, c, free, 4, 0.8, 1e-10, out)
         expected = _bisect_simplex(a, beta, c, free, 0.8, 1e-10)
         np.testing.assert_allclose(out[free], expected[free], rtol=1e-9)
         assert out[2] == -1.0
@@ -239,7 +263,7 @@ def test_simplex_root_matches_bisection(a):
         for guess in (expected * (1 + 1e-3 * guess_rng.standard_normal(4)),
                       guess_rng.random(4)):
             started = np.full(4, -1.0)
-            kernels.simplex_root(a, beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
+            simplex_root(np.full(4, a), beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
             np.testing.assert_allclose(started[free], expected[free], rtol=1e-9)
             assert started[2] == -1.0
 
