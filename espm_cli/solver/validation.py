@@ -56,6 +56,9 @@ def _is_backend(value):
     return isinstance(value, str) and value in ("auto",) + available_backends()
 
 
+#: Accepted values of ``solver``: multiplicative (MM) updates, projected gradient, Adagrad.
+SOLVERS = ("mu", "pgd", "adagrad")
+
 #: Accepted values of ``init`` (the starts are described in SmoothNMF's docstring).
 INIT_METHODS = ("auto", "spa", "kmeans", "nndsvda", "random", "custom")
 
@@ -101,6 +104,10 @@ PARAMETER_RULES = {
     "mask": (_is_mask, "None or a boolean array, True where X is missing, of shape "
              "(n_pixels, n_channels), (n_channels,), (1, n_channels) or (n_pixels, 1)"),
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
+    "solver": (lambda v: isinstance(v, str) and v in SOLVERS,
+               "one of " + ", ".join(f'"{name}"' for name in SOLVERS)),
+    "l1": (_is_mu, "a finite real number >= 0 or a 1-D array of them, one per component"),
+    "learning_rate": (lambda v: _is_real(v, 0, low_open=True), "a finite real number > 0"),
 }
 
 
