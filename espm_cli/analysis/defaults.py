@@ -40,7 +40,20 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
     # counts; --normalize for weights that mean the same at any dose
     "beta_loss": "kullback-leibler",
     "normalize": False,
+    # how F is minimised (docs/solver.md): multiplicative updates, projected gradient or
+    # Adagrad; the L1 weight on the maps and Adagrad's rate
+    "solver": "mu",
+    "l1": 0.0,
+    "learning_rate": 0.1,
 }
+
+#: The decomposition: "smooth-nmf" (SmoothNMF, X ≈ G W H, every setting above) or
+#: "semi-nmf" (SemiNMF: nonnegative spectra, signed maps, Frobenius loss, for data that
+#: are no longer counts). Not a SmoothNMF argument, so not in ESTIMATOR_DEFAULTS.
+DEFAULT_METHOD = "smooth-nmf"
+#: SmoothNMF settings SemiNMF also takes (by SmoothNMF name); the others must keep their
+#: defaults under --method semi-nmf.
+SEMI_NMF_SETTINGS = ("solver", "l1", "max_iter", "tol", "random_state")
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}

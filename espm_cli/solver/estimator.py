@@ -277,7 +277,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
         pattern = find_missing(X, mask=self.mask, masked_array=masked,
                                empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
-        X = check_counts(fill_nan(X))
+        X = check_counts(fill_nan(X), signed=beta == 2.0)
         X = X.tocsr() if sp.issparse(X) else X
         if beta == 1.0:
             warn_if_not_counts(X)
@@ -337,7 +337,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         n_pixels = X.shape[0]
         pattern = find_missing(X, mask=mask_for(self.mask, X.shape), masked_array=masked,
                                left_out_channels=~self.kept_channels_)
-        X = check_counts(fill_nan(X))
+        X = check_counts(fill_nan(X), signed=self.beta_ == 2.0)
         X, G, rows = keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
                                     pattern.kept_channels, identity=self.G is None)
         dtype = self.W_.dtype

@@ -15,9 +15,10 @@ projection onto the feasible set is exactly the projection of ``H − t (∇f + 
 
 - ``"pgd"``: ``x⁺ = Π(x − t ∇F)`` with Π the Euclidean projection of
   :mod:`espm_cli.solver.projections`; the first step of each block is 1/L for a secant
-  estimate L of the gradient's Lipschitz constant, and every step is accepted only when
-  the Armijo condition ``F(x⁺) <= F(x) + σ ⟨∇F, x⁺ − x⟩`` holds (backtracking by halves;
-  the next iteration starts from twice the accepted step). ``⟨∇F, x⁺ − x⟩ <= −‖x⁺ − x‖²/t``
+  estimate L of the gradient's Lipschitz constant, later ones the Barzilai-Borwein step of
+  the block's last move (at most 4x the last accepted step), and every step is accepted
+  only when the Armijo condition ``F(x⁺) <= F(x) + σ ⟨∇F, x⁺ − x⟩`` holds (backtracking
+  by factors of 4). ``⟨∇F, x⁺ − x⟩ <= −‖x⁺ − x‖²/t``
   for a projection, so every accepted step lowers F; when no step is accepted the block
   is left as it was. F never increases.
 - ``"adagrad"``: ``x⁺ = Π(x − r g / sqrt(Σ_past g²))`` entry by entry, r =
@@ -43,7 +44,9 @@ from espm_cli.solver.reference import sparsity_weights
 logger = logging.getLogger(__name__)
 
 _ARMIJO = 1e-4  # σ of the sufficient decrease
-_MAX_BACKTRACKS = 40  # halvings of the step before a block is left as it was
+_MAX_BACKTRACKS = 20  # reductions of the step before a block is left as it was
+_BACKTRACK = 0.25  # the step's reduction per failed trial
+_GROWTH = 4.0  # the most a step may grow over the last accepted one
 _SECANT_SHIFT = 1e-4  # relative size of the probe step of the Lipschitz estimate
 
 
@@ -112,6 +115,7 @@ class _Block:
         self.eps = settings["eps"]
         self.step = None  # pgd: the step to try first
         self.last = None  # pgd: (values, gradient) where the last step started
+        self.accepted = None  # pgd: the last accepted step
         self.squares = None  # adagrad: Σ g² per entry
         self.rate = None  # adagrad: r
 
@@ -166,14 +170,15 @@ def pgd_step(block, W, H, row, workspace):
     gradient = block.free_gradient(block.gradient(W, H, workspace))
     values64 = values.astype(np.float64)
     if block.step is None:
-        block.step = _lipschitz_step(block, W, H, values, gradient, workspace)
+        block.step = block.accepted = _lipschitz_step(block, W, H, values, gradient, workspace)
     elif block.last is not None:
         # Barzilai-Borwein: the secant step of the last move of this block (Armijo below
         # keeps the decrease; a non-positive curvature keeps the doubled last step)
         moved, change = values64 - block.last[0], gradient - block.last[1]
         curvature = float(np.sum(moved * change))
-        if curvature > 0:
-            block.step = float(np.sum(moved * moved)) / curvature
+        if curvature > 0:  # at most 4x the last accepted step: few backtracks
+            block.step = min(float(np.sum(moved * moved)) / curvature,
+                             _GROWTH * block.accepted)
     block.last = (values64, gradient)
     step = block.step
     for _ in range(_MAX_BACKTRACKS):
@@ -183,12 +188,12 @@ def pgd_step(block, W, H, row, workspace):
             W_t, H_t = block.point(W, H, trial.astype(values.dtype))
             trial_row, trial_workspace = block.evaluate(W_t, H_t)
             if np.isfinite(trial_row[-1]) and trial_row[-1] <= row[-1] + _ARMIJO * decrease:
-                block.step = 2.0 * step
+                block.step = block.accepted = step
                 return W_t, H_t, trial_row, trial_workspace
         elif decrease == 0.0:
             break  # stationary for this block: nothing to gain
-        step *= 0.5
-    block.step = step
+        step *= _BACKTRACK
+    block.step = block.accepted = step
     return W, H, row, workspace
 
 

@@ -32,6 +32,7 @@ import warnings
 from functools import partial
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -41,6 +42,11 @@ logger = logging.getLogger(__name__)
 LOSS_NAMES = ("frobenius", "l1_sparsity", "total")
 _INNER_PROXIMAL_STEPS = 10  # "mu" with l1: proximal steps on Z per iteration
 _TRANSFORM_STEPS = 500  # proximal steps of transform with l1 (to tol)
+
+
+def _dense(X):
+    """X as a dense array: every step of semi-NMF is dense (Z D has no zeros to keep)."""
+    return X.toarray() if sp.issparse(X) else X
 
 
 def _positive(A):
@@ -223,6 +229,12 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         The dictionary D (>= 0).
     W_ : ndarray of shape (m, k)
         With a G: the weights (D = (G W)ᵀ); without one, ``components_.T``.
+    G_ : ndarray of shape (n_features, m)
+        G (the identity without one).
+    H_ : ndarray of shape (k, n_samples)
+        The codes of the fitted data, transposed (SmoothNMF's name: maps of the pixels).
+    beta_ : float
+        2.0 (the Frobenius loss; SmoothNMF's attribute).
     n_iter_ : int
     losses_ : ndarray of shape (n_iter_, 3)
         Objective after each iteration, columns named by ``loss_names_``.
@@ -250,6 +262,7 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.input_tags.sparse = True  # made dense (see _dense)
         return tags
 
     def fit(self, X, y=None, W=None):
@@ -257,8 +270,8 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Real values of any sign.
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            Real values of any sign (a sparse matrix is made dense).
         y : Ignored
         W : ndarray, optional
             Start for ``init="custom"``: D (k, n_features) >= 0 without G, W (m, k) >= 0
@@ -284,7 +297,8 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, k)
         """
         _check_params(self)
-        X = validate_data(self, X, reset=True, dtype=np.float64)
+        X = _dense(validate_data(self, X, reset=True, dtype=np.float64,
+                                 accept_sparse=("csr", "csc", "coo")))
         G = self._physics_matrix(X.shape[1])
         problem = _Problem(X, G)
         W0 = self._start(X, G, W)
@@ -292,7 +306,9 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
             problem, W0, solver=self.solver, l1=float(self.l1), max_iter=self.max_iter,
             tol=self.tol, verbose=self.verbose)
         self.W_ = W
-        self.G_ = G
+        self.G_ = np.eye(X.shape[1]) if G is None else G
+        self.H_ = np.ascontiguousarray(Z.T)
+        self.beta_ = 2.0
         self.components_ = np.ascontiguousarray(problem.dictionary(W))
         self.losses_, self.initial_losses_ = losses, initial
         self.loss_names_ = LOSS_NAMES
@@ -316,7 +332,8 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, k)
         """
         check_is_fitted(self, "components_")
-        X = validate_data(self, X, reset=False, dtype=np.float64)
+        X = _dense(validate_data(self, X, reset=False, dtype=np.float64,
+                                 accept_sparse=("csr", "csc", "coo")))
         D = self.components_
         Z = least_squares_codes(X, D)
         if self.l1 > 0:

@@ -127,12 +127,14 @@ def check_parameters(params):
             raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
-def check_counts(X):
+def check_counts(X, signed=False):
     """Check X (n_pixels, n_channels): 2-D, numeric, finite, nonnegative, not all zero.
 
     Parameters
     ----------
     X : array-like or scipy sparse matrix
+    signed : bool, default False
+        Accept negative values (the Frobenius loss is defined on them).
 
     Returns
     -------
@@ -152,9 +154,10 @@ def check_counts(X):
     values = X.data if sp.issparse(X) else X
     if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
         raise ValueError("X contains NaN or infinity; every count must be finite.")
-    if values.size and values.min() < 0:
+    if not signed and values.size and values.min() < 0:
         raise ValueError(f"X contains negative values (minimum {values.min()}); counts must "
-                         "be >= 0 (Negative values in data passed to SmoothNMF).")
+                         "be >= 0 (Negative values in data passed to SmoothNMF). For signed "
+                         "data use beta_loss='frobenius' or espm_cli.solver.SemiNMF.")
     if not np.any(values):
         raise ValueError("X is all zero; there is nothing to decompose.")
     return X

@@ -146,6 +146,7 @@ def test_with_G_the_dictionary_is_physical_spectra():
         estimator, Z = _fit(X, n_components=2, G=G, solver=solver, max_iter=2000, tol=1e-12)
         assert estimator.W_.shape == (4, 2) and estimator.W_.min() >= 0
         np.testing.assert_allclose(estimator.components_, (G @ estimator.W_).T)
+        np.testing.assert_allclose(estimator.H_.T, Z)
         assert estimator.reconstruction_err_ < 1e-3 * np.linalg.norm(X)
 
 
