@@ -16,7 +16,7 @@ projection onto the feasible set is exactly the projection of ``H − t (∇f + 
 - ``"pgd"``: ``x⁺ = Π(x − t ∇F)`` with Π the Euclidean projection of
   :mod:`espm_cli.solver.projections`; the first step of each block is 1/L for a secant
   estimate L of the gradient's Lipschitz constant, later ones the Barzilai-Borwein step of
-  the block's last move (at most 4x the last accepted step), and every step is accepted
+  the block's last move, and every step is accepted
   only when the Armijo condition ``F(x⁺) <= F(x) + σ ⟨∇F, x⁺ − x⟩`` holds (backtracking
   by factors of 4). ``⟨∇F, x⁺ − x⟩ <= −‖x⁺ − x‖²/t``
   for a projection, so every accepted step lowers F; when no step is accepted the block
@@ -46,7 +46,6 @@ logger = logging.getLogger(__name__)
 _ARMIJO = 1e-4  # σ of the sufficient decrease
 _MAX_BACKTRACKS = 20  # reductions of the step before a block is left as it was
 _BACKTRACK = 0.25  # the step's reduction per failed trial
-_GROWTH = 4.0  # the most a step may grow over the last accepted one
 _SECANT_SHIFT = 1e-4  # relative size of the probe step of the Lipschitz estimate
 
 
@@ -176,9 +175,8 @@ def pgd_step(block, W, H, row, workspace):
         # keeps the decrease; a non-positive curvature keeps the doubled last step)
         moved, change = values64 - block.last[0], gradient - block.last[1]
         curvature = float(np.sum(moved * change))
-        if curvature > 0:  # at most 4x the last accepted step: few backtracks
-            block.step = min(float(np.sum(moved * moved)) / curvature,
-                             _GROWTH * block.accepted)
+        if curvature > 0:
+            block.step = float(np.sum(moved * moved)) / curvature
     block.last = (values64, gradient)
     step = block.step
     for _ in range(_MAX_BACKTRACKS):
