@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse
 
-from .defaults import ESTIMATOR_ARGUMENT, ESTIMATOR_DEFAULTS
+from .defaults import DEFAULT_METHOD, ESTIMATOR_ARGUMENT, ESTIMATOR_DEFAULTS, SEMI_NMF_SETTINGS
 from .notices import EspmWarning
 from .phases import describe_phases
 from .residuals import residual_peaks
@@ -26,7 +26,7 @@ from .window import check_window_share
 if TYPE_CHECKING:
     from ..io import DecompositionResult
     from ..physics import EDXModel
-    from ..solver import SmoothNMF
+    from ..solver import SemiNMF, SmoothNMF
     from .residuals import ResidualPeak
     from .window import FitWindow
 
@@ -64,8 +64,9 @@ def _canonical_simplex(value):
 
 
 def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[int, int], *,
-                   channels: slice | None = None, **arguments: Any) -> SmoothNMF:
-    """SmoothNMF with the workflow's defaults for every argument not given.
+                   channels: slice | None = None, method: str = DEFAULT_METHOD,
+                   **arguments: Any) -> SmoothNMF | SemiNMF:
+    """SmoothNMF (or SemiNMF) with the workflow's defaults for every argument not given.
 
     Parameters
     ----------
@@ -75,12 +76,15 @@ def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[in
     shape_2d : (int, int)
     channels : slice, optional
         Rows of the model's G that the fit uses (a model built on a wider axis).
+    method : {"smooth-nmf", "semi-nmf"}
+        "semi-nmf": :class:`espm_cli.solver.SemiNMF` with the model's G, taking
+        ``SEMI_NMF_SETTINGS``; any other setting away from its default is refused.
     **arguments
         SmoothNMF arguments (``lambda_L``, ``mu``, ``simplex``, ``random_state``, ...).
 
     Returns
     -------
-    espm_cli.solver.SmoothNMF
+    espm_cli.solver.SmoothNMF or espm_cli.solver.SemiNMF
     """
     from ..solver import SmoothNMF
 
@@ -101,8 +105,49 @@ def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[in
         G = np.asarray(model.G)
         physics = {"G": np.ascontiguousarray(G if channels is None else G[channels]),
                    "G_continuum": np.asarray(model.continuum_mask)}
+    if method == "semi-nmf":
+        return _semi_nmf(int(n_components), physics.get("G"), settings)
     return SmoothNMF(int(n_components), shape_2d=tuple(int(n) for n in shape_2d), **physics,
                      **settings)
+
+
+def _semi_nmf(n_components, G, settings):
+    """SemiNMF from the workflow's settings; one clear error for a setting it has not."""
+    from ..io import ProcessingOptionError
+    from ..solver import SemiNMF
+
+    def refuse(message):  # a usage error of --method (exit 2 on the command line)
+        return ProcessingOptionError("method", message)
+
+    defaults = solver_arguments(ESTIMATOR_DEFAULTS)
+    defaults["simplex"] = _canonical_simplex(defaults["simplex"])
+    for name, value in settings.items():
+        if name in SEMI_NMF_SETTINGS or name in ("mask", "callback"):
+            continue
+        default = defaults.get(name)
+        if name == "beta_loss" and value in ("frobenius", 2.0, default):
+            continue
+        if not _same_value(value, default):
+            raise refuse(f"{name}={value!r} applies to method smooth-nmf only; semi-nmf "
+                             "fits the Frobenius loss with signed maps (leave it at its "
+                             f"default, {default!r})")
+    if settings.get("mask") is not None:
+        raise refuse("masked channels (mask_energy) apply to method smooth-nmf only; "
+                         "crop the energy range instead (energy_range)")
+    if settings["solver"] == "adagrad":
+        raise refuse("solver='adagrad' applies to method smooth-nmf only; semi-nmf "
+                         "takes solver mu or pgd")
+    return SemiNMF(n_components, G=G, solver=settings["solver"], l1=float(settings["l1"]),
+                   max_iter=int(settings["max_iter"]), tol=float(settings["tol"]),
+                   random_state=settings["random_state"])
+
+
+def _same_value(value, default):
+    try:
+        return bool(np.all(np.asarray(value) == np.asarray(default))) if not (
+            value is None or default is None) else value is default
+    except (TypeError, ValueError):
+        return False
 
 
 def fit_matrix(counts: Any) -> np.ndarray | scipy.sparse.csr_matrix:

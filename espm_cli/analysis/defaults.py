@@ -40,6 +40,11 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
     # counts; --normalize for weights that mean the same at any dose
     "beta_loss": "kullback-leibler",
     "normalize": False,
+    # how F is minimised (docs/solver.md): multiplicative updates, projected gradient or
+    # Adagrad; the L1 weight on the maps and Adagrad's rate
+    "solver": "mu",
+    "l1": 0.0,
+    "learning_rate": 0.1,
     # where the fit runs: "auto" is the fastest CPU backend; "cuda" an NVIDIA GPU
     # (docs/gpu.md). It does not change the result beyond rounding.
     "backend": "auto",
@@ -48,6 +53,14 @@ ESTIMATOR_DEFAULTS: dict[str, Any] = {
 #: Names ``--backend`` accepts (the solver's registry, written out so that the option
 #: table imports no solver; tests/solver/test_array_api_backend.py holds them equal).
 BACKEND_CHOICES = ("auto", "numba", "reference", "cuda", "cupy", "torch", "array-api")
+
+#: The decomposition: "smooth-nmf" (SmoothNMF, X ≈ G W H, every setting above) or
+#: "semi-nmf" (SemiNMF: nonnegative spectra, signed maps, Frobenius loss, for data that
+#: are no longer counts). Not a SmoothNMF argument, so not in ESTIMATOR_DEFAULTS.
+DEFAULT_METHOD = "smooth-nmf"
+#: SmoothNMF settings SemiNMF also takes (by SmoothNMF name); the others must keep their
+#: defaults under --method semi-nmf.
+SEMI_NMF_SETTINGS = ("solver", "l1", "max_iter", "tol", "random_state")
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}

@@ -76,9 +76,9 @@ def check_image(image, config, truth) -> None:
             raise ValueError(f"--truth {truth_name} has another energy axis ({energy.size} channels of "
                              f"{1000 * width:.4g} eV) than {name} ({image.n_channels} of "
                              f"{1000 * image.energy_scale_keV:.4g} eV): it is the truth of another file")
-    if image.total_counts == 0:
-        raise ValueError(f"{name} holds no counts in the selected pixels and channels")
     values = image.counts.data if image.is_sparse else image.counts
+    if not np.any(values):  # (not the total: signed data may sum to 0)
+        raise ValueError(f"{name} holds no counts in the selected pixels and channels")
     if values.dtype.kind == "f":
         fractional = values[values != np.round(values)]
         if fractional.size:

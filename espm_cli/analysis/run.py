@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .defaults import DEFAULT_METHOD
 from .notices import EspmWarning
 from .run_config import DEFAULT_CONFIG, PRESENTATION_KEYS, RunConfig, as_dict, make_config  # noqa: F401
 from .run_config import config_hash as _config_hash
@@ -189,10 +190,11 @@ def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
     arguments = solver_arguments(config)
     if config.get("mask_energy"):
         arguments["mask"] = energy_mask(image.energy, config["mask_energy"])
-    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d, **arguments)
+    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d,
+                               method=config.get("method", DEFAULT_METHOD), **arguments)
     interrupt = _StopOnInterrupt()
     context: contextlib.AbstractContextManager[_StopOnInterrupt] = interrupt
-    if solver_accepts_callback():
+    if solver_accepts_callback() and "callback" in estimator.get_params():
         def callback(n_iter, losses_row):
             if progress is not None:
                 progress(n_iter, losses_row)
@@ -213,6 +215,13 @@ def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
             estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
+
+
+def accepts_signed_data(config: Mapping[str, Any]) -> bool:
+    """Whether the run's loss is defined for negative values: semi-NMF and the Frobenius
+    loss are; KL (Poisson counts) and the other β-divergences are not."""
+    return (config.get("method", DEFAULT_METHOD) == "semi-nmf"
+            or str(config.get("beta_loss")).lower() in ("frobenius", "2", "2.0"))
 
 
 def energy_mask(energy: Any, windows: Any) -> np.ndarray:
@@ -340,7 +349,8 @@ def run_decomposition(config: Mapping[str, Any], progress: Callable | None = Non
 
     truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
-                                energy_range=config["energy_range"], check_header=header_checker(config))
+                                energy_range=config["energy_range"], check_header=header_checker(config),
+                                signed=accepts_signed_data(config))
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError

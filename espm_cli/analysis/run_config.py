@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .defaults import BACKEND_CHOICES, ESTIMATOR_DEFAULTS
+from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS
 
 __all__ = ["DEFAULT_CONFIG", "OPTIONS", "Option", "ConfigError", "PRESENTATION_KEYS", "RunConfig",
            "as_dict", "check_value", "config_hash", "make_config", "option_by_name"]
@@ -160,6 +160,18 @@ OPTIONS: tuple[Option, ...] = (
     Option("beta_loss", "loss", _DEFAULT["beta_loss"], "Data term: kullback-leibler (Poisson "
            "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
            choices=("kullback-leibler", "frobenius", "itakura-saito")),
+    Option("method", "choice", DEFAULT_METHOD, "smooth-nmf: X ≈ G W H with every option "
+           "here; semi-nmf: nonnegative spectra, signed maps, Frobenius loss (for data that "
+           "are not counts: background-subtracted, denoised, difference images).",
+           choices=("smooth-nmf", "semi-nmf")),
+    Option("solver", "choice", _DEFAULT["solver"], "How the objective is minimised: mu "
+           "(multiplicative updates, monotone), pgd (projected gradient with line search, "
+           "monotone), adagrad (adaptive steps; semi-nmf: mu or pgd).",
+           choices=("mu", "pgd", "adagrad")),
+    Option("l1", "float", _DEFAULT["l1"], "Weight of the L1 sparsity of the maps.",
+           **_NON_NEGATIVE),
+    Option("learning_rate", "float", _DEFAULT["learning_rate"], "Adagrad's rate, a fraction "
+           "of each factor's mean entry (--solver adagrad only).", **_POSITIVE),
     Option("normalize", "flag", _DEFAULT["normalize"], "Fit the counts scaled to k per pixel, "
            "so that --lambda-L, --mu and --epsilon-reg mean the same at any dose (the ESpM "
            "paper's weights: 1, 0.004, 0.01); results stay in counts.", negatable=True),

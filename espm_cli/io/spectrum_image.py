@@ -277,7 +277,7 @@ def _bin_block(block: np.ndarray, factor: int) -> np.ndarray:
 def _narrowest_integer(counts):
     """Cast integer counts to the narrowest unsigned type that holds them."""
     values = counts.data if scipy.sparse.issparse(counts) else counts
-    if values.dtype.kind not in "ui" or values.size == 0:
+    if values.dtype.kind not in "ui" or values.size == 0 or values.min() < 0:
         return counts
     target = np.min_scalar_type(int(values.max()))
     if target == values.dtype:
@@ -292,6 +292,7 @@ def load_spectrum_image(
     bin_factor: int = 1,
     energy_range: Sequence[float] | None = None,
     check_header: Callable[[AcquisitionParameters, tuple], None] | None = None,
+    signed: bool = False,
 ) -> SpectrumImage:
     """Read a spectrum image lazily, crop, bin and cut it, keeping integer counts.
 
@@ -310,6 +311,9 @@ def load_spectrum_image(
     check_header : callable, optional
         ``check_header(acquisition, (ny, nx, n_channels))`` once the metadata are
         known and before any count is read: cheap checks that may raise.
+    signed : bool, default False
+        Accept negative values (data that are no longer counts, for a loss that is
+        defined on them: the Frobenius loss, semi-NMF).
 
     Returns
     -------
@@ -369,8 +373,11 @@ def load_spectrum_image(
                                      f"{damaged_file_reason(error, path)}") from error
         if block.dtype.kind == "f" and np.isnan(block).any():
             raise SpectrumImageError(f"{path.name} contains NaN counts")
-        if block.size and block.min() < 0:
-            raise SpectrumImageError(f"{path.name} contains negative counts; X-ray counts must be >= 0")
+        if not signed and block.size and block.min() < 0:
+            raise SpectrumImageError(
+                f"{path.name} contains negative values (minimum {block.min():g}); the "
+                "Poisson (KL) fit needs counts >= 0. For signed data (background-subtracted, "
+                "denoised, difference images) use --method semi-nmf or --beta-loss frobenius")
         block = _bin_block(block, bin_factor)
         blocks.append(scipy.sparse.csr_matrix(block.reshape(-1, block.shape[-1])))
         logger.debug("read rows %d-%d of %s", row, stop, path.name)

@@ -31,11 +31,13 @@ def _spectra(G, W):
 
 
 def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10, workspace=None):
+           simplex=False, fixed=None, eps=1e-10, workspace=None, l1=None):
     """One majorize-minimize update of H with W fixed (any β, observed entries only).
 
     Parameters and return value as :func:`espm_cli.solver.reference.h_step`;
-    ``workspace`` is what :func:`evaluate` returned at this same W and H (saves a pass).
+    ``workspace`` is what :func:`evaluate` returned at this same W and H (saves a pass);
+    ``l1`` (k,) or None: the weights of the L1 term Σ_kp l1_k H_kp, exact in the
+    surrogate's linear coefficient (docs/solver.md).
     """
     k = H.shape[0]
     if workspace is None:
@@ -45,6 +47,8 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     H64 = H.astype(np.float64)
     mu = sparsity_weights(mu, k)
     lin = mu[:, None] / (H64 + epsilon_reg) if np.any(mu > 0) else 0.0
+    if l1 is not None:
+        lin = lin + np.asarray(l1, dtype=np.float64)[:, None]
     if lambda_L > 0 and shape_2d is not None:
         a = (0.5 * lambda_L * grid_degrees(shape_2d))[None, :]
         c = lambda_L * H64 * neighbour_sum(H64, shape_2d)
@@ -70,23 +74,33 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
                               dtype=W.dtype)
 
 
-def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
+def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
+             l1=None):
     """The objective terms and, from the same pass, the H-step statistics at (W, H).
 
     Returns
     -------
-    terms : ndarray of shape (3,)
+    terms : ndarray of shape (3,), or (4,) with ``l1`` (the L1 term last)
     workspace : dict
         To be passed to the next :func:`h_step` at the same W and H.
     """
     stats = statistics(data, _spectra(G, W), H, for_H=True, loss=True)
     laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
                                                    mu=mu, epsilon_reg=epsilon_reg)
-    return np.array([stats.pop("divergence"), laplacian, log_sparsity]), stats
+    terms = [stats.pop("divergence"), laplacian, log_sparsity]
+    return np.array(terms + _l1_term(H, l1)), stats
 
 
-def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
-    """The three terms of F in float64: divergence, Laplacian, log sparsity.
+def _l1_term(H, l1):
+    """[Σ_kp l1_k H_kp] (H >= 0, so this is the L1 norm), or [] without ``l1``."""
+    if l1 is None:
+        return []
+    return [float(np.asarray(l1, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))]
+
+
+def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
+                    l1=None):
+    """The three terms of F in float64: divergence, Laplacian, log sparsity (and L1).
 
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`; the
     first term is the β-divergence over the observed entries.
@@ -94,4 +108,4 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     divergence = statistics(data, _spectra(G, W), H, loss=True)["divergence"]
     laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
                                                    mu=mu, epsilon_reg=epsilon_reg)
-    return np.array([divergence, laplacian, log_sparsity])
+    return np.array([divergence, laplacian, log_sparsity] + _l1_term(H, l1))

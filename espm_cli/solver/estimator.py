@@ -6,16 +6,19 @@ docs/solver.md; the update steps live in a backend (:mod:`espm_cli.solver.backen
 """
 
 import logging
+from functools import partial
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from espm_cli.solver.backends import backend_for
+from espm_cli.solver.backends import backend_for, get_backend
 from espm_cli.solver.fit_loop import best_of_starts, raw_starts, run_updates
 from espm_cli.solver.initialization import make_feasible
+from espm_cli.solver.gradient import run_gradient_updates
 from espm_cli.solver.losses import beta_value, divergence_name
+from espm_cli.solver.masked_counts import prepare_masked_counts
 from espm_cli.solver.missing import (expand_rows, fill_masked_array, fill_nan, find_missing,
                                      keep_channels, mask_for, masked_array_mask,
                                      model_energies, restrict_to_model_rows)
@@ -129,6 +132,23 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         default: the estimator then fits the X it is given (the Poisson likelihood of the
         raw counts, results as before this option existed); front ends that expose
         dose-independent weights turn it on.
+    solver : {"mu", "pgd", "adagrad"}, default="mu"
+        How F is minimised. "mu": the multiplicative majorize-minimize steps (monotone).
+        "pgd": alternating projected gradient on H then W, Armijo backtracking from a
+        Lipschitz estimate (every accepted step lowers F; docs/solver.md). "adagrad":
+        per-entry steps ``learning_rate · scale / sqrt(Σ g²)``, projected (not monotone;
+        stops on ``|ΔF| <= tol |F|``, at ``max_iter``, or when F stops being finite).
+        The gradient solvers run on the general data path (any ``beta_loss``, masks,
+        G, Laplacian, log and L1 sparsity, fixed entries, either simplex); ``extrapolate``
+        applies to "mu" only; ``transform`` uses the "mu" H steps for every solver (the
+        same objective in H).
+    l1 : float or array-like of shape (k,), default=0.0
+        Weight of the L1 sparsity term ``Σ_kp l1_k H_kp`` (H >= 0), one value or one per
+        component. An exact linear term of the MM surrogate for "mu", part of the
+        proximal step for "pgd". With l1 > 0 ``losses_`` has an ``"l1_sparsity"`` column.
+    learning_rate : float, default=0.1
+        Adagrad's rate, as a fraction of each factor's mean entry at the start (so the
+        same value works at any unit of the counts). Used by ``solver="adagrad"`` only.
     callback : callable or None, default=None
         Called after every iteration as ``callback(n_iter, losses_row)`` with the
         iteration number and that iteration's row of ``losses_``; a true return value
@@ -144,11 +164,12 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Abundance maps of the fitted data.
     G_ : ndarray of shape (n_channels, m)
     n_iter_ : int
-    losses_ : ndarray of shape (``n_iter_``, 4)
+    losses_ : ndarray of shape (``n_iter_``, 4) (5 with ``l1`` > 0)
         Objective after each iteration, columns named by ``loss_names_``.
     loss_names_ : tuple of str
         ``(divergence, "laplacian", "log_sparsity", "total")``, the divergence named by
-        :func:`~espm_cli.solver.losses.divergence_name` (``"kl_divergence"`` for β = 1).
+        :func:`~espm_cli.solver.losses.divergence_name` (``"kl_divergence"`` for β = 1);
+        ``"l1_sparsity"`` before ``"total"`` when ``l1`` > 0.
     initial_losses_ : ndarray of shape (4,)
         The same terms at the starting point (of the start that was kept).
     init_objectives_ : ndarray of shape (n_init,)
@@ -176,7 +197,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                  max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
                  dtype=None, eps=1e-10, extrapolate=True, backend="auto",
                  beta_loss="kullback-leibler", mask=None, normalize=False, callback=None,
-                 device=None):
+                 device=None, solver="mu", l1=0.0, learning_rate=0.1):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -202,6 +223,9 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.normalize = normalize
         self.callback = callback
         self.device = device
+        self.solver = solver
+        self.l1 = l1
+        self.learning_rate = learning_rate
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -260,7 +284,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
         pattern = find_missing(X, mask=self.mask, masked_array=masked,
                                empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
-        X = check_counts(fill_nan(X))
+        X = check_counts(fill_nan(X), signed=beta == 2.0)
         X = X.tocsr() if sp.issparse(X) else X
         if beta == 1.0:
             warn_if_not_counts(X)
@@ -269,9 +293,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if W is not None and rows is not None:
             W = np.asarray(W)[rows]
         scale = data_scale(X, pattern, k) if self.normalize else 1.0
-        backend, options = backend_for(self.backend, beta, pattern, self.device)
-        dtype = np.dtype(self.dtype if self.dtype is not None else backend.default_dtype)
-        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
+        backend, data, dtype = self._prepare(X if scale == 1.0 else X * scale, self.dtype, beta,
+                                             pattern, "l1" in settings or self.solver != "mu")
         _check_model_covers_counts(G, data.channel_totals)
         settings = scaled_settings(settings, scale)
         W, H = scale_factors(W, H, scale, settings["simplex"])
@@ -280,7 +303,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         W_fit, H_fit, losses, initial, converged, objectives, best = best_of_starts(
             backend, data, G, [(W0.astype(dtype), H0.astype(dtype)) for W0, H0 in starts],
             settings, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
-            callback=self.callback, extrapolate=self.extrapolate)
+            callback=self.callback, extrapolate=self.extrapolate, loop=self._fit_loop())
         self.init_objectives_, self.best_init_ = objectives, best
         W_fit, H_fit = scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
         if rows is not None:  # G=None: the spectra are 0 on the channels left out
@@ -289,7 +312,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
         self.losses_, self.initial_losses_ = losses, initial
-        self.loss_names_ = (divergence_name(beta),) + LOSS_NAMES[1:]
+        self.loss_names_ = ((divergence_name(beta),) + LOSS_NAMES[1:3]
+                            + (("l1_sparsity",) if "l1" in settings else ()) + LOSS_NAMES[3:])
         self.data_scale_ = scale
         self.reconstruction_err_ = float(losses[-1, 0]) / scale ** beta
         self.converged_ = converged
@@ -320,15 +344,15 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         n_pixels = X.shape[0]
         pattern = find_missing(X, mask=mask_for(self.mask, X.shape), masked_array=masked,
                                left_out_channels=~self.kept_channels_)
-        X = check_counts(fill_nan(X))
+        X = check_counts(fill_nan(X), signed=self.beta_ == 2.0)
         X, G, rows = keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
                                     pattern.kept_channels, identity=self.G is None)
         dtype = self.W_.dtype
         continuum = None
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
         scale = self.data_scale_
-        backend, options = backend_for(self.backend, self.beta_, pattern, self.device)
-        data = backend.prepare_counts(X if scale == 1.0 else X * scale, dtype, **options)
+        backend, data, _ = self._prepare(X if scale == 1.0 else X * scale, dtype, self.beta_,
+                                         pattern, "l1" in settings)
         settings = scaled_settings(settings, scale)
         W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
                               settings["simplex"])
@@ -360,6 +384,30 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self, "components_")
         return np.asarray(X) @ self.components_
+
+    def _prepare(self, X, dtype, beta, pattern, general):
+        """The backend, its prepared data and the compute dtype (``dtype`` None: the
+        backend's default); ``general``: the general (MaskedCounts) path, which the
+        gradient solvers and the L1 term need."""
+        if not general:
+            backend, options = backend_for(self.backend, beta, pattern, self.device)
+            dtype = np.dtype(dtype if dtype is not None else backend.default_dtype)
+            return backend, backend.prepare_counts(X, dtype, **options), dtype
+        if self.backend not in ("auto", "reference") or self.device is not None:
+            raise ValueError(f"backend={self.backend!r} serves solver='mu' without l1 only; "
+                             f"solver={self.solver!r} with l1={self.l1!r} needs "
+                             "backend='auto' or 'reference' (and device=None).")
+        dtype = np.dtype(dtype if dtype is not None else "float64")
+        data = prepare_masked_counts(X, dtype, beta=beta, observed_pixels=pattern.observed_pixels,
+                                     missing=pattern.missing)
+        return get_backend("reference"), data, dtype
+
+    def _fit_loop(self):
+        """The loop of one start: None (the MM loop) or the gradient solvers' loop."""
+        if self.solver == "mu":
+            return None
+        return partial(run_gradient_updates, solver=self.solver,
+                       learning_rate=float(self.learning_rate))
 
     @property
     def _n_features_out(self):
@@ -408,10 +456,17 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
                                            ("fixed_W", fixed_W, simplex_rows, "W")):
             if fixed is not None and self.simplex == simplex:
                 _check_fixed_mass(name, fixed if rows is None else fixed[rows], self.eps)
-        return {"shape_2d": shape_2d, "lambda_L": float(self.lambda_L), "mu": mu,
-                "epsilon_reg": float(self.epsilon_reg), "simplex": self.simplex,
-                "simplex_rows": simplex_rows, "fixed_W": fixed_W, "fixed_H": fixed_H,
-                "eps": float(self.eps)}
+        settings = {"shape_2d": shape_2d, "lambda_L": float(self.lambda_L), "mu": mu,
+                    "epsilon_reg": float(self.epsilon_reg), "simplex": self.simplex,
+                    "simplex_rows": simplex_rows, "fixed_W": fixed_W, "fixed_H": fixed_H,
+                    "eps": float(self.eps)}
+        l1 = np.asarray(self.l1, dtype=np.float64)
+        if l1.ndim == 1 and l1.shape[0] != k:
+            raise ValueError(f"l1 has {l1.shape[0]} values; it must be a scalar or have one "
+                             f"value per component (n_components={k}).")
+        if np.any(l1 > 0):  # only then: the objective (and losses_) has an L1 column
+            settings["l1"] = np.broadcast_to(l1, (k,)).copy()
+        return settings
 
     def _starts(self, backend, data, X, G, W, H, settings):
         """The ``n_init`` feasible float64 starts [(W (m, k), H (k, p)), ...]."""

@@ -54,7 +54,7 @@ def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None
 
 
 def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose, callback,
-                    extrapolate=False):
+                    extrapolate=False, loop=None):
     """Run every start to convergence (in parallel), keep the lowest objective.
 
     With one start this is :func:`run_updates`. Otherwise each start runs on its own thread
@@ -63,7 +63,9 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
     the earliest start, whatever the backend's rounding).
     Full runs, not short ones: a start that converges slowly can end lower (measured on
     the real files, docs/starts.md). ``callback`` follows the first start; a stop it
-    requests stops every start, and the first start's run is kept.
+    requests stops every start, and the first start's run is kept. ``loop`` is the
+    function that runs one start (:func:`run_updates` when None; the gradient solvers'
+    loop of :mod:`espm_cli.solver.gradient` has its signature).
 
     Returns
     -------
@@ -73,8 +75,9 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
         Each start's final objective.
     best : int
     """
+    run_updates_ = run_updates if loop is None else loop
     if len(starts) == 1:
-        W, H, losses, initial, converged = run_updates(
+        W, H, losses, initial, converged = run_updates_(
             backend, data, G, *starts[0], settings, max_iter=max_iter, tol=tol,
             update_W=True, verbose=verbose, callback=callback, extrapolate=extrapolate)
         return W, H, losses, initial, converged, np.array([losses[-1, -1]]), 0
@@ -87,7 +90,7 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
 
     def run(index):
         watch = follow_first if index == 0 else (lambda n_iter, row: stop.is_set())
-        return run_updates(backend, data, G, *starts[index], settings,
+        return run_updates_(backend, data, G, *starts[index], settings,
                            max_iter=max_iter, tol=tol, update_W=True,
                            verbose=verbose if index == 0 else 0, callback=watch,
                            warn_at_max_iter=False, extrapolate=extrapolate)
@@ -114,6 +117,12 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
     return W, H, losses, initial, converged, objectives, best
 
 
+def regularisation_settings(settings):
+    """The regularisers' settings the steps and the objective take (``l1`` when set)."""
+    names = ("shape_2d", "lambda_L", "mu", "epsilon_reg") + (("l1",) if "l1" in settings else ())
+    return {name: settings[name] for name in names}
+
+
 def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose,
                  callback=None, warn_at_max_iter=True, extrapolate=False):
     """The fit loop: H step, W step, (extrapolated trial,) objective, stopping test.
@@ -132,8 +141,7 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     initial : ndarray of shape (4,)
     converged : bool
     """
-    regularisation = {name: settings[name] for name in ("shape_2d", "lambda_L", "mu",
-                                                         "epsilon_reg")}
+    regularisation = regularisation_settings(settings)
     device = backend.to_device is not None
     if device:  # a device backend: G, W, H and the held entries go there once, W, H come back
         G, W, H = (backend.to_device(data, array) for array in (G, W, H))

@@ -56,6 +56,9 @@ def _is_backend(value):
     return isinstance(value, str) and value in ("auto",) + available_backends()
 
 
+#: Accepted values of ``solver``: multiplicative (MM) updates, projected gradient, Adagrad.
+SOLVERS = ("mu", "pgd", "adagrad")
+
 #: Accepted values of ``init`` (the starts are described in SmoothNMF's docstring).
 INIT_METHODS = ("auto", "spa", "kmeans", "nndsvda", "random", "custom")
 
@@ -103,6 +106,10 @@ PARAMETER_RULES = {
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "device": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
                'None or a device name such as "cuda", "cuda:1" or "cpu"'),
+    "solver": (lambda v: isinstance(v, str) and v in SOLVERS,
+               "one of " + ", ".join(f'"{name}"' for name in SOLVERS)),
+    "l1": (_is_mu, "a finite real number >= 0 or a 1-D array of them, one per component"),
+    "learning_rate": (lambda v: _is_real(v, 0, low_open=True), "a finite real number > 0"),
 }
 
 
@@ -122,12 +129,14 @@ def check_parameters(params):
             raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
-def check_counts(X):
+def check_counts(X, signed=False):
     """Check X (n_pixels, n_channels): 2-D, numeric, finite, nonnegative, not all zero.
 
     Parameters
     ----------
     X : array-like or scipy sparse matrix
+    signed : bool, default False
+        Accept negative values (the Frobenius loss is defined on them).
 
     Returns
     -------
@@ -147,9 +156,10 @@ def check_counts(X):
     values = X.data if sp.issparse(X) else X
     if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
         raise ValueError("X contains NaN or infinity; every count must be finite.")
-    if values.size and values.min() < 0:
+    if not signed and values.size and values.min() < 0:
         raise ValueError(f"X contains negative values (minimum {values.min()}); counts must "
-                         "be >= 0 (Negative values in data passed to SmoothNMF).")
+                         "be >= 0 (Negative values in data passed to SmoothNMF). For signed "
+                         "data use beta_loss='frobenius' or espm_cli.solver.SemiNMF.")
     if not np.any(values):
         raise ValueError("X is all zero; there is nothing to decompose.")
     return X
