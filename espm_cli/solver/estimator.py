@@ -23,7 +23,8 @@ from espm_cli.solver.missing import (expand_rows, fill_masked_array, fill_nan, f
                                      keep_channels, mask_for, masked_array_mask,
                                      model_energies, restrict_to_model_rows)
 from espm_cli.solver.scaling import data_scale, scale_factors, scaled_settings
-from espm_cli.solver.validation import check_counts, check_parameters, warn_if_not_counts
+from espm_cli.solver.validation import (check_counts, check_parameters, has_negative,
+                                        warn_if_not_counts)
 
 logger = logging.getLogger(__name__)
 
@@ -294,7 +295,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             W = np.asarray(W)[rows]
         scale = data_scale(X, pattern, k) if self.normalize else 1.0
         backend, data, dtype = self._prepare(X if scale == 1.0 else X * scale, self.dtype, beta,
-                                             pattern, "l1" in settings or self.solver != "mu")
+                                             pattern, "l1" in settings or self.solver != "mu"
+                                             or has_negative(X))
         _check_model_covers_counts(G, data.channel_totals)
         settings = scaled_settings(settings, scale)
         W, H = scale_factors(W, H, scale, settings["simplex"])
@@ -352,7 +354,7 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
         scale = self.data_scale_
         backend, data, _ = self._prepare(X if scale == 1.0 else X * scale, dtype, self.beta_,
-                                         pattern, "l1" in settings)
+                                         pattern, "l1" in settings or has_negative(X))
         settings = scaled_settings(settings, scale)
         W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
                               settings["simplex"])
@@ -388,15 +390,16 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
     def _prepare(self, X, dtype, beta, pattern, general):
         """The backend, its prepared data and the compute dtype (``dtype`` None: the
         backend's default); ``general``: the general (MaskedCounts) path, which the
-        gradient solvers and the L1 term need."""
+        gradient solvers, the L1 term and signed data (Frobenius) need."""
         if not general:
             backend, options = backend_for(self.backend, beta, pattern, self.device)
             dtype = np.dtype(dtype if dtype is not None else backend.default_dtype)
             return backend, backend.prepare_counts(X, dtype, **options), dtype
         if self.backend not in ("auto", "reference") or self.device is not None:
-            raise ValueError(f"backend={self.backend!r} serves solver='mu' without l1 only; "
-                             f"solver={self.solver!r} with l1={self.l1!r} needs "
-                             "backend='auto' or 'reference' (and device=None).")
+            raise ValueError(f"backend={self.backend!r} serves solver='mu' without l1 on "
+                             f"nonnegative data only; solver={self.solver!r} with "
+                             f"l1={self.l1!r} (or signed data) needs backend='auto' or "
+                             "'reference' (and device=None).")
         dtype = np.dtype(dtype if dtype is not None else "float64")
         data = prepare_masked_counts(X, dtype, beta=beta, observed_pixels=pattern.observed_pixels,
                                      missing=pattern.missing)

@@ -129,6 +129,12 @@ def check_parameters(params):
             raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
+def has_negative(X):
+    """Whether X (ndarray or scipy sparse matrix) holds a negative entry."""
+    values = X.data if sp.issparse(X) else X
+    return bool(values.size) and bool(values.min() < 0)
+
+
 def check_counts(X, signed=False):
     """Check X (n_pixels, n_channels): 2-D, numeric, finite, nonnegative, not all zero.
 
