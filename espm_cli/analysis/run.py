@@ -330,7 +330,8 @@ def run_decomposition(config, progress: Callable | None = None, *,
 
     truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
-                                energy_range=config["energy_range"], check_header=header_checker(config))
+                                energy_range=config["energy_range"], check_header=header_checker(config),
+                                lazy=bool(config.get("lazy")))
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError
@@ -341,7 +342,8 @@ def run_decomposition(config, progress: Callable | None = None, *,
     notes: list = []
     with _warnings_to_log(notes):
         window, model = prepare(image, config)
-        channel_totals = np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel()
+        channel_totals = (image.mean_spectrum() * image.n_pixels if image.is_lazy
+                          else np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel())
         fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
         estimator, seconds, interrupted = fit(fitted, model, config, progress, should_stop)
         result = make_result(image, window, model, estimator, config, seconds, interrupted,

@@ -170,6 +170,9 @@ OPTIONS: tuple[Option, ...] = (
            metavar="X Y WIDTH HEIGHT"),
     Option("energy_range", "float", None, "Energy window to fit, keV.", nargs=2,
            metavar="LOW HIGH"),
+    Option("lazy", "flag", False, "Read the file lazily (hyperspy lazy=True) while fitting, "
+           "one block of rows at a time, keeping only the nonzero counts: the same fit, "
+           "for files larger than memory.", changes_result=False),
     Option("no_physics", "flag", False,
            "Plain KL-NMF (G = identity): no elements needed, no compositions."),
     Option("output_dir", "folder", None,

@@ -61,6 +61,7 @@ CONFIG = [
     ("k-2.7", "n_components: 2.7\n", 2, "must be a whole number, got 2.7"),
     ("overwrite-minus-3", "overwrite: -3\n", 2, "'overwrite' in run.yaml: must be true or false, got -3"),
     ("no-physics-1", "no_physics: 1\n", 2, "must be true or false, got 1"),
+    ("lazy-string", "lazy: yes please\n", 2, "'lazy' in run.yaml: must be true or false"),
     ("lambda-dict", "lambda_L: {a: 1}\n", 2, "must be a number, got a mapping"),
     ("mu-nan", "mu: .nan\n", 2, "must be a finite number"),
     ("tol-inf", "tol: .inf\n", 2, "must be a finite number"),
