@@ -201,9 +201,37 @@ def fit(image, model, config, progress: Callable | None = None,
             warnings.simplefilter("ignore", ConvergenceWarning)
             # check_image said it in the command line's words
             warnings.filterwarnings("ignore", message="X holds non-integer values")
-            estimator.fit(fit_matrix(image.counts))
+            if config.get("scheduler") or config.get("workers"):
+                with _cluster_client(config) as client:
+                    from ..solver.distributed import fit_distributed
+
+                    fit_distributed(estimator, fit_matrix(image.counts), client)
+            else:
+                estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
+
+
+@contextlib.contextmanager
+def _cluster_client(config):
+    """A dask.distributed client: of ``--scheduler``, or of a LocalCluster of ``--workers``."""
+    try:
+        import distributed
+    except ImportError:
+        raise RunFailed("--scheduler and --workers need dask.distributed: "
+                        "pip install 'espm-cli[distributed]'") from None
+    if config.get("scheduler"):
+        try:
+            client = distributed.Client(config["scheduler"], timeout="20s")
+        except (OSError, TimeoutError) as error:
+            raise RunFailed(f"cannot reach the scheduler {config['scheduler']} ({error})") from None
+        with client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=int(config["workers"]), threads_per_worker=1,
+                                  processes=True, dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client
 
 
 def energy_mask(energy, windows) -> np.ndarray:
@@ -328,6 +356,11 @@ def run_decomposition(config, progress: Callable | None = None, *,
 
     from .input_checks import check_image, check_truth_file, describe_grid, header_checker
 
+    if config.get("scheduler") and config.get("workers"):
+        from ..io import ProcessingOptionError
+
+        raise ProcessingOptionError("scheduler", "--scheduler and --workers exclude each other: "
+                                    "use an existing cluster or start a local one")
     truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
                                 energy_range=config["energy_range"], check_header=header_checker(config),

@@ -98,6 +98,7 @@ OPTION_OF_PARAMETER = {
     "bin_factor": "'--bin'",
     "energy_range": "'--energy-range'",
     "n_components": "'-k' / '--n-components'",
+    "scheduler": "'--scheduler' / '--workers'",
 }
 
 

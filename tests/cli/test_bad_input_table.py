@@ -50,6 +50,9 @@ COMMAND_LINE = [
     ("bin-above-image", ["--bin", "17"], 2, "bin_factor 17"),
     ("energy-range-outside", ["--energy-range", "30", "40"], 2, "outside the energy axis"),
     ("crop-outside", ["--crop", "10", "10", "10", "10"], 2, "must lie inside the image"),
+    ("scheduler-no-scheme", ["--scheduler", "localhost:8786"], 2, "must be a scheduler address such as tcp://HOST:PORT"),
+    ("workers-zero", ["--workers", "0"], 2, "must be >= 1 and <= 1024, got 0"),
+    ("scheduler-and-workers", ["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], 2, "exclude each other"),
     ("unknown-element", ["--elements", "Fe,Xx"], 1, "'Xx'"),
     ("element-without-line", ["--elements", "O,Fe", "--energy-range", "3", "8"], 1, "'O' has no X-ray line"),
 ]
