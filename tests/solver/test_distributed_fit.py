@@ -90,7 +90,6 @@ def test_killing_a_worker_gives_the_right_result_or_one_clear_error(client):
     os.kill(next(iter(pids.values())), signal.SIGKILL)
     thread.join(timeout=120)
     assert not thread.is_alive()
-    print("after the kill:", sorted(outcome), outcome.get("error"))
     if "fit" in outcome:  # dask recomputed the lost blocks: then it must be the right fit
         np.testing.assert_allclose(outcome["fit"].W_, reference.W_, rtol=1e-10)
         np.testing.assert_allclose(outcome["fit"].H_, reference.H_, rtol=1e-10, atol=1e-13)
