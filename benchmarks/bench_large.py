@@ -52,7 +52,11 @@ def simulate_to_disk(size, path, seed=0):
 
     from espm_cli.simulate.maps import abundance_maps
     from espm_cli.simulate.phases import DEFAULT_PHASES, elements_of
-    from espm_cli.simulate.synthetic import SimulationSettings, _edx_model, phase_weights
+    from espm_cli.simulate.synthetic import (
+        SimulationSettings,
+        _edx_model,
+        phase_weights,
+    )
 
     settings = SimulationSettings(size=(size, size), dose=DOSE, n_channels=N_CHANNELS,
                                   shapes=("particles", "layer"), seed=seed)

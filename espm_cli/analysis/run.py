@@ -229,9 +229,9 @@ def _cluster_client(config):
             yield client
         return
     with distributed.LocalCluster(n_workers=int(config["workers"]), threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
+                                  processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
 
 
 def energy_mask(energy, windows) -> np.ndarray:

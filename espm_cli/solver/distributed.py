@@ -42,8 +42,8 @@ from espm_cli.solver.constraints import multiplicative_w_update
 from espm_cli.solver.estimator import LOSS_NAMES, _physics_matrix
 from espm_cli.solver.grid import laplacian_energy
 from espm_cli.solver.initialization import make_feasible
+from espm_cli.solver.minibatch import fresh_abundances, kl_w_statistics
 from espm_cli.solver.missing import find_missing
-from espm_cli.solver.minibatch import kl_w_statistics
 from espm_cli.solver.reference import sparsity_weights
 from espm_cli.solver.validation import check_counts, check_parameters
 
@@ -90,12 +90,7 @@ def _load_block(counts, rows, halo, nx, backend_name, dtype):
 
 
 def _fresh_H(block, G, W, simplex, eps):
-    """The transform start of the block's pixels (pixel totals spread over the phases)."""
-    pixel_totals = np.asarray(block.counts.sum(axis=1), dtype=np.float64).ravel()
-    model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
-    H = np.tile(pixel_totals / model_totals.sum(), (W.shape[1], 1))
-    return make_feasible(G, W, H, 0.0, simplex=simplex, simplex_rows=None, fixed_W=None,
-                         fixed_H=None, eps=eps, rescale=False)[1].astype(W.dtype)
+    return fresh_abundances(block.counts, G, W, simplex, eps).astype(W.dtype)
 
 
 def _first_row(H, nx):
@@ -162,7 +157,7 @@ def _block_iteration(block, G, W, H, above, below, settings, take_step):
 # --- the client side ----------------------------------------------------------------------
 
 def _row_chunks(X, shape_2d, rows_per_block):
-    ny, nx = shape_2d
+    nx = shape_2d[1]
     return [(lo, hi, X[lo * nx:hi * nx]) for lo, hi in row_blocks(shape_2d, rows_per_block)]
 
 
@@ -244,7 +239,7 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
         If the cluster lost a block it could not recompute.
     """
     X, G_full, settings = _checked_counts(estimator, X)
-    n_pixels, n_channels = X.shape
+    n_channels = X.shape[1]
     ny, nx = settings["shape_2d"]
     dtype = np.dtype(estimator.dtype)
     k = estimator.n_components

@@ -44,7 +44,7 @@ from espm_cli.solver.validation import check_counts
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MiniBatchSmoothNMF", "kl_w_statistics"]
+__all__ = ["MiniBatchSmoothNMF", "fresh_abundances", "kl_w_statistics"]
 
 
 def kl_w_statistics(counts, B, H):
@@ -72,11 +72,34 @@ def kl_w_statistics(counts, B, H):
     H64 = np.asarray(H, dtype=np.float64)
     model = np.einsum("nk,kn->n", B[coo.col], H64[:, coo.row])
     ratio = sp.csr_matrix((values / model, (coo.row, coo.col)), shape=counts.shape)
-    ratio_times_H = np.asarray((ratio.T @ H64.T))
+    ratio_times_H = np.asarray(ratio.T @ H64.T)
     row_sums = H64.sum(axis=1)
     divergence = (float(B.sum(axis=0) @ row_sums) - float(values.sum())
                   + float(values @ np.log(values)) - float(values @ np.log(model)))
     return ratio_times_H, row_sums, divergence
+
+
+def fresh_abundances(counts, G, W, simplex, eps):
+    """A start for the abundances of pixels with W fixed: each pixel's counts spread
+    evenly over the phases (1/k under the simplex), projected onto the bounds.
+
+    Parameters
+    ----------
+    counts : scipy.sparse matrix of shape (p, c)
+    G : ndarray of shape (c, m)
+    W : ndarray of shape (m, k)
+    simplex : {"H", "W", None}
+    eps : float
+
+    Returns
+    -------
+    ndarray of shape (k, p), float64
+    """
+    pixel_totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
+    model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
+    H = np.tile(pixel_totals / model_totals.sum(), (W.shape[1], 1))
+    return make_feasible(G, W, H, 0.0, simplex=simplex, simplex_rows=None, fixed_W=None,
+                         fixed_H=None, eps=eps, rescale=False)[1]
 
 
 class MiniBatchSmoothNMF(SmoothNMF):
@@ -140,7 +163,7 @@ class MiniBatchSmoothNMF(SmoothNMF):
 
     # --- public API -----------------------------------------------------------------
 
-    def fit(self, X, y=None, W=None, H=None):
+    def fit_transform(self, X, y=None, W=None, H=None):
         """Fit by epochs of mini-batches over blocks of whole rows (with one-row halos).
 
         Parameters
@@ -152,13 +175,9 @@ class MiniBatchSmoothNMF(SmoothNMF):
 
         Returns
         -------
-        self
+        ndarray of shape (n_pixels, k)
+            ``H_.T``.
         """
-        self.fit_transform(X, W=W, H=H)
-        return self
-
-    def fit_transform(self, X, y=None, W=None, H=None):
-        """As :meth:`fit`; returns ``H_.T``."""
         counts = self._counts(X, reset=True)
         n_pixels = counts.shape[0]
         shape_2d = self._grid(n_pixels)
@@ -349,15 +368,8 @@ class MiniBatchSmoothNMF(SmoothNMF):
                 if name in names}
 
     def _fresh_H(self, counts):
-        """A start for the abundances of unseen pixels, with W fixed (as transform's)."""
-        pixel_totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
-        model_totals = self._G.sum(axis=0, dtype=np.float64) @ self.W_.astype(np.float64)
-        H = np.tile(pixel_totals / model_totals.sum(), (self.n_components, 1))
         settings = self._settings_block
-        _, H = make_feasible(self._G, self.W_, H, 0.0, simplex=settings["simplex"],
-                             simplex_rows=None, fixed_W=None, fixed_H=None,
-                             eps=settings["eps"], rescale=False)
-        return H
+        return fresh_abundances(counts, self._G, self.W_, settings["simplex"], settings["eps"])
 
     def _fit_block(self, counts, block, shape_2d, H_all, update):
         """H steps on one block (halo rows held), then, with ``update``, the W update.

@@ -13,8 +13,9 @@ from espm_cli.solver import SmoothNMF
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
-from espm_cli.solver.distributed import DistributedFitError, fit_distributed  # noqa: E402
-from solver_helpers import gaussian_peak_matrix  # noqa: E402
+from solver_helpers import gaussian_peak_matrix
+
+from espm_cli.solver.distributed import DistributedFitError, fit_distributed
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -24,9 +25,9 @@ SHAPE_2D = (12, 10)
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
 
 
 def _problem(seed=0):
@@ -100,7 +101,7 @@ def test_killing_a_worker_gives_the_right_result_or_one_clear_error(client):
 
 
 def test_what_the_distributed_fit_does_not_serve_is_refused(client):
-    X, W0, H0, options = _problem()
+    X, _, _, options = _problem()
     with pytest.raises(ValueError, match="KL loss only"):
         fit_distributed(SmoothNMF(3, **{**options, "beta_loss": "frobenius"}), X, client)
     with pytest.raises(ValueError, match="needs shape_2d"):

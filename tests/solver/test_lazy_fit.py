@@ -12,7 +12,7 @@ from espm_cli.solver.blocks import lazy_counts, row_blocks
 da = pytest.importorskip("dask.array")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-from solver_helpers import gaussian_peak_matrix  # noqa: E402
+from solver_helpers import gaussian_peak_matrix
 
 SHAPE_2D = (12, 10)
 N_CHANNELS = 40
