@@ -27,6 +27,7 @@ Only the KL loss, without masks, fixed entries or ``normalize``.
 
 import logging
 
+import numba
 import numpy as np
 import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
@@ -67,15 +68,16 @@ def kl_w_statistics(counts, B, H):
     divergence : float
         KL(X ‖ B H) of the block.
     """
-    coo = counts.tocoo()
-    values = coo.data.astype(np.float64)
-    H64 = np.asarray(H, dtype=np.float64)
-    model = np.einsum("nk,kn->n", B[coo.col], H64[:, coo.row])
-    ratio = sp.csr_matrix((values / model, (coo.row, coo.col)), shape=counts.shape)
-    ratio_times_H = np.asarray(ratio.T @ H64.T)
+    counts = sp.csr_matrix(counts)
+    H64 = np.ascontiguousarray(H, dtype=np.float64)
+    B64 = np.ascontiguousarray(B, dtype=np.float64)
+    ratio_times_H = np.zeros(B64.shape)
+    log_model = _kl_w_pass(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
+                           counts.data.astype(np.float64), B64, H64, ratio_times_H)
     row_sums = H64.sum(axis=1)
-    divergence = (float(B.sum(axis=0) @ row_sums) - float(values.sum())
-                  + float(values @ np.log(values)) - float(values @ np.log(model)))
+    values = counts.data.astype(np.float64)
+    divergence = (float(B64.sum(axis=0) @ row_sums) - float(values.sum())
+                  + float(values @ np.log(values)) - log_model)
     return ratio_times_H, row_sums, divergence
 
 
@@ -100,6 +102,24 @@ def fresh_abundances(counts, G, W, simplex, eps):
     H = np.tile(pixel_totals / model_totals.sum(), (W.shape[1], 1))
     return make_feasible(G, W, H, 0.0, simplex=simplex, simplex_rows=None, fixed_W=None,
                          fixed_H=None, eps=eps, rescale=False)[1]
+
+
+@numba.njit(cache=True, nogil=True)
+def _kl_w_pass(indptr, indices, values, B, H, ratio_times_H):
+    """One pass over the nonzeros: (X / B H) Hᵀ into ``ratio_times_H``; returns Σ X log(B H)."""
+    k = B.shape[1]
+    log_model = 0.0
+    for pixel in range(indptr.shape[0] - 1):
+        for entry in range(indptr[pixel], indptr[pixel + 1]):
+            channel = indices[entry]
+            model = 0.0
+            for component in range(k):
+                model += B[channel, component] * H[component, pixel]
+            ratio = values[entry] / model
+            log_model += values[entry] * np.log(model)
+            for component in range(k):
+                ratio_times_H[channel, component] += ratio * H[component, pixel]
+    return log_model
 
 
 class MiniBatchSmoothNMF(SmoothNMF):
