@@ -85,6 +85,10 @@ def _load_block(counts, rows, halo, nx, backend_name, dtype):
     if is_lazy(counts):
         counts = lazy_counts(counts)
     counts = sp.csr_matrix(counts)
+    values = counts.data
+    if values.size and (not np.all(np.isfinite(values)) or values.min() < 0):
+        raise ValueError(f"X rows {rows[0] * nx}-{rows[1] * nx - 1} hold a NaN, infinite or "
+                         "negative count; the distributed fit needs finite counts >= 0.")
     counts.sort_indices()
     return _Block(counts, rows, halo, nx, backend_name, dtype)
 
