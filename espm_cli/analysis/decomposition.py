@@ -154,8 +154,11 @@ def fit_matrix(counts: Any) -> np.ndarray | scipy.sparse.csr_matrix:
     """The counts (n_pixels, n_channels) in the form the solver gets from every front end.
 
     CSR of the nonzeros when sparse (EDX counts usually are), dense otherwise; integer
-    counts stay integers.
+    counts stay integers. A dask array (``--lazy``) is handed over as it is: the solver
+    reads it block by block and keeps only the nonzeros.
     """
+    if hasattr(counts, "dask"):
+        return counts
     if scipy.sparse.issparse(counts):
         csr = scipy.sparse.csr_matrix(counts)
         if csr.nnz > DENSE_NONZERO_FRACTION * csr.shape[0] * csr.shape[1]:

@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -212,7 +212,13 @@ def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
             warnings.simplefilter("ignore", ConvergenceWarning)
             # check_image said it in the command line's words
             warnings.filterwarnings("ignore", message="X holds non-integer values")
-            estimator.fit(fit_matrix(image.counts))
+            if config.get("scheduler") or config.get("workers"):
+                with _cluster_client(config) as client:
+                    from ..solver.distributed import fit_distributed
+
+                    fit_distributed(estimator, fit_matrix(image.counts), client)
+            else:
+                estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
 
@@ -222,6 +228,28 @@ def accepts_signed_data(config: Mapping[str, Any]) -> bool:
     loss are; KL (Poisson counts) and the other β-divergences are not."""
     return (config.get("method", DEFAULT_METHOD) == "semi-nmf"
             or str(config.get("beta_loss")).lower() in ("frobenius", "2", "2.0"))
+
+
+@contextlib.contextmanager
+def _cluster_client(config: Mapping[str, Any]) -> Iterator[Any]:
+    """A dask.distributed client: of ``--scheduler``, or of a LocalCluster of ``--workers``."""
+    try:
+        import distributed
+    except ImportError:
+        raise RunFailed("--scheduler and --workers need dask.distributed: "
+                        "pip install 'espm-cli[distributed]'") from None
+    if config.get("scheduler"):
+        try:
+            client = distributed.Client(config["scheduler"], timeout="20s")
+        except (OSError, TimeoutError) as error:
+            raise RunFailed(f"cannot reach the scheduler {config['scheduler']} ({error})") from None
+        with client:
+            yield client
+        return
+    with distributed.LocalCluster(n_workers=int(config["workers"]), threads_per_worker=1,
+                                  processes=True, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield client
 
 
 def energy_mask(energy: Any, windows: Any) -> np.ndarray:
@@ -347,10 +375,16 @@ def run_decomposition(config: Mapping[str, Any], progress: Callable | None = Non
 
     from .input_checks import check_image, check_truth_file, describe_grid, header_checker
 
+    if config.get("scheduler") and config.get("workers"):
+        from ..io import ProcessingOptionError
+
+        raise ProcessingOptionError("scheduler", "--scheduler and --workers exclude each other: "
+                                    "use an existing cluster or start a local one")
     truth = check_truth_file(config["truth"]) if config["truth"] else None
     image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
                                 energy_range=config["energy_range"], check_header=header_checker(config),
-                                signed=accepts_signed_data(config))
+                                signed=accepts_signed_data(config),
+                                lazy=bool(config.get("lazy")))
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError
@@ -361,7 +395,8 @@ def run_decomposition(config: Mapping[str, Any], progress: Callable | None = Non
     notes: list = []
     with _warnings_to_log(notes):
         window, model = prepare(image, config)
-        channel_totals = np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel()
+        channel_totals = (image.mean_spectrum() * image.n_pixels if image.is_lazy
+                          else np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel())
         fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
         estimator, seconds, interrupted = fit(fitted, model, config, progress, should_stop)
         result = make_result(image, window, model, estimator, config, seconds, interrupted,

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import numbers
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
@@ -63,7 +64,8 @@ class Option:
         Parameter name (``lambda_L``); the YAML key (``lambda_L`` or ``lambda-L``).
     kind : str
         ``int``, ``float``, ``flag``, ``choice``, ``loss`` (one of ``choices`` or a finite
-        number), ``symbols``, ``path`` (an existing file) or ``folder`` (an output folder).
+        number), ``symbols``, ``path`` (an existing file), ``folder`` (an output folder) or ``address``
+        (a dask.distributed scheduler, ``tcp://HOST:PORT``).
     default : object
         Value when not given (None: from the file's metadata, or not used).
     help : str
@@ -187,6 +189,15 @@ OPTIONS: tuple[Option, ...] = (
            metavar="X Y WIDTH HEIGHT"),
     Option("energy_range", "float", None, "Energy window to fit, keV.", nargs=2,
            metavar="LOW HIGH"),
+    Option("lazy", "flag", False, "Read the file lazily (hyperspy lazy=True) while fitting, "
+           "one block of rows at a time, keeping only the nonzero counts: the same fit, "
+           "for files larger than memory.", changes_result=False),
+    Option("scheduler", "address", None, "Fit on this dask.distributed cluster (exact "
+           "full-batch fit, a map-reduce per iteration; needs the distributed extra).",
+           metavar="tcp://HOST:PORT"),
+    Option("workers", "int", None, "Fit on a local dask.distributed cluster of N worker "
+           "processes, started for the run and closed after.", minimum=1, maximum=1024,
+           metavar="N"),
     Option("no_physics", "flag", False,
            "Plain KL-NMF (G = identity): no elements needed, no compositions."),
     Option("output_dir", "folder", None,
@@ -295,6 +306,9 @@ def _symbols(option: Option, value: Any) -> tuple[str, ...]:
     return tuple(symbols)
 
 
+_ADDRESS = re.compile(r"^(tcp|tls|ucx|ws|wss)://[^\s/:]+(:\d{1,5})?$")
+
+
 def _single(option: Option, value: Any) -> Any:
     kind = option.kind
     if kind in ("int", "float"):
@@ -322,6 +336,11 @@ def _single(option: Option, value: Any) -> Any:
                               f"number (β), got {_describe(value)}") from None
     if kind == "symbols":
         return _symbols(option, value)
+    if kind == "address":
+        if not isinstance(value, str) or not _ADDRESS.match(value.strip()):
+            raise _fail(option, f"must be a scheduler address such as tcp://HOST:PORT, got "
+                              f"{_describe(value)}")
+        return value.strip()
     if kind in ("path", "folder"):
         if not isinstance(value, (str, Path)) or not str(value).strip():
             raise _fail(option, f"must be a path, got {_describe(value)}")

@@ -99,6 +99,7 @@ OPTION_OF_PARAMETER = {
     "energy_range": "'--energy-range'",
     "n_components": "'-k' / '--n-components'",
     "method": "'--method'",
+    "scheduler": "'--scheduler' / '--workers'",
 }
 
 

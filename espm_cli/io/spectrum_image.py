@@ -89,6 +89,26 @@ class SpectrumImage:
     pixel_unit: str | None = None
     signal_type: str = ""
     processing: dict = dataclasses.field(default_factory=dict)
+    _lazy_totals: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
+                                           compare=False)
+
+    @property
+    def is_lazy(self) -> bool:
+        """Whether the counts are a dask array over the file (``lazy=True``)."""
+        return hasattr(self.counts, "dask")
+
+    def _totals(self) -> dict:
+        """Lazy counts: channel totals, pixel totals and nonzeros, in one pass, once."""
+        if not self._lazy_totals:
+            import dask
+
+            counts = self.counts
+            channel, pixel, nnz = dask.compute(counts.sum(axis=0, dtype=np.float64),
+                                               counts.sum(axis=1, dtype=np.float64),
+                                               (counts != 0).sum())
+            self._lazy_totals.update(channel=np.asarray(channel), pixel=np.asarray(pixel),
+                                     nnz=int(nnz))
+        return self._lazy_totals
 
     @property
     def n_pixels(self) -> int:
@@ -109,6 +129,8 @@ class SpectrumImage:
 
     @property
     def nnz(self) -> int:
+        if self.is_lazy:
+            return self._totals()["nnz"]
         if self.is_sparse:
             return int(self.counts.nnz)
         return int(np.count_nonzero(self.counts))
@@ -119,6 +141,8 @@ class SpectrumImage:
 
     @property
     def total_counts(self) -> float:
+        if self.is_lazy:
+            return float(self._totals()["channel"].sum())
         return float(self.counts.sum(dtype=np.float64))
 
     def select_channels(self, start: int, stop: int) -> "SpectrumImage":
@@ -135,10 +159,14 @@ class SpectrumImage:
 
     def mean_spectrum(self) -> np.ndarray:
         """Mean counts per pixel in each channel, shape (n_channels,)."""
+        if self.is_lazy:
+            return self._totals()["channel"] / self.n_pixels
         return np.asarray(self.counts.sum(axis=0, dtype=np.float64)).ravel() / self.n_pixels
 
     def counts_per_pixel(self) -> np.ndarray:
         """Total counts of each pixel, shape (ny, nx)."""
+        if self.is_lazy:
+            return self._totals()["pixel"].reshape(self.shape_2d)
         per_pixel = np.asarray(self.counts.sum(axis=1, dtype=np.float64)).ravel()
         return per_pixel.reshape(self.shape_2d)
 
@@ -293,6 +321,7 @@ def load_spectrum_image(
     energy_range: Sequence[float] | None = None,
     check_header: Callable[[AcquisitionParameters, tuple], None] | None = None,
     signed: bool = False,
+    lazy: bool = False,
 ) -> SpectrumImage:
     """Read a spectrum image lazily, crop, bin and cut it, keeping integer counts.
 
@@ -314,6 +343,12 @@ def load_spectrum_image(
     signed : bool, default False
         Accept negative values (data that are no longer counts, for a loss that is
         defined on them: the Frobenius loss, semi-NMF).
+    lazy : bool, default False
+        Keep the counts as a dask array over the file (cropped, binned and cut
+        lazily, in blocks of whole rows): nothing is read here; the fit reads the
+        blocks one at a time and keeps only their nonzeros
+        (:func:`espm_cli.solver.blocks.lazy_counts`). Totals are computed in one pass
+        when first asked for.
 
     Returns
     -------
@@ -362,6 +397,10 @@ def load_spectrum_image(
     if stored_bytes > LARGE_READ_BYTES:
         logger.warning("reading %s: %d x %d pixels x %d channels (%s as stored); this can take "
                        "a minute", path.name, usable_rows, x1 - x0, width, format_bytes(stored_bytes))
+    if lazy:
+        return _lazy_image(signal, data, path, signal_type, (y0, x0, x1, usable_rows),
+                           (channel_start, channel_stop), bin_factor, rows_per_block,
+                           offset, scale, (ny, nx, n_channels), crop)
     blocks = []
     for row in range(y0, y0 + usable_rows, rows_per_block):
         stop = min(row + rows_per_block, y0 + usable_rows)
@@ -390,10 +429,24 @@ def load_spectrum_image(
     if fraction > DENSE_NONZERO_FRACTION and dense_bytes <= MAX_DENSE_BYTES:
         counts = counts.toarray()
 
+    image = _image(signal, counts, shape_2d, path, signal_type, offset, scale, channel_start,
+                   channel_stop, bin_factor, (ny, nx, n_channels), crop)
+    logger.info(
+        "loaded %s: %d x %d pixels, %d channels, %.3g counts/pixel, %.2g%% nonzero (%s)",
+        path.name, shape_2d[0], shape_2d[1], image.n_channels,
+        image.total_counts / max(1, image.n_pixels), 100 * image.nonzero_fraction,
+        "sparse" if image.is_sparse else "dense",
+    )
+    return image
+
+
+def _image(signal, counts, shape_2d, path, signal_type, offset, scale, channel_start,
+           channel_stop, bin_factor, original_shape, crop) -> SpectrumImage:
+    """The SpectrumImage of ``counts`` with the file's axes and metadata."""
     nav_axis = signal.axes_manager.navigation_axes[0]
     unit = str(nav_axis.units).strip()
     known_scale = unit not in ("", "<undefined>", "pix", "px", "pixel", "pixels", "None")
-    image = SpectrumImage(
+    return SpectrumImage(
         counts=counts,
         shape_2d=shape_2d,
         energy_offset_keV=offset + scale * channel_start,
@@ -404,16 +457,35 @@ def load_spectrum_image(
         pixel_unit=unit if known_scale else None,
         signal_type=signal_type,
         processing={
-            "original_shape": [ny, nx, n_channels],
+            "original_shape": list(original_shape),
             "crop": None if crop is None else [int(v) for v in crop],
             "bin_factor": bin_factor,
             "channel_window": [channel_start, channel_stop],
         },
     )
-    logger.info(
-        "loaded %s: %d x %d pixels, %d channels, %.3g counts/pixel, %.2g%% nonzero (%s)",
-        path.name, shape_2d[0], shape_2d[1], image.n_channels,
-        image.total_counts / max(1, image.n_pixels), 100 * image.nonzero_fraction,
-        "sparse" if image.is_sparse else "dense",
-    )
+
+
+def _lazy_image(signal, data, path, signal_type, pixels, channels, bin_factor,
+                rows_per_block, offset, scale, original_shape, crop) -> SpectrumImage:
+    """The image with its counts left as a dask array: (pixels, channels), blocks of rows."""
+    import dask.array as da
+
+    y0, x0, x1, usable_rows = pixels
+    channel_start, channel_stop = channels
+    if not hasattr(data, "dask"):
+        data = da.from_array(data, chunks=(rows_per_block, -1, -1))
+    cube = data[y0:y0 + usable_rows, x0:x1, channel_start:channel_stop]
+    if bin_factor > 1:
+        cube = cube[:, :(x1 - x0) // bin_factor * bin_factor]
+        cube = cube.rechunk({0: rows_per_block, 1: -1, 2: -1})
+        kind = np.dtype(cube.dtype).kind
+        wide = np.uint64 if kind == "u" else (np.int64 if kind == "i" else cube.dtype)
+        cube = da.coarsen(np.sum, cube.astype(wide), {0: bin_factor, 1: bin_factor})
+    ny, nx, width = (int(n) for n in cube.shape)
+    rows = max(1, rows_per_block // bin_factor)
+    counts = cube.rechunk({0: rows, 1: -1, 2: -1}).reshape(ny * nx, width)
+    image = _image(signal, counts, (ny, nx), path, signal_type, offset, scale, channel_start,
+                   channel_stop, bin_factor, original_shape, crop)
+    logger.info("opened %s lazily: %d x %d pixels, %d channels, read in blocks of %d rows",
+                path.name, ny, nx, width, rows)
     return image

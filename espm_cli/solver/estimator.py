@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from espm_cli.solver.backends import backend_for, get_backend
+from espm_cli.solver.blocks import is_lazy, lazy_counts
 from espm_cli.solver.fit_loop import best_of_starts, raw_starts, run_updates
 from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.gradient import run_gradient_updates
@@ -241,8 +242,10 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 
         Parameters
         ----------
-        X : array-like or sparse matrix of shape (n_pixels, n_channels)
-            Counts (any numeric dtype), finite and nonnegative.
+        X : array-like, sparse matrix or dask array of shape (n_pixels, n_channels)
+            Counts (any numeric dtype), finite and nonnegative. A dask array (a lazy
+            hyperspy signal's data) is read one row of chunks at a time and only its
+            nonzeros are kept: the same fit as of the computed array, never dense.
         y : Ignored
         W : ndarray of shape (m, k), optional
             Starting W for ``init="custom"``.
@@ -271,6 +274,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         """
         check_parameters(self.get_params(deep=False))
         beta = beta_value(self.beta_loss)
+        if is_lazy(X):  # a dask array: its nonzeros, read block by block (never dense)
+            X = lazy_counts(X)
         masked = masked_array_mask(X)
         X = validate_data(self, fill_masked_array(X), reset=True,
                           accept_sparse=("csr", "csc", "coo"), dtype="numeric",
@@ -339,6 +344,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         ndarray of shape (n_samples, k)
         """
         check_is_fitted(self, "W_")
+        if is_lazy(X):
+            X = lazy_counts(X)
         masked = masked_array_mask(X)
         X = validate_data(self, fill_masked_array(X), reset=False,
                           accept_sparse=("csr", "csc", "coo"), dtype="numeric",

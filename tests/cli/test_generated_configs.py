@@ -51,12 +51,16 @@ VALID = {
     "crop": st.lists(st.integers(-2, 20), min_size=3, max_size=5),
     "energy_range": st.lists(st.floats(-5, 30) | st.just(float("nan")), min_size=1, max_size=3),
     "no_physics": st.booleans(), "overwrite": st.booleans(), "log_spectra": st.booleans(),
+    "lazy": st.booleans(),
     "output_dir": st.sampled_from(["out", "out/deeper"]),
     "truth": st.sampled_from(["small_truth.h5", "missing_truth.h5", "small.hspy"]),
 }
 #: Examples per test; ESPM_GENERATED_EXAMPLES=300 for a thorough run.
 EXAMPLES = int(os.environ.get("ESPM_GENERATED_EXAMPLES", "60"))
-NAMES = [option.name for option in OPTIONS if option.name not in ("output_dir",)]
+# scheduler / workers: a valid value reaches or starts a cluster (minutes per example);
+# their bad values are rows of test_bad_input_table.py, the fit tests/solver/test_distributed_fit.py
+NAMES = [option.name for option in OPTIONS
+         if option.name not in ("output_dir", "scheduler", "workers")]
 
 
 def value(name):

@@ -24,6 +24,8 @@ def another_value(option, tmp_path):
         return str(path)
     if option.kind == "folder":
         return str(tmp_path / "out")
+    if option.kind == "address":
+        return "tcp://127.0.0.1:8786"
     if option.nargs == 4:
         return (0, 0, 4, 4)
     if option.nargs == 2:
