@@ -170,6 +170,9 @@ OPTIONS: tuple[Option, ...] = (
            metavar="X Y WIDTH HEIGHT"),
     Option("energy_range", "float", None, "Energy window to fit, keV.", nargs=2,
            metavar="LOW HIGH"),
+    Option("uncertainty", "flag", False, "Error bars (1σ) on the compositions and maps: a "
+           "parametric bootstrap (Poisson draws from the fit, each refitted from it; "
+           "docs/uncertainty.md); in the result file, composition.csv and the summary."),
     Option("no_physics", "flag", False,
            "Plain KL-NMF (G = identity): no elements needed, no compositions."),
     Option("output_dir", "folder", None,

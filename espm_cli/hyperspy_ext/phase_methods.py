@@ -81,7 +81,8 @@ class PhaseResults:
     def composition(self):
         """CompositionTable: at.% per phase (NaN for an element below detection)."""
         return CompositionTable.from_array(self.result.elements, self.result.composition,
-                                           phases=self.result.phase_names)
+                                           phases=self.result.phase_names,
+                                           uncertainty=self.result.composition_sd)
 
 
 class _WholeImageFit:
@@ -247,7 +248,8 @@ class PhaseDecompositionMixin:
             self.data = original_data
 
     def decompose_phases(self, n_components, elements=None, *, model=None,
-                         model_options=None, print_info=False, **estimator_options):
+                         model_options=None, print_info=False, uncertainty=False,
+                         **estimator_options):
         """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
         The model, the fit window (0.2 keV to the beam energy, then the channels where
@@ -277,6 +279,10 @@ class PhaseDecompositionMixin:
             Keyword overrides as for :meth:`build_G`.
         print_info : bool, default False
             Let hyperspy print its decomposition summary.
+        uncertainty : bool, default False
+            Also compute 1σ error bars of the compositions and maps (a parametric
+            bootstrap, :mod:`espm_cli.analysis.uncertainty`; ``espm decompose
+            --uncertainty``): ``composition_table()`` then prints ``50.1 ± 0.6``.
         **estimator_options
             Other :class:`espm_cli.solver.SmoothNMF` arguments (``lambda_L``,
             ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ``init``, ...);
@@ -354,6 +360,12 @@ class PhaseDecompositionMixin:
             shape_2d=shape_2d, acquisition={**signal_acquisition(self).as_dict(),
                                             **model_acquisition(model)},
             advice="python")
+        if uncertainty:
+            from espm_cli.analysis.uncertainty import bootstrap_uncertainty, with_uncertainty
+
+            result = with_uncertainty(result, bootstrap_uncertainty(
+                estimator, model, result.detected,
+                seed=int(estimator_options.get("random_state") or 0)))
         self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
         factors = np.zeros((axis.size, n_components))
         factors[window.start:window.stop] = np.asarray(estimator.components_).T
