@@ -192,6 +192,8 @@ class KSelection:
     def __post_init__(self):
         self.k_values = np.asarray(self.k_values, dtype=int)
         self.heldout = np.asarray(self.heldout, dtype=np.float64)
+        self.training = np.asarray(self.training, dtype=np.float64)
+        self.seconds = np.asarray(self.seconds, dtype=np.float64)
         self.mean, self.standard_error, best, suggested = suggest_k(self.heldout)
         self.best_k = int(self.k_values[best])
         self.suggested_k = int(self.k_values[suggested])
