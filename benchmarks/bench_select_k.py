@@ -40,7 +40,7 @@ CASES = (
 FIT = dict(simplex="H")  # the rest: the workflow's defaults
 
 
-def run_case(case, dose, size, seed, kind, n_folds):
+def run_case(case, dose, size, seed, kind, n_folds, below=2):
     from dataclasses import replace
 
     from espm_cli.analysis.select_k import select_k
@@ -48,7 +48,7 @@ def run_case(case, dose, size, seed, kind, n_folds):
     case = replace(case, dose=dose)
     X, shape, model, _ = make_case(case, size=size, seed=seed)
     true_k = len(case.phases)
-    k_values = range(max(1, true_k - 2), true_k + 3)
+    k_values = range(max(1, true_k - below), true_k + 3)
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -116,6 +116,7 @@ def main(argv=None):
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--cases", default=",".join(c.name for c in CASES))
     parser.add_argument("--sample", action="store_true")
+    parser.add_argument("--below", type=int, default=2, help="k from true k - BELOW")
     parser.add_argument("--out", default=str(HERE / "results" / "bench_select_k.json"))
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -137,7 +138,8 @@ def main(argv=None):
         for case in chosen:
             for dose in (float(d) for d in args.doses.split(",")):
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    rows.append(run_case(case, dose, args.size, seed, kind, args.folds))
+                    rows.append(run_case(case, dose, args.size, seed, kind, args.folds,
+                                         args.below))
                     print(json.dumps({k: v for k, v in rows[-1].items() if k != "curve"}), flush=True)
                     write()
     write()
