@@ -51,7 +51,7 @@ VALID = {
     "crop": st.lists(st.integers(-2, 20), min_size=3, max_size=5),
     "energy_range": st.lists(st.floats(-5, 30) | st.just(float("nan")), min_size=1, max_size=3),
     "no_physics": st.booleans(), "overwrite": st.booleans(), "log_spectra": st.booleans(),
-    # true runs 20 bootstrap refits (tests/cli/test_select_k.py covers it): too slow here
+    # true runs 20 bootstrap refits (tests/cli/test_select_k_command.py covers it): too slow here
     "uncertainty": st.just(False),
     "output_dir": st.sampled_from(["out", "out/deeper"]),
     "truth": st.sampled_from(["small_truth.h5", "missing_truth.h5", "small.hspy"]),
