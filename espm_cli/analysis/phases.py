@@ -85,6 +85,33 @@ def phase_name(index: int, kind: str, composition_row, elements) -> str:
     return f"{label} ({'-'.join(top)})" if top else label
 
 
+def detected_composition(model, W, detected) -> np.ndarray:
+    """at.% of each phase over its detected elements (NaN for the others).
+
+    Parameters
+    ----------
+    model : espm_cli.physics.EDXModel
+    W : ndarray (m, k)
+    detected : ndarray of bool (k, n_quantified_elements)
+
+    Returns
+    -------
+    ndarray (k, n_quantified_elements)
+    """
+    W = np.asarray(W, dtype=np.float64)
+    elements = tuple(model.quantified_elements)
+    columns = [list(model.labels).index(symbol) for symbol in elements]
+    composition = np.full((W.shape[1], len(elements)), np.nan)
+    quantified = detected.any(axis=1)
+    if quantified.any():
+        # W with the undetected elements' rows at zero: the detected share 100 at.%
+        kept = np.zeros_like(W)
+        kept[columns] = np.where(detected.T, W[columns], 0.0)
+        atomic = model.composition(kept[:, quantified]).atomic_percent
+        composition[quantified] = np.where(detected[quantified], atomic, np.nan)
+    return composition
+
+
 def describe_phases(G, W, H, model=None) -> PhaseDescription:
     """Counts, line share, per-element detection, composition and name of each phase.
 
@@ -136,14 +163,8 @@ def describe_phases(G, W, H, model=None) -> PhaseDescription:
         others = np.clip(share @ in_window - line_counts[:, j], 0.0, None)
         limit[:, j] = np.maximum(DETECTION_SIGMA * np.sqrt(others), MIN_LINE_COUNTS)
     detected = (line_counts > limit) & ~empty[:, None]
-    composition = np.full((k, len(elements)), np.nan)
+    composition = detected_composition(model, W, detected)
     quantified = detected.any(axis=1)
-    if quantified.any():
-        # W with the undetected elements' rows at zero: the detected share 100 at.%
-        kept = np.zeros_like(W)
-        kept[columns] = np.where(detected.T, W[columns], 0.0)
-        atomic = model.composition(kept[:, quantified]).atomic_percent
-        composition[quantified] = np.where(detected[quantified], atomic, np.nan)
     kinds = tuple(KIND_EMPTY if empty[i] else (KIND_PHASE if quantified[i] else KIND_CONTINUUM)
                   for i in range(k))
     names = tuple(phase_name(i, kinds[i], composition[i], elements) for i in range(k))

@@ -401,6 +401,11 @@ def run_decomposition(config: Mapping[str, Any], progress: Callable | None = Non
         estimator, seconds, interrupted = fit(fitted, model, config, progress, should_stop)
         result = make_result(image, window, model, estimator, config, seconds, interrupted,
                              file_sha256(image.path), channel_totals)
+        if config.get("uncertainty") and not interrupted:
+            from .uncertainty import bootstrap_uncertainty, with_uncertainty
+
+            result = with_uncertainty(result, bootstrap_uncertainty(
+                estimator, model, result.detected, seed=int(config["seed"])))
 
     folder = Path(write_to) if write_to is not None else target.parent
     folder.mkdir(parents=True, exist_ok=True)

@@ -198,6 +198,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("workers", "int", None, "Fit on a local dask.distributed cluster of N worker "
            "processes, started for the run and closed after.", minimum=1, maximum=1024,
            metavar="N"),
+    Option("uncertainty", "flag", False, "Error bars (1σ) on the compositions and maps: a "
+           "parametric bootstrap (Poisson draws from the fit, each refitted from it; "
+           "docs/uncertainty.md); in the result file, composition.csv and the summary."),
     Option("no_physics", "flag", False,
            "Plain KL-NMF (G = identity): no elements needed, no compositions."),
     Option("output_dir", "folder", None,

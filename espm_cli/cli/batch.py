@@ -28,7 +28,10 @@ def _check_study(data, study_path: Path) -> dict:
                                                    and data["output_dir"].strip()):
         raise click.BadParameter(f"output_dir in {name} must be a folder path, got "
                                  f"{data['output_dir']!r}", param_hint="STUDY")
-    checked = {"output_dir": data.get("output_dir")}
+    if not isinstance(data.get("select_k", False), bool):
+        raise click.BadParameter(f"select_k in {name} must be true or false, got "
+                                 f"{data['select_k']!r}", param_hint="STUDY")
+    checked = {"output_dir": data.get("output_dir"), "select_k": data.get("select_k", False)}
     checked["defaults"] = normalise_config(data.get("defaults"), decompose, f"{name} defaults",
                                            param_hint="STUDY")
     _check_values(checked["defaults"], f"{name} defaults")
@@ -127,10 +130,14 @@ def batch(ctx, study, jobs, force, output_dir, yes):
     current runs after their iteration (written as interrupted) and starts no more.
     At the end, a summary table on stdout and summary.csv with each run's status; exit
     code 1 if any run failed, 130 after Ctrl-C. One batch at a time per output folder.
+    With ``select_k: true`` each run also fits its held-out folds (``espm select-k``)
+    and the summary adds the held-out deviance and, for runs differing only in
+    n_components, the suggested k.
     """
     from ..io import write_text_atomic
     from ..io.folder_lock import folder_lock
-    from .study import expand_study, remove_leftovers, run_study, summary_csv, summary_table
+    from .study import (expand_study, remove_leftovers, run_study, suggest_per_sweep, summary_csv,
+                        summary_table)
 
     study_path = Path(study)
     data = _check_study(read_yaml(study_path, param_hint="STUDY"), study_path)
@@ -158,6 +165,7 @@ def batch(ctx, study, jobs, force, output_dir, yes):
                            + (f" ({row['error']})" if row.get("error") else ""), err=True)
 
         rows, interrupted = run_study(planned, jobs=jobs, force=force, on_done=report)
+        suggest_per_sweep(planned, rows)
         for run in planned:  # a run stopped at once leaves its staging folder
             remove_leftovers(Path(run.config["output_dir"]))
         summary_file = write_text_atomic(root / "summary.csv", summary_csv(rows))

@@ -106,13 +106,20 @@ def format_summary(outcome) -> str:
     names = phase_names(result)
     width = max(len(n) for n in names)
     if result.elements:
+        from ..analysis.uncertainty import format_value
+
+        sd = result.composition_sd
+        cell = 6 if sd is None else 12
         header = (f"{'':{width}}  {'abund.':>6}  {'counts':>8}  {'lines':>5}  "
-                  + "  ".join(f"{e:>6}" for e in result.elements))
-        lines += ["", "composition (at.%; '-': not detected):", header]
+                  + "  ".join(f"{e:>{cell}}" for e in result.elements))
+        title = "composition (at.%; '-': not detected):" if sd is None else (
+            "composition (at.% ± 1σ, parametric bootstrap; '-': not detected):")
+        lines += ["", title, header]
         counts = result.phase_counts if result.phase_counts is not None else [float("nan")] * len(names)
         shares = result.line_fraction if result.line_fraction is not None else [float("nan")] * len(names)
         for index, name in enumerate(names):
-            row = "  ".join(f"{v:6.1f}" if v == v else f"{'-':>6}" for v in result.composition[index])
+            row = "  ".join(f"{format_value(v, None if sd is None else sd[index][j]):>{cell}}"
+                            for j, v in enumerate(result.composition[index]))
             share = f"{100 * shares[index]:4.0f}%" if shares[index] == shares[index] else f"{'-':>5}"
             lines.append(f"{name:{width}}  {result.maps[index].mean():6.3f}  "
                          f"{counts[index]:8.3g}  {share}  {row}")

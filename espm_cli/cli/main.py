@@ -13,6 +13,7 @@ from .batch import batch
 from .decompose import decompose
 from .info import info
 from .options import set_verbosity, verbosity_options
+from .select_k import select_k
 from .simulate import simulate
 
 
@@ -80,3 +81,4 @@ cli.add_command(decompose)
 cli.add_command(batch)
 cli.add_command(simulate)
 cli.add_command(info)
+cli.add_command(select_k)

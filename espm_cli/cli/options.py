@@ -283,11 +283,13 @@ def _whole_value_callback(option):
     return callback
 
 
-def table_options(function):
-    """Add one click option per row of the decompose option table."""
+def table_options(function, *, exclude=()):
+    """Add one click option per row of the decompose option table (but those in ``exclude``)."""
     from ..analysis.run_config import OPTIONS, _range_text
 
     for option in reversed(OPTIONS):
+        if option.name in exclude:
+            continue
         show_default = option.default is not None and option.kind != "flag"
         text = option.help
         if option.minimum is not None or option.maximum is not None:

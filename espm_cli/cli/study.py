@@ -32,8 +32,10 @@ from . import pipeline
 
 logger = logging.getLogger(__name__)
 
-STUDY_KEYS = ("output_dir", "defaults", "runs", "sweep")
+STUDY_KEYS = ("output_dir", "defaults", "runs", "sweep", "select_k")
 SUMMARY_FIELDS = ("name", "status", "final_objective", "n_iter", "converged", "seconds", "output", "error")
+#: Columns a study with ``select_k: true`` adds (held-out deviance per entry over the folds).
+HELDOUT_FIELDS = ("heldout_deviance", "heldout_sd", "suggested_k")
 
 
 @dataclasses.dataclass
@@ -42,6 +44,9 @@ class PlannedRun:
 
     name: str
     config: dict
+    #: Fold settings (``select_k.fold_settings``) when the run also fits its held-out
+    #: folds (``select_k: true``, ``espm select-k``); None otherwise.
+    heldout: dict | None = None
 
 
 def _label(value: Any) -> str:
@@ -77,8 +82,41 @@ def expand_study(study: dict, study_path: Path, default_output: Path) -> list[Pl
             # defaults or a run is that run's root, never a folder runs would share
             root = Path(str(config["output_dir"])).expanduser() if config.get("output_dir") else output_root
             config["output_dir"] = str((base / root / name).resolve())
-            planned.append(PlannedRun(name, config))
+            planned.append(PlannedRun(name, config, heldout=_fold_settings(study)))
     return planned
+
+
+def _fold_settings(study: dict):
+    """Fold settings of a study with ``select_k: true`` (None without)."""
+    if not study.get("select_k"):
+        return None
+    from ..analysis.select_k import fold_settings
+
+    return fold_settings()
+
+
+def suggest_per_sweep(planned: list[PlannedRun], rows: list[dict]) -> None:
+    """``suggested_k`` in the rows of each group of runs differing only in n_components.
+
+    The one-standard-error rule of :func:`espm_cli.analysis.select_k.suggest_k` over the
+    group's held-out records; a group with a run lacking its record gets no suggestion.
+    """
+    from ..analysis.select_k import selection_from_records
+
+    groups: dict[str, list[int]] = {}
+    for index, run in enumerate(planned):
+        if run.heldout is None:
+            continue
+        key = json.dumps({k: v for k, v in run.config.items()
+                          if k not in ("n_components", "output_dir")}, sort_keys=True, default=str)
+        groups.setdefault(key, []).append(index)
+    for members in groups.values():
+        records = [rows[i].get("heldout_record") for i in members]
+        if len(members) < 2 or not all(records):
+            continue
+        suggested = selection_from_records(records).suggested_k
+        for i in members:
+            rows[i]["suggested_k"] = str(suggested)
 
 
 #: Marker a batch writes last into a run's folder: the run's status and configuration hash.
@@ -155,8 +193,10 @@ def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
         final = target.parent
         row["output"] = str(target)
         expected_hash = pipeline.config_hash(config, file_sha256(config["file"]))
-        if not force and run_status(final, expected_hash) == DONE:
+        record = _read_heldout(final, run)
+        if not force and run_status(final, expected_hash) == DONE and record is not False:
             result = read_result(target)
+            _add_heldout(row, record)
             row.update(status=UP_TO_DATE, final_objective=f"{result.final_objective:.6g}",
                        n_iter=result.n_iter, converged=result.converged,
                        seconds=f"{result.fit_seconds:.2f}")
@@ -170,6 +210,10 @@ def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
                                              write_to=staging)
         result = outcome.result
         status = INTERRUPTED if outcome.interrupted else DONE
+        if run.heldout is not None and status == DONE:
+            from ..analysis.select_k import write_heldout
+
+            _add_heldout(row, write_heldout(config, staging, run.heldout))
         write_text_atomic(staging / RUN_MARKER, json.dumps(
             {"status": status, "config_hash": expected_hash, "name": run.name}) + "\n")
         _move_into_place(staging, final)
@@ -187,6 +231,28 @@ def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
     return row
+
+
+def _read_heldout(final: Path, run: PlannedRun):
+    """The run's held-out record (None: not asked for; False: asked for, not there)."""
+    if run.heldout is None:
+        return None
+    from ..analysis.select_k import read_heldout
+
+    record = read_heldout(final, run.heldout)
+    return False if record is None else record
+
+
+def _add_heldout(row: dict, record) -> None:
+    """Held-out deviance per entry over the folds (mean, and its spread) in a summary row."""
+    if not record:
+        return
+    import numpy as np
+
+    values = np.asarray(record["heldout"], dtype=float)
+    row["heldout_deviance"] = f"{values.mean():.8g}"
+    row["heldout_sd"] = f"{values.std(ddof=1):.3g}" if values.size > 1 else ""
+    row["heldout_record"] = record
 
 
 class _StopRequests:
@@ -252,22 +318,27 @@ def run_study(planned: list[PlannedRun], *, jobs: int = 1, force: bool = False,
 def summary_csv(rows: list[dict]) -> str:
     """The summary table as CSV text."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=SUMMARY_FIELDS, lineterminator="\n", extrasaction="ignore")
+    fields = SUMMARY_FIELDS + tuple(field for field in HELDOUT_FIELDS
+                                    if any(field in row for row in rows))
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
-        writer.writerow({field: row.get(field, "") for field in SUMMARY_FIELDS})
+        writer.writerow({field: row.get(field, "") for field in fields})
     return buffer.getvalue()
 
 
 def summary_table(rows: list[dict]) -> str:
     """The summary as aligned text columns for the terminal."""
     columns = ("name", "status", "final_objective", "n_iter", "seconds", "output")
+    header = ["name", "status", "objective", "iterations", "seconds", "output / error"]
+    if any("heldout_deviance" in row for row in rows):  # select_k: true
+        columns = columns[:-1] + ("heldout_deviance", "suggested_k") + columns[-1:]
+        header = header[:-1] + ["held-out deviance", "suggested k"] + header[-1:]
     table = [[str(row.get(c, "")) for c in columns] for row in rows]
     for line, row in zip(table, rows):
         if row.get("error"):
             line[-1] = row["error"]
     widths = [max(len(c), *(len(line[i]) for line in table)) if table else len(c) for i, c in enumerate(columns)]
-    header = ["name", "status", "objective", "iterations", "seconds", "output / error"]
     widths = [max(w, len(h)) for w, h in zip(widths, header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in table]

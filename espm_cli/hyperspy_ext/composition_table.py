@@ -27,11 +27,15 @@ class CompositionTable:
         Atomic percent of each element in each phase: the detected elements of a
         phase share 100; an element below detection, and every element of a continuum
         or empty phase, is NaN (printed as ``-``).
+    uncertainty : numpy.ndarray of shape (n_phases, n_elements) or None
+        1σ error bars in at.% (``decompose_phases(..., uncertainty=True)``, a parametric
+        bootstrap); printed as ``50.1 ± 0.6``. None when not computed.
     """
 
     phases: tuple
     elements: tuple
     atomic_percent: np.ndarray
+    uncertainty: np.ndarray | None = None
 
     def __post_init__(self):
         values = np.asarray(self.atomic_percent, dtype=float)
@@ -42,13 +46,20 @@ class CompositionTable:
                 f"n_elements) = {expected}."
             )
         values.setflags(write=False)
+        if self.uncertainty is not None:
+            sd = np.array(self.uncertainty, dtype=float)
+            if sd.shape != expected:
+                raise ValueError(f"uncertainty has shape {sd.shape}; expected {expected}.")
+            sd.setflags(write=False)
+            object.__setattr__(self, "uncertainty", sd)
         object.__setattr__(self, "phases", tuple(str(p) for p in self.phases))
         object.__setattr__(self, "elements", tuple(str(e) for e in self.elements))
         object.__setattr__(self, "atomic_percent", values)
 
     @classmethod
     def from_array(cls, elements: Sequence[str], atomic_percent: Any,
-                   phases: Sequence[str] | None = None) -> CompositionTable:
+                   phases: Sequence[str] | None = None,
+                   uncertainty: Any = None) -> CompositionTable:
         """Build a table from an (n_phases, n_elements) array.
 
         Parameters
@@ -59,6 +70,8 @@ class CompositionTable:
             The values.
         phases : sequence of str, optional
             Row names; ``"phase 0"``, ``"phase 1"``, ... by default.
+        uncertainty : array-like of shape (n_phases, n_elements), optional
+            1σ error bars in at.%.
 
         Returns
         -------
@@ -67,7 +80,8 @@ class CompositionTable:
         values = np.atleast_2d(np.asarray(atomic_percent, dtype=float))
         if phases is None:
             phases = [f"phase {index}" for index in range(values.shape[0])]
-        return cls(tuple(phases), tuple(elements), values)
+        sd = None if uncertainty is None else np.atleast_2d(np.asarray(uncertainty, dtype=float))
+        return cls(tuple(phases), tuple(elements), values, sd)
 
     def to_dict(self) -> dict[str, dict[str, float]]:
         """``{phase: {element: atomic percent}}`` with plain Python floats."""
@@ -95,9 +109,13 @@ class CompositionTable:
 
     def _cells(self):
         header = ["at.%", *self.elements]
+        from espm_cli.analysis.uncertainty import format_value
+
+        sd = self.uncertainty if self.uncertainty is not None else np.full(
+            self.atomic_percent.shape, np.nan)
         rows = [
-            [phase, *(f"{value:.1f}" if np.isfinite(value) else "-" for value in row)]
-            for phase, row in zip(self.phases, self.atomic_percent)
+            [phase, *(format_value(float(value), float(error)) for value, error in zip(row, errors))]
+            for phase, row, errors in zip(self.phases, self.atomic_percent, sd)
         ]
         return header, rows
 

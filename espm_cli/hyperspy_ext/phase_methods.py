@@ -89,7 +89,8 @@ class PhaseResults:
     def composition(self) -> CompositionTable:
         """CompositionTable: at.% per phase (NaN for an element below detection)."""
         return CompositionTable.from_array(self.result.elements, self.result.composition,
-                                           phases=self.result.phase_names)
+                                           phases=self.result.phase_names,
+                                           uncertainty=self.result.composition_sd)
 
 
 class _WholeImageFit:
@@ -262,9 +263,79 @@ class PhaseDecompositionMixin(_SignalBase):
         finally:
             self.data = original_data
 
+    def _fit_setup(self, elements, model, model_options):
+        """The grid, axis, fit window, model and G rows of a fit (decompose_phases' rules)."""
+        from espm_cli.analysis.defaults import DEFAULT_LOW_KEV
+        from espm_cli.analysis.window import FitWindow, choose_fit_window
+        from espm_cli.physics import EnergyAxis
+
+        shape_2d = navigation_shape_2d(self)
+        axis = EnergyAxis.from_axis(self.axes_manager.signal_axes[0])
+        options = dict(model_options or {})
+        if model is None:
+            check_overrides(self, options)
+            window, model = choose_fit_window(
+                axis, signal_acquisition(self, **options), elements=parse_elements(elements),
+                ignored_elements=options.get("ignored_elements", ()), source="the signal",
+                **_model_build_options(options))
+            channels = None
+        else:
+            if np.asarray(model.G).shape[0] != axis.size:
+                raise ValueError(
+                    f"model= has {np.asarray(model.G).shape[0]} channels but the signal "
+                    f"{axis.size}; build it on the signal's axis (s.build_G()).")
+            # the workflow's window: from DEFAULT_LOW_KEV to the beam energy, where G is nonzero
+            energies = axis.energies
+            covered = np.flatnonzero(np.asarray(model.G).any(axis=1)
+                                     & (energies >= DEFAULT_LOW_KEV)
+                                     & (energies <= model.beam_energy_keV))
+            start, stop = int(covered[0]), int(covered[-1]) + 1
+            window = FitWindow(start, stop, EnergyAxis(axis.offset_keV + start * axis.scale_keV,
+                                                       axis.scale_keV, stop - start), axis.size)
+            channels = slice(window.start, window.stop)
+        return shape_2d, axis, window, model, channels
+
+    def select_n_components(self, k_range, elements=None, *, model=None, model_options=None,
+                            n_folds=None, fold_kind=None, fold_seed=0, **estimator_options):
+        """Held-out deviance per number of phases and the suggested k (``espm select-k``).
+
+        Each k of ``k_range`` is fitted once per fold of held-out entries, with the fit
+        window, model and estimator defaults of :meth:`decompose_phases`; see
+        :func:`espm_cli.analysis.select_k.select_k`. Lazy signals are computed.
+
+        Parameters
+        ----------
+        k_range : sequence of int or str
+            ``range(2, 9)`` or ``"2..8"``.
+        elements, model, model_options
+            As for :meth:`decompose_phases`.
+        n_folds, fold_kind, fold_seed
+            Folds of held-out entries (defaults: 3, "speckle", 0).
+        **estimator_options
+            SmoothNMF arguments (``lambda_L``, ``mu``, ``simplex``, ...).
+
+        Returns
+        -------
+        espm_cli.analysis.select_k.KSelection
+            ``.suggested_k``, ``.rows()``, ``.mean``, ``.standard_error``.
+        """
+        from espm_cli.analysis import select_k as selection
+
+        shape_2d, axis, window, model, channels = self._fit_setup(elements, model, model_options)
+        data = self.data.compute() if hasattr(self.data, "compute") else np.asarray(self.data)
+        X = data.reshape(-1, axis.size)[:, window.start:window.stop]
+        k_values = (selection.parse_k_range(k_range) if isinstance(k_range, str)
+                    else tuple(k_range))
+        return selection.select_k(
+            X, k_values, model=model, shape_2d=shape_2d, channels=channels,
+            n_folds=n_folds or selection.DEFAULT_N_FOLDS,
+            fold_kind=fold_kind or selection.DEFAULT_FOLD_KIND, fold_seed=fold_seed,
+            **estimator_options)
+
     def decompose_phases(self, n_components: int, elements: str | Sequence[str] | None = None, *,
                          model: EDXModel | None = None, model_options: dict[str, Any] | None = None,
-                         print_info: bool = False, **estimator_options: Any) -> PhaseResults:
+                         print_info: bool = False, uncertainty: bool = False,
+                         **estimator_options: Any) -> PhaseResults:
         """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
         The model, the fit window (0.2 keV to the beam energy, then the channels where
@@ -294,6 +365,10 @@ class PhaseDecompositionMixin(_SignalBase):
             Keyword overrides as for :meth:`build_G`.
         print_info : bool, default False
             Let hyperspy print its decomposition summary.
+        uncertainty : bool, default False
+            Also compute 1σ error bars of the compositions and maps (a parametric
+            bootstrap, :mod:`espm_cli.analysis.uncertainty`; ``espm decompose
+            --uncertainty``): ``composition_table()`` then prints ``50.1 ± 0.6``.
         **estimator_options
             Other :class:`espm_cli.solver.SmoothNMF` arguments (``lambda_L``,
             ``mu``, ``simplex``, ``max_iter``, ``tol``, ``random_state``, ``init``, ...);
@@ -306,9 +381,6 @@ class PhaseDecompositionMixin(_SignalBase):
         """
         from espm_cli.analysis import assemble_result, make_estimator
         from espm_cli.analysis.decomposition import SET_BY_WORKFLOW, model_acquisition
-        from espm_cli.analysis.defaults import DEFAULT_LOW_KEV
-        from espm_cli.analysis.window import FitWindow, choose_fit_window
-        from espm_cli.physics import EnergyAxis
 
         clash = [name for name in SET_BY_WORKFLOW if name in estimator_options]
         if clash:
@@ -321,30 +393,7 @@ class PhaseDecompositionMixin(_SignalBase):
                 "model= was given together with elements/model_options; pass either a "
                 "ready model or the options to build one."
             )
-        shape_2d = navigation_shape_2d(self)
-        axis = EnergyAxis.from_axis(self.axes_manager.signal_axes[0])
-        options = dict(model_options or {})
-        if model is None:
-            check_overrides(self, options)
-            window, model = choose_fit_window(
-                axis, signal_acquisition(self, **options), elements=parse_elements(elements),
-                ignored_elements=options.get("ignored_elements", ()), source="the signal",
-                **_model_build_options(options))
-            channels = None
-        else:
-            if np.asarray(model.G).shape[0] != axis.size:
-                raise ValueError(
-                    f"model= has {np.asarray(model.G).shape[0]} channels but the signal "
-                    f"{axis.size}; build it on the signal's axis (s.build_G()).")
-            # the workflow's window: from DEFAULT_LOW_KEV to the beam energy, where G is nonzero
-            energies = axis.energies
-            covered = np.flatnonzero(np.asarray(model.G).any(axis=1)
-                                     & (energies >= DEFAULT_LOW_KEV)
-                                     & (energies <= model.beam_energy_keV))
-            start, stop = int(covered[0]), int(covered[-1]) + 1
-            window = FitWindow(start, stop, EnergyAxis(axis.offset_keV + start * axis.scale_keV,
-                                                       axis.scale_keV, stop - start), axis.size)
-            channels = slice(window.start, window.stop)
+        shape_2d, axis, window, model, channels = self._fit_setup(elements, model, model_options)
         estimator = make_estimator(n_components, model, shape_2d, channels=channels,
                                    **estimator_options)
         signal_mask = window.signal_mask()
@@ -371,6 +420,12 @@ class PhaseDecompositionMixin(_SignalBase):
             shape_2d=shape_2d, acquisition={**signal_acquisition(self).as_dict(),
                                             **model_acquisition(model)},
             advice="python")
+        if uncertainty:
+            from espm_cli.analysis.uncertainty import bootstrap_uncertainty, with_uncertainty
+
+            result = with_uncertainty(result, bootstrap_uncertainty(
+                estimator, model, result.detected,
+                seed=int(estimator_options.get("random_state") or 0)))
         self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
         factors = np.zeros((axis.size, n_components))
         factors[window.start:window.stop] = np.asarray(estimator.components_).T

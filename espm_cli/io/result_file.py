@@ -13,7 +13,10 @@ datasets
     pixel; ``mean_spectrum`` (n_channels,) of the data; ``composition``
     (k, n_elements) at.%; ``elements`` (n_elements,); ``loss_history``
     (n_iter, n_terms) with attribute ``names``; ``n_iter``, ``converged``,
-    ``fit_seconds`` (scalars); group ``lines`` (element, line, energy_keV, weight).
+    ``fit_seconds`` (scalars); group ``lines`` (element, line, energy_keV, weight);
+    with ``--uncertainty`` a group ``uncertainty``: ``composition_sd`` (k, n_elements)
+    at.% and ``maps_sd`` (k, ny, nx), 1σ, attributes ``method``, ``n_draws``,
+    ``n_iterations``, ``seconds``.
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ class DecompositionResult:
     detection_limit: np.ndarray | None = None
     residual_peaks: list[dict] = dataclasses.field(default_factory=list)
     window_share: float = float("nan")
+    #: 1σ error bars (``--uncertainty``, analysis/uncertainty.py); None when not asked for.
+    composition_sd: np.ndarray | None = None
+    maps_sd: np.ndarray | None = None
+    uncertainty: dict = dataclasses.field(default_factory=dict)
 
     @property
     def n_components(self) -> int:
@@ -186,6 +193,8 @@ def write_result(result: DecompositionResult, path: str | Path) -> Path:
             attrs["window_share"] = float(result.window_share)
             if result.phase_names:
                 _write_phases(f.create_group("phases"), result)
+            if result.composition_sd is not None:
+                _write_uncertainty(f.create_group("uncertainty"), result)
             peaks = f.create_group("residual_peaks")
             for name in _PEAK_NUMBERS:
                 peaks.create_dataset(name, data=np.array([p[name] for p in result.residual_peaks],
@@ -207,6 +216,24 @@ def _write_phases(group, result: DecompositionResult) -> None:
         value = getattr(result, name)
         if value is not None:
             group.create_dataset(name.removeprefix("phase_"), data=np.asarray(value))
+
+
+def _write_uncertainty(group, result: DecompositionResult) -> None:
+    group.create_dataset("composition_sd", data=np.asarray(result.composition_sd, dtype=np.float64))
+    group["composition_sd"].attrs["units"] = "at.%"
+    group.create_dataset("maps_sd", data=np.asarray(result.maps_sd, dtype=np.float64),
+                         compression="gzip")
+    for key, value in result.uncertainty.items():
+        group.attrs[key] = value
+
+
+def _read_uncertainty(f) -> dict:
+    if "uncertainty" not in f:
+        return {}
+    group = f["uncertainty"]
+    return {"composition_sd": group["composition_sd"][()], "maps_sd": group["maps_sd"][()],
+            "uncertainty": {key: _decode(value.item() if hasattr(value, "item") else value)
+                            for key, value in group.attrs.items()}}
 
 
 def _read_phases(f) -> dict:
@@ -320,6 +347,7 @@ def read_result(path: str | Path) -> DecompositionResult:
             residual_peaks=_read_peaks(f),
             window_share=float(attrs.get("window_share", float("nan"))),
             **_read_phases(f),
+            **_read_uncertainty(f),
         )
 
 

@@ -15,7 +15,8 @@ from ..io.result_file import DecompositionResult
 def composition_rows(result: DecompositionResult) -> list[dict]:
     """One dict per phase: number, name, kind, mean abundance, counts, line share, at.%.
 
-    at.% is NaN for an element below detection (written as an empty cell).
+    at.% is NaN for an element below detection (written as an empty cell); with error
+    bars (``--uncertainty``) each element also has ``<El>_at%_sd`` (1σ).
     """
     from .figures import phase_names
 
@@ -33,6 +34,9 @@ def composition_rows(result: DecompositionResult) -> list[dict]:
                                  if result.line_fraction is not None else nan)}
         for column, element in enumerate(result.elements):
             row[f"{element}_at%"] = float(composition[index, column])
+        if result.composition_sd is not None:  # --uncertainty: 1σ beside each value
+            for column, element in enumerate(result.elements):
+                row[f"{element}_at%_sd"] = float(np.asarray(result.composition_sd)[index, column])
         rows.append(row)
     return rows
 
@@ -43,6 +47,8 @@ def write_composition_csv(result: DecompositionResult, path: str | Path) -> Path
     buffer = io.StringIO()
     fields = (["phase", "name", "kind", "mean_abundance", "counts", "line_fraction"]
               + [f"{e}_at%" for e in result.elements])
+    if result.composition_sd is not None:
+        fields += [f"{e}_at%_sd" for e in result.elements]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:

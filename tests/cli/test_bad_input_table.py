@@ -113,6 +113,7 @@ CONFIG = [
     ("unknown-key", "lamda_L: 1.0\n", 2, "unknown key 'lamda_L'"),
     ("not-a-mapping", "- 1\n- 2\n", 2, "must be a mapping of option names to values"),
     ("yaml-syntax", "n_components: 3\nlambda_L: [1, 2\n", 2, "YAML syntax error in run.yaml at line"),
+    ("uncertainty-1", "uncertainty: 1\n", 2, "'uncertainty' in run.yaml: must be true or false, got 1"),
 ]
 
 # (id, study YAML text (the image is small.hspy), extra batch arguments, exit code, fragment)
@@ -139,6 +140,22 @@ STUDIES = [
     ("sweep-over-1000", "runs:\n  - file: small.hspy\nsweep:\n  seed: [" + ", ".join(map(str, range(1001)))
      + "]\n", [], 2, "expands to 1001 runs, more than 1000; pass --yes"),
     ("jobs-zero", "runs:\n  - file: small.hspy\n", ["--jobs", "0"], 2, "'--jobs'"),
+    ("select-k-not-bool", "select_k: 3\nruns:\n  - file: small.hspy\n", [], 2,
+     "select_k in study.yaml must be true or false, got 3"),
+]
+
+# (id, select-k arguments after FILE, exit code, fragment)
+SELECT_K = [
+    ("k-missing", [], 2, "Missing option '--k'"),
+    ("k-backwards", ["--k", "5..2"], 2, "k range '5..2' runs backwards"),
+    ("k-letters", ["--k", "two..8"], 2, "is not a range of whole numbers"),
+    ("k-zero", ["--k", "0..3"], 2, "starts below 1"),
+    ("k-above-pixels", ["--k", "2,300"], 2, "k = 300 is larger than the image allows (256 pixels"),
+    ("folds-one", ["--k", "2..3", "--folds", "1"], 2, "'--folds'"),
+    ("fold-kind-rows", ["--k", "2..3", "--fold-kind", "rows"], 2, "'--fold-kind'"),
+    ("jobs-zero", ["--k", "2..3", "--jobs", "0"], 2, "'--jobs'"),
+    ("lambda-nan", ["--k", "2..3", "--lambda-L", "nan"], 2, "must be a finite number"),
+    ("n-components-given", ["--k", "2..3", "-k", "3"], 2, "No such option '-k'"),
 ]
 
 
@@ -163,6 +180,15 @@ def test_bad_command_line(runner, small_image, args, exit_code, fragment):
     before = files_under(image.parent)
     args = [str(image.parent / a) if a == "small.hspy" else a for a in args]
     result = runner.invoke(cli, ["decompose", str(image), *FAST, *args])
+    check_refused(result, exit_code, fragment, image.parent, before)
+
+
+@pytest.mark.parametrize("args, exit_code, fragment", [row[1:] for row in SELECT_K],
+                         ids=[row[0] for row in SELECT_K])
+def test_bad_select_k(runner, small_image, args, exit_code, fragment):
+    image, _ = small_image
+    before = files_under(image.parent)
+    result = runner.invoke(cli, ["select-k", str(image), *FAST, *args])
     check_refused(result, exit_code, fragment, image.parent, before)
 
 

@@ -52,6 +52,8 @@ VALID = {
     "energy_range": st.lists(st.floats(-5, 30) | st.just(float("nan")), min_size=1, max_size=3),
     "no_physics": st.booleans(), "overwrite": st.booleans(), "log_spectra": st.booleans(),
     "lazy": st.booleans(),
+    # true runs 20 bootstrap refits (tests/cli/test_select_k_command.py covers it): too slow here
+    "uncertainty": st.just(False),
     "output_dir": st.sampled_from(["out", "out/deeper"]),
     "truth": st.sampled_from(["small_truth.h5", "missing_truth.h5", "small.hspy"]),
 }
