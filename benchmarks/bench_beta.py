@@ -43,7 +43,7 @@ from bench_solver import N_CHANNELS, N_PHASES, machine_info, synthetic_counts  #
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "bench_beta.json"
 BETAS = (0.5, 1.0, 1.5, 2.0)
-DENSE_LIMIT = 2 ** 26  # entries: sklearn's dense runs above this would crowd a small machine
+DENSE_LIMIT = 2**26  # entries: sklearn's dense runs above this would crowd a small machine
 
 
 def _timed(make, X, n_iter):
@@ -65,32 +65,43 @@ def seconds_per_iteration(make, X, iters, repeats=1):
 def ours(beta, mask=None, extrapolate=True):
     from espm_cli.solver import SmoothNMF
 
-    return lambda n_iter: SmoothNMF(N_PHASES, beta_loss=beta, mask=mask, init="random",
-                                    random_state=0, max_iter=n_iter, tol=0.0,
-                                    extrapolate=extrapolate)
+    return lambda n_iter: SmoothNMF(
+        N_PHASES,
+        beta_loss=beta,
+        mask=mask,
+        init="random",
+        random_state=0,
+        max_iter=n_iter,
+        tol=0.0,
+        extrapolate=extrapolate,
+    )
 
 
 def sklearn_mu(beta):
     from sklearn.decomposition import NMF
 
-    return lambda n_iter: NMF(N_PHASES, beta_loss=beta, solver="mu", init="random",
-                              random_state=0, max_iter=n_iter, tol=0.0)
+    return lambda n_iter: NMF(
+        N_PHASES, beta_loss=beta, solver="mu", init="random", random_state=0, max_iter=n_iter, tol=0.0
+    )
 
 
 def run_size(side, iters):
     X = synthetic_counts(side)
     X_float = X.astype(np.float64)
     rows = []
-    base = {"pixels": side * side, "n_channels": N_CHANNELS, "nnz": int(X.nnz),
-            "density": X.nnz / (X.shape[0] * X.shape[1])}
+    base = {
+        "pixels": side * side,
+        "n_channels": N_CHANNELS,
+        "nnz": int(X.nnz),
+        "density": X.nnz / (X.shape[0] * X.shape[1]),
+    }
     dense = X_float.toarray() if X.shape[0] * X.shape[1] <= DENSE_LIMIT else None
     for beta in BETAS:
         row = dict(base, beta=beta)
         row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta), X, iters)
         row["sklearn_mu_csr_s_per_iter"] = seconds_per_iteration(sklearn_mu(beta), X_float, iters)
         if dense is not None:
-            row["sklearn_mu_dense_s_per_iter"] = seconds_per_iteration(sklearn_mu(beta), dense,
-                                                                       iters)
+            row["sklearn_mu_dense_s_per_iter"] = seconds_per_iteration(sklearn_mu(beta), dense, iters)
         best = min(v for k, v in row.items() if k.startswith("sklearn"))
         row["speedup_vs_best_sklearn"] = best / row["smoothnmf_s_per_iter"]
         rows.append(row)
@@ -102,8 +113,7 @@ def run_size(side, iters):
     # the MM iteration alone.
     for beta in (1.0, 2.0):
         row = dict(base, beta=beta, extrapolate=False)
-        row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta, extrapolate=False), X,
-                                                            iters)
+        row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta, extrapolate=False), X, iters)
         rows.append(row)
         print(json.dumps(row), file=sys.stderr, flush=True)
     for beta in (1.0, 2.0):
@@ -128,13 +138,21 @@ def main(argv=None):
     rows = []
     for side in args.sizes:
         rows.extend(run_size(side, tuple(args.iters)))
-    result = {"benchmark": "bench_beta", "created": datetime.datetime.now(datetime.timezone.utc)
-              .isoformat(timespec="seconds"), "command": " ".join(["python"] + sys.argv),
-              "iters": args.iters, "n_components": N_PHASES, "machine": machine_info(),
-              "environment": {"OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"],
-                              "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", "")},
-              "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
-              "rows": rows}
+    result = {
+        "benchmark": "bench_beta",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python"] + sys.argv),
+        "iters": args.iters,
+        "n_components": N_PHASES,
+        "machine": machine_info(),
+        "environment": {
+            "OPENBLAS_NUM_THREADS": os.environ["OPENBLAS_NUM_THREADS"],
+            "NUMBA_NUM_THREADS": os.environ.get("NUMBA_NUM_THREADS", ""),
+        },
+        "load_average_at_start": load_at_start,
+        "load_average_at_end": os.getloadavg(),
+        "rows": rows,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
 

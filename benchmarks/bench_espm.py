@@ -58,8 +58,7 @@ def ensure_espm_venv():
         if check.returncode == 0:
             return
     subprocess.run(["python3", "-m", "venv", str(ESPM_VENV)], check=True)
-    subprocess.run([str(ESPM_PYTHON), "-m", "pip", "install", "--quiet",
-                    f"espm=={ESPM_VERSION}"], check=True)
+    subprocess.run([str(ESPM_PYTHON), "-m", "pip", "install", "--quiet", f"espm=={ESPM_VERSION}"], check=True)
 
 
 def real_npz_path(name):
@@ -73,8 +72,7 @@ def ensure_real_npz(name):
         X, shape_2d = bench_fast.load_real(name)
         bench_fast.DATA_DIR.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape,
-                 shape_2d=shape_2d)
+        np.savez(tmp, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape, shape_2d=shape_2d)
         tmp.rename(path)
     return path
 
@@ -90,8 +88,7 @@ def _load_for_espm(case):
         X, G, _, shape_2d = bench_fast.load_synthetic(int(case["dataset"].split("_")[1]))
     else:
         stored = np.load(case["npz"])
-        X = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]),
-                          shape=tuple(stored["shape"]))
+        X = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"]))
         G, shape_2d = None, tuple(int(v) for v in stored["shape_2d"])
     if case["config"] == "plain":
         G = None
@@ -107,12 +104,22 @@ def espm_case(case):
     config = bench_fast.CONFIGS[case["config"]]
 
     def fit(max_iter, tol, no_stop):
-        estimator = SmoothNMF(n_components=bench_fast.N_COMPONENTS, G=G,
-                              lambda_L=config["lambda_L"] / 2.0, mu=config["mu"],
-                              epsilon_reg=1.0, simplex_H=config["simplex"] == "H",
-                              simplex_W=False, shape_2d=shape_2d, max_iter=max_iter, tol=tol,
-                              no_stop_criterion=no_stop, random_state=0, verbose=0,
-                              hspy_comp=False)
+        estimator = SmoothNMF(
+            n_components=bench_fast.N_COMPONENTS,
+            G=G,
+            lambda_L=config["lambda_L"] / 2.0,
+            mu=config["mu"],
+            epsilon_reg=1.0,
+            simplex_H=config["simplex"] == "H",
+            simplex_W=False,
+            shape_2d=shape_2d,
+            max_iter=max_iter,
+            tol=tol,
+            no_stop_criterion=no_stop,
+            random_state=0,
+            verbose=0,
+            hspy_comp=False,
+        )
         with contextlib.redirect_stdout(io.StringIO()):  # espm prints its progress
             start = time.perf_counter()
             estimator.fit_transform(X)
@@ -125,8 +132,12 @@ def espm_case(case):
     result["seconds_per_iteration"] = (t_long - t_short) / (case["n_long"] - case["n_short"])
     seconds, estimator = fit(case["max_iter"], bench_fast.TOL, False)
     result.update(seconds_to_convergence=seconds, n_iter=int(estimator.n_iter_))
-    np.savez(case["factors_out"], W=estimator.W_, H=estimator.H_,
-             G=estimator.G_ if estimator.G_ is not None else np.zeros(0))
+    np.savez(
+        case["factors_out"],
+        W=estimator.W_,
+        H=estimator.H_,
+        G=estimator.G_ if estimator.G_ is not None else np.zeros(0),
+    )
     result["peak_rss_mb"] = bench_fast.peak_rss_mb()
     return result
 
@@ -153,8 +164,7 @@ def espm_objective(case, factors_path):
     W = factors["W"]
     if G is None and espm_G.size:  # espm made its own identity G
         W = espm_G @ W
-    return bench_fast._objective(X, G, W, factors["H"], bench_fast.CONFIGS[case["config"]],
-                                 shape_2d)
+    return bench_fast._objective(X, G, W, factors["H"], bench_fast.CONFIGS[case["config"]], shape_2d)
 
 
 # ----------------------------------------------------------------------------- plan
@@ -164,13 +174,18 @@ def plan(sizes, real):
     cases = []
     for side in sizes:
         slow = side >= 256
-        cases.append(dict(dataset=f"synthetic_{side}", config="physics",
-                          n_short=2 if slow else 3, n_long=7 if slow else 13,
-                          max_iter=400))
+        cases.append(
+            dict(
+                dataset=f"synthetic_{side}",
+                config="physics",
+                n_short=2 if slow else 3,
+                n_long=7 if slow else 13,
+                max_iter=400,
+            )
+        )
     if real:
         for name in bench_fast.REAL_FILES:
-            cases.append(dict(dataset=name, config="plain", n_short=3, n_long=13,
-                              max_iter=400))
+            cases.append(dict(dataset=name, config="plain", n_short=3, n_long=13, max_iter=400))
     return cases
 
 
@@ -183,7 +198,8 @@ def _ratios(espm, ours):
     return dict(
         per_iteration=espm["seconds_per_iteration"] / ours["seconds_per_iteration"],
         to_convergence=espm["seconds_to_convergence"] / ours["seconds_to_convergence"],
-        peak_rss=espm["peak_rss_mb"] / ours["peak_rss_mb"])
+        peak_rss=espm["peak_rss_mb"] / ours["peak_rss_mb"],
+    )
 
 
 def main():
@@ -191,19 +207,20 @@ def main():
     parser.add_argument("--espm-case", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="64,128,256")
     parser.add_argument("--no-real", action="store_true")
-    parser.add_argument("--out",
-                        default=str(HERE / "results" / "bench_fast_espm.json"))
+    parser.add_argument("--out", default=str(HERE / "results" / "bench_fast_espm.json"))
     parser.add_argument("--timeout", type=float, default=2400)
-    parser.add_argument("--reuse-espm", action="store_true",
-                        help="take espm's results from the existing --out file, rerun ours")
+    parser.add_argument(
+        "--reuse-espm",
+        action="store_true",
+        help="take espm's results from the existing --out file, rerun ours",
+    )
     args = parser.parse_args()
     if args.espm_case:
         print(json.dumps(espm_case(json.loads(args.espm_case))))
         return
     previous = {}
     if args.reuse_espm:
-        previous = {row["dataset"]: row
-                    for row in json.loads(Path(args.out).read_text())["rows"]}
+        previous = {row["dataset"]: row for row in json.loads(Path(args.out).read_text())["rows"]}
     else:
         ensure_espm_venv()
     sizes = [int(s) for s in args.sizes.split(",") if s]
@@ -214,8 +231,16 @@ def main():
         else:
             case["npz"] = str(ensure_real_npz(case["dataset"]))
         ours = bench_fast.run_case_in_subprocess(
-            dict(dataset=case["dataset"], config=case["config"], solver="numba", n_short=5,
-                 n_long=25, max_iter=1000), args.timeout)
+            dict(
+                dataset=case["dataset"],
+                config=case["config"],
+                solver="numba",
+                n_short=5,
+                n_long=25,
+                max_iter=1000,
+            ),
+            args.timeout,
+        )
         row = dict(dataset=case["dataset"], config=case["config"], ours=ours)
         if args.reuse_espm:
             espm = previous[case["dataset"]]["espm"]
@@ -223,8 +248,9 @@ def main():
             if "error" not in espm:
                 row["ratios"] = _ratios(espm, ours)
         elif _dense_bytes(case) > DENSE_LIMIT_BYTES:
-            row["espm"] = dict(error="not run: espm needs X dense in float64 "
-                               f"({_dense_bytes(case) / 1e9:.1f} GB)")
+            row["espm"] = dict(
+                error=f"not run: espm needs X dense in float64 ({_dense_bytes(case) / 1e9:.1f} GB)"
+            )
         else:
             factors = bench_fast.DATA_DIR / f"espm_factors_{case['dataset']}.npz"
             espm = run_espm_in_subprocess(dict(case, factors_out=str(factors)), args.timeout)
@@ -240,9 +266,16 @@ def main():
         old = json.loads(Path(args.out).read_text())
         rows = [done.pop(row["dataset"], row) for row in old["rows"]] + list(done.values())
         command = f"{old['command'].split('; then ')[0]}; then {command}"
-    bench_fast._write_json(args.out, dict(machine=bench_fast._machine(), command=command,
-                                          espm_version=ESPM_VERSION,
-                                          configs=bench_fast.CONFIGS, rows=rows))
+    bench_fast._write_json(
+        args.out,
+        dict(
+            machine=bench_fast._machine(),
+            command=command,
+            espm_version=ESPM_VERSION,
+            configs=bench_fast.CONFIGS,
+            rows=rows,
+        ),
+    )
 
 
 if __name__ == "__main__":

@@ -122,7 +122,7 @@ def synthetic_counts(side, seed=0):
     spectra = G @ W  # (c, k), each column sums to 1
     rows = []
     for start in range(0, H.shape[1], 4096):  # never the dense float model of all pixels
-        block = COUNTS_PER_PIXEL * (H[:, start:start + 4096].T @ spectra.T)
+        block = COUNTS_PER_PIXEL * (H[:, start : start + 4096].T @ spectra.T)
         rows.append(sp.csr_matrix(rng.poisson(block).astype(np.uint16)))
     return sp.vstack(rows).tocsr(), G, continuum
 
@@ -138,16 +138,23 @@ def ensure_synthetic(side):
         DATA_DIR.mkdir(parents=True, exist_ok=True)
         X, G, continuum = synthetic_counts(side)
         tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape, G=G,
-                 continuum=continuum, shape_2d=(side, side))
+        np.savez(
+            tmp,
+            data=X.data,
+            indices=X.indices,
+            indptr=X.indptr,
+            shape=X.shape,
+            G=G,
+            continuum=continuum,
+            shape_2d=(side, side),
+        )
         tmp.rename(path)
     return path
 
 
 def load_synthetic(side):
     stored = np.load(ensure_synthetic(side))
-    X = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]),
-                      shape=tuple(stored["shape"]))
+    X = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"]))
     return X, stored["G"], stored["continuum"], tuple(int(v) for v in stored["shape_2d"])
 
 
@@ -199,9 +206,16 @@ def _objective(X, G, W, H, config, shape_2d):
 
     data = counts.prepare_counts(X, np.float64)
     G = np.eye(X.shape[1]) if G is None else G
-    terms = reference.objective_terms(data, G, W.astype(np.float64), H.astype(np.float64),
-                                      shape_2d=shape_2d, lambda_L=config["lambda_L"],
-                                      mu=np.full(H.shape[0], config["mu"]), epsilon_reg=1.0)
+    terms = reference.objective_terms(
+        data,
+        G,
+        W.astype(np.float64),
+        H.astype(np.float64),
+        shape_2d=shape_2d,
+        lambda_L=config["lambda_L"],
+        mu=np.full(H.shape[0], config["mu"]),
+        epsilon_reg=1.0,
+    )
     return float(terms.sum())
 
 
@@ -251,8 +265,17 @@ def _smooth_nmf(backend, X, G, continuum, shape_2d, config, max_iter, tol):
 
     _time_the_loop()
 
-    estimator = SmoothNMF(N_COMPONENTS, G=G, G_continuum=continuum, shape_2d=shape_2d,
-                          max_iter=max_iter, tol=tol, random_state=0, backend=backend, **config)
+    estimator = SmoothNMF(
+        N_COMPONENTS,
+        G=G,
+        G_continuum=continuum,
+        shape_2d=shape_2d,
+        max_iter=max_iter,
+        tol=tol,
+        random_state=0,
+        backend=backend,
+        **config,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -265,8 +288,15 @@ def _sklearn_nmf(X, max_iter, tol):
     from sklearn.decomposition import NMF
     from sklearn.exceptions import ConvergenceWarning
 
-    estimator = NMF(N_COMPONENTS, beta_loss="kullback-leibler", solver="mu", init="nndsvda",
-                    max_iter=max_iter, tol=tol, random_state=0)
+    estimator = NMF(
+        N_COMPONENTS,
+        beta_loss="kullback-leibler",
+        solver="mu",
+        init="nndsvda",
+        max_iter=max_iter,
+        tol=tol,
+        random_state=0,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
@@ -284,14 +314,18 @@ def run_case(case):
     if case["config"] == "plain":
         G, continuum = None, None
     solver = case["solver"]
-    result = dict(case, n_pixels=X.shape[0], n_channels=X.shape[1], nnz=int(X.nnz),
-                  load_seconds=round(load_seconds, 3))
+    result = dict(
+        case, n_pixels=X.shape[0], n_channels=X.shape[1], nnz=int(X.nnz), load_seconds=round(load_seconds, 3)
+    )
     if solver == "sklearn":
+
         def fit(max_iter, tol):
             return _sklearn_nmf(X, max_iter, tol)
     else:
+
         def fit(max_iter, tol):
             return _smooth_nmf(solver, X, G, continuum, shape_2d, config, max_iter, tol)
+
     if solver == "numba":
         from espm_cli.solver import _numba_backend
 
@@ -318,8 +352,9 @@ def run_case(case):
     # The peak of the solver runs, before the (memory-hungry) reference objective below.
     result["peak_rss_mb"] = peak_rss_mb()
     if W is not None:
-        result["objective"] = _objective(X, G, W, H, config if solver != "sklearn"
-                                         else CONFIGS["plain"], shape_2d)
+        result["objective"] = _objective(
+            X, G, W, H, config if solver != "sklearn" else CONFIGS["plain"], shape_2d
+        )
     return result
 
 
@@ -340,8 +375,7 @@ THREAD_MODES = {
     "pool_1_thread": ({"NUMBA_NUM_THREADS": "1"}, "pool"),
     "pool_2_threads": ({"NUMBA_NUM_THREADS": "2"}, "pool"),
     "prange_omp": ({"NUMBA_THREADING_LAYER": "omp"}, "prange"),
-    "prange_omp_passive": ({"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"},
-                           "prange"),
+    "prange_omp_passive": ({"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "passive"}, "prange"),
     "prange_workqueue": ({"NUMBA_THREADING_LAYER": "workqueue"}, "prange"),
 }
 
@@ -353,20 +387,67 @@ def _prange_runners():
     from espm_cli.solver import _numba_kernels as kernels
 
     @njit(parallel=True)
-    def ratio_all(pixel_start, channel_index, counts, B, H, block_start, weighted_ratio,
-                  log_partial):
+    def ratio_all(pixel_start, channel_index, counts, B, H, block_start, weighted_ratio, log_partial):
         for block in prange(block_start.shape[0] - 1):
-            kernels.count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start,
-                                     block, block + 1, weighted_ratio, log_partial)
+            kernels.count_ratio_pass(
+                pixel_start,
+                channel_index,
+                counts,
+                B,
+                H,
+                block_start,
+                block,
+                block + 1,
+                weighted_ratio,
+                log_partial,
+            )
 
     @njit(parallel=True)
-    def update_all(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
-                   epsilon_reg, lambda_L, rows, cols, simplex, fixed, eps, block_start, H_new,
-                   partial, row_sums):
+    def update_all(
+        pixel_start,
+        channel_index,
+        counts,
+        B,
+        b,
+        H,
+        weighted_ratio,
+        mu,
+        epsilon_reg,
+        lambda_L,
+        rows,
+        cols,
+        simplex,
+        fixed,
+        eps,
+        block_start,
+        H_new,
+        partial,
+        row_sums,
+    ):
         for block in prange(block_start.shape[0] - 1):
-            kernels.h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio,
-                                  mu, epsilon_reg, lambda_L, rows, cols, simplex, fixed, eps,
-                                  block_start, block, block + 1, H_new, partial, row_sums)
+            kernels.h_update_pass(
+                pixel_start,
+                channel_index,
+                counts,
+                B,
+                b,
+                H,
+                weighted_ratio,
+                mu,
+                epsilon_reg,
+                lambda_L,
+                rows,
+                cols,
+                simplex,
+                fixed,
+                eps,
+                block_start,
+                block,
+                block + 1,
+                H_new,
+                partial,
+                row_sums,
+            )
 
     return ratio_all, update_all
 
@@ -387,6 +468,7 @@ def thread_case(side, driver, n_iterations=30):
     mu = np.full(N_COMPONENTS, 0.1)
     regularisation = dict(shape_2d=shape_2d, lambda_L=2.0, mu=mu, epsilon_reg=1.0)
     if driver == "pool":
+
         def iteration(W, H):
             H = fast.h_step(data, G, W, H, simplex=True, **regularisation)
             W = fast.w_step(data, G, W, H)
@@ -399,19 +481,45 @@ def thread_case(side, driver, n_iterations=30):
             B = fast._model_spectra(data, G, W)
             weighted_ratio = np.empty(H.shape)
             log_partial = np.zeros(data.n_blocks)
-            ratio_all(nz.pixel_start, nz.channel_index, nz.counts, B, H, data.block_start,
-                      weighted_ratio, log_partial)
+            ratio_all(
+                nz.pixel_start,
+                nz.channel_index,
+                nz.counts,
+                B,
+                H,
+                data.block_start,
+                weighted_ratio,
+                log_partial,
+            )
             H_new = np.empty(H.shape)
             partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
             row_sums = np.empty((data.n_blocks, N_COMPONENTS))
-            update_all(nz.pixel_start, nz.channel_index, nz.counts, B,
-                       B[:, :N_COMPONENTS].sum(axis=0), H, weighted_ratio, mu, 1.0, 2.0,
-                       shape_2d[0], shape_2d[1], True, fast._EMPTY_FIXED, 1e-10,
-                       data.block_start, H_new, partial, row_sums)
+            update_all(
+                nz.pixel_start,
+                nz.channel_index,
+                nz.counts,
+                B,
+                B[:, :N_COMPONENTS].sum(axis=0),
+                H,
+                weighted_ratio,
+                mu,
+                1.0,
+                2.0,
+                shape_2d[0],
+                shape_2d[1],
+                True,
+                fast._EMPTY_FIXED,
+                1e-10,
+                data.block_start,
+                H_new,
+                partial,
+                row_sums,
+            )
             numerator = W * (G.T @ partial.sum(axis=0)[:, :N_COMPONENTS])
             W = np.maximum(numerator / np.outer(G.sum(axis=0), row_sums.sum(axis=0)), 1e-10)
             laplacian_energy(H_new, shape_2d)  # the serial numpy part of the objective
             return W, H_new
+
     W, H = iteration(W, H)  # compile
     best = np.inf
     for _ in range(3):
@@ -420,8 +528,13 @@ def thread_case(side, driver, n_iterations=30):
             W, H = iteration(W, H)
         best = min(best, (time.perf_counter() - start) / n_iterations)
     layer = numba.threading_layer() if driver == "prange" else "none (Python threads)"
-    return dict(side=side, driver=driver, threading_layer=layer,
-                seconds_per_iteration=best, cpu_seconds=time.process_time())
+    return dict(
+        side=side,
+        driver=driver,
+        threading_layer=layer,
+        seconds_per_iteration=best,
+        cpu_seconds=time.process_time(),
+    )
 
 
 def blas_case(side, n_iterations=5):
@@ -434,8 +547,7 @@ def blas_case(side, n_iterations=5):
     rng = np.random.default_rng(0)
     W = rng.uniform(0.1, 1.0, (G.shape[1], N_COMPONENTS))
     H = rng.dirichlet(np.ones(N_COMPONENTS), X.shape[0]).T.copy()
-    regularisation = dict(shape_2d=shape_2d, lambda_L=2.0, mu=np.full(N_COMPONENTS, 0.1),
-                          epsilon_reg=1.0)
+    regularisation = dict(shape_2d=shape_2d, lambda_L=2.0, mu=np.full(N_COMPONENTS, 0.1), epsilon_reg=1.0)
     best = np.inf
     for _ in range(2):
         start = time.perf_counter()
@@ -468,8 +580,9 @@ def _run_child(case, environment, timeout=1800):
     env = dict(os.environ, **environment)
     command = [sys.executable, str(Path(__file__).resolve()), "--case", json.dumps(case)]
     try:
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                                   cwd=REPO, env=env)
+        completed = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout, cwd=REPO, env=env
+        )
     except subprocess.TimeoutExpired:
         return dict(case, error=f"timed out after {timeout} s")
     lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
@@ -479,8 +592,7 @@ def _run_child(case, environment, timeout=1800):
 
 
 def _machine():
-    return dict(platform=platform.platform(), cpus=os.cpu_count(),
-                python=platform.python_version())
+    return dict(platform=platform.platform(), cpus=os.cpu_count(), python=platform.python_version())
 
 
 def _write_json(out, payload):
@@ -495,45 +607,75 @@ def _write_json(out, payload):
 
 
 def _short(name):
-    return name.replace("synthetic_", "synthetic ").replace("_instructively_packed_16bit_compressed","").replace("_selection2_cropped2","")
+    return (
+        name.replace("synthetic_", "synthetic ")
+        .replace("_instructively_packed_16bit_compressed", "")
+        .replace("_selection2_cropped2", "")
+    )
+
+
 def fast_table(path):
     """Markdown table of a bench_fast.json (as in docs/performance.md)."""
     d = json.loads(Path(path).read_text())
     rows = {}
     for r in d["results"]:
         rows.setdefault((r["dataset"], r["config"]), {})[r["solver"]] = r
-    out = ["| data | config | nnz | fast s/iter | reference s/iter | sklearn s/iter | fast to conv. (iters) | reference to conv. | sklearn to conv. | fast peak MB | ref peak MB | sklearn peak MB | F fast / F ref | iter / stream bound |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| data | config | nnz | fast s/iter | reference s/iter | sklearn s/iter | fast to conv. (iters) | reference to conv. | sklearn to conv. | fast peak MB | ref peak MB | sklearn peak MB | F fast / F ref | iter / stream bound |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+
     def f(r, key, fmt):
-        if r is None or key not in r: return "–" if r is None or "error" not in r else "err"
+        if r is None or key not in r:
+            return "–" if r is None or "error" not in r else "err"
         return fmt.format(r[key])
+
+    def conv(r):
+        if r is None or "seconds_to_convergence" not in r:
+            return "–"
+        return f"{r['seconds_to_convergence']:.2f} s ({r['n_iter']})"
+
     for (ds, cfg), s in rows.items():
         n, ref, sk = s.get("numba"), s.get("reference"), s.get("sklearn")
-        conv = lambda r: "–" if r is None or "seconds_to_convergence" not in r else f"{r['seconds_to_convergence']:.2f} s ({r['n_iter']})"
         fr = "–"
         if n and ref and "objective" in n and "objective" in ref:
-            fr = f"{n['objective']/ref['objective']:.12f}"
-        out.append(f"| {_short(ds)} | {cfg} | {n['nnz'] if n else ''} | {f(n,'seconds_per_iteration','{:.4f}')} | {f(ref,'seconds_per_iteration','{:.3f}')} | {f(sk,'seconds_per_iteration','{:.3f}')} | {conv(n)} | {conv(ref)} | {conv(sk)} | {f(n,'peak_rss_mb','{:.0f}')} | {f(ref,'peak_rss_mb','{:.0f}')} | {f(sk,'peak_rss_mb','{:.0f}')} | {fr} | {f(n,'bound_ratio','{:.1f}')} |")
+            fr = f"{n['objective'] / ref['objective']:.12f}"
+        out.append(
+            f"| {_short(ds)} | {cfg} | {n['nnz'] if n else ''} | {f(n, 'seconds_per_iteration', '{:.4f}')} | {f(ref, 'seconds_per_iteration', '{:.3f}')} | {f(sk, 'seconds_per_iteration', '{:.3f}')} | {conv(n)} | {conv(ref)} | {conv(sk)} | {f(n, 'peak_rss_mb', '{:.0f}')} | {f(ref, 'peak_rss_mb', '{:.0f}')} | {f(sk, 'peak_rss_mb', '{:.0f}')} | {fr} | {f(n, 'bound_ratio', '{:.1f}')} |"
+        )
     return "\n".join(out)
+
+
 def espm_table(path):
     """Markdown table of a bench_fast_espm.json."""
     d = json.loads(Path(path).read_text())
-    out = ["| data | config | espm s/iter | fast s/iter | ratio | espm to conv. (iters) | fast to conv. (iters) | ratio | espm peak MB | fast peak MB | ratio | F espm | F fast |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| data | config | espm s/iter | fast s/iter | ratio | espm to conv. (iters) | fast to conv. (iters) | ratio | espm peak MB | fast peak MB | ratio | F espm | F fast |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in d["rows"]:
         o, e, r = row["ours"], row.get("espm", {}), row.get("ratios")
         if "error" in e:
-            out.append(f"| {_short(row['dataset'])} | {row['config']} | {e['error']} | {o.get('seconds_per_iteration',0):.4f} | | | {o.get('seconds_to_convergence',0):.2f} s ({o.get('n_iter')}) | | | {o.get('peak_rss_mb',0):.0f} | | | {o.get('objective',0):.6g} |")
+            out.append(
+                f"| {_short(row['dataset'])} | {row['config']} | {e['error']} | {o.get('seconds_per_iteration', 0):.4f} | | | {o.get('seconds_to_convergence', 0):.2f} s ({o.get('n_iter')}) | | | {o.get('peak_rss_mb', 0):.0f} | | | {o.get('objective', 0):.6g} |"
+            )
             continue
-        out.append(f"| {_short(row['dataset'])} | {row['config']} | {e['seconds_per_iteration']:.3f} | {o['seconds_per_iteration']:.4f} | **{r['per_iteration']:.0f}x** | {e['seconds_to_convergence']:.1f} s ({e['n_iter']}) | {o['seconds_to_convergence']:.2f} s ({o['n_iter']}) | **{r['to_convergence']:.0f}x** | {e['peak_rss_mb']:.0f} | {o['peak_rss_mb']:.0f} | **{r['peak_rss']:.1f}x** | {e['objective']:.8g} | {o['objective']:.8g} |")
+        out.append(
+            f"| {_short(row['dataset'])} | {row['config']} | {e['seconds_per_iteration']:.3f} | {o['seconds_per_iteration']:.4f} | **{r['per_iteration']:.0f}x** | {e['seconds_to_convergence']:.1f} s ({e['n_iter']}) | {o['seconds_to_convergence']:.2f} s ({o['n_iter']}) | **{r['to_convergence']:.0f}x** | {e['peak_rss_mb']:.0f} | {o['peak_rss_mb']:.0f} | **{r['peak_rss']:.1f}x** | {e['objective']:.8g} | {o['objective']:.8g} |"
+        )
     return "\n".join(out)
+
+
 def thread_table(path):
     """Markdown table of a bench_fast_threads.json."""
     d = json.loads(Path(path).read_text())
     out = ["| size | setting | seconds per iteration |", "|---|---|---|"]
     for r in d["results"]:
-        out.append(f"| {r['side']}x{r['side']} | {r['mode']} | {r.get('seconds_per_iteration', float('nan')):.4f} |")
+        out.append(
+            f"| {r['side']}x{r['side']} | {r['mode']} | {r.get('seconds_per_iteration', float('nan')):.4f} |"
+        )
     return "\n".join(out)
+
 
 # ----------------------------------------------------------------------------- plan
 
@@ -548,27 +690,50 @@ def plan(sizes, real, solvers):
             if solver == "sklearn":
                 continue
             n_short, n_long = (2, 7) if (solver == "reference" and slow) else (5, 25)
-            cases.append(dict(dataset=dataset, config="physics", solver=solver,
-                              n_short=n_short, n_long=n_long,
-                              max_iter=1000, converge=not (solver == "reference" and slow)))
+            cases.append(
+                dict(
+                    dataset=dataset,
+                    config="physics",
+                    solver=solver,
+                    n_short=n_short,
+                    n_long=n_long,
+                    max_iter=1000,
+                    converge=not (solver == "reference" and slow),
+                )
+            )
         for solver in solvers:
             n_short, n_long = (2, 7) if (solver == "reference" and slow) else (5, 25)
             if solver == "sklearn":
                 n_short, n_long = (2, 7) if slow else (5, 45)
-            cases.append(dict(dataset=dataset, config="plain", solver=solver, n_short=n_short,
-                              n_long=n_long, max_iter=1000,
-                              converge=not (solver != "numba" and slow)))
+            cases.append(
+                dict(
+                    dataset=dataset,
+                    config="plain",
+                    solver=solver,
+                    n_short=n_short,
+                    n_long=n_long,
+                    max_iter=1000,
+                    converge=not (solver != "numba" and slow),
+                )
+            )
     if real:
         for name in REAL_FILES:
             for solver in solvers:
                 big = name.endswith(".pts")
                 # JEOL: the issue's target run (200 iterations) for ours; per iteration only
                 # for the others.
-                cases.append(dict(dataset=name, config="plain", solver=solver,
-                                  n_short=2 if big and solver != "numba" else 5,
-                                  n_long=7 if big and solver != "numba" else 25,
-                                  max_iter=200 if big else 1000, tol=0.0 if big else TOL,
-                                  converge=solver == "numba" or not big))
+                cases.append(
+                    dict(
+                        dataset=name,
+                        config="plain",
+                        solver=solver,
+                        n_short=2 if big and solver != "numba" else 5,
+                        n_long=7 if big and solver != "numba" else 25,
+                        max_iter=200 if big else 1000,
+                        tol=0.0 if big else TOL,
+                        converge=solver == "numba" or not big,
+                    )
+                )
     return cases
 
 
@@ -580,10 +745,12 @@ def main():
     parser.add_argument("--solvers", default="numba,reference,sklearn")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_fast.json"))
     parser.add_argument("--timeout", type=float, default=1800)
-    parser.add_argument("--tables", action="store_true",
-                        help="print the markdown tables of the committed results and exit")
-    parser.add_argument("--threads-study", action="store_true",
-                        help="compare thread settings instead (use with --out)")
+    parser.add_argument(
+        "--tables", action="store_true", help="print the markdown tables of the committed results and exit"
+    )
+    parser.add_argument(
+        "--threads-study", action="store_true", help="compare thread settings instead (use with --out)"
+    )
     args = parser.parse_args()
     if args.case:
         case = json.loads(args.case)
@@ -596,8 +763,11 @@ def main():
         return
     if args.tables:
         results = REPO / "benchmarks" / "results"
-        for make, name in ((fast_table, "bench_fast.json"), (espm_table, "bench_fast_espm.json"),
-                           (thread_table, "bench_fast_threads.json")):
+        for make, name in (
+            (fast_table, "bench_fast.json"),
+            (espm_table, "bench_fast_espm.json"),
+            (thread_table, "bench_fast_threads.json"),
+        ):
             if (results / name).exists():
                 print(f"{name}:\n\n{make(results / name)}\n")
         return
@@ -612,9 +782,17 @@ def main():
         result = run_case_in_subprocess(case, args.timeout)
         results.append(result)
         print(json.dumps(result), file=sys.stderr, flush=True)
-    _write_json(args.out, dict(machine=_machine(), command=" ".join(sys.argv),
-                               counts_per_pixel=COUNTS_PER_PIXEL, n_components=N_COMPONENTS,
-                               configs=CONFIGS, results=results))
+    _write_json(
+        args.out,
+        dict(
+            machine=_machine(),
+            command=" ".join(sys.argv),
+            counts_per_pixel=COUNTS_PER_PIXEL,
+            n_components=N_COMPONENTS,
+            configs=CONFIGS,
+            results=results,
+        ),
+    )
 
 
 if __name__ == "__main__":

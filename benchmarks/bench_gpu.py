@@ -97,8 +97,7 @@ def synthetic_counts(side, n_channels, dose, seed=0, k=3):
     for q in range(k):
         chosen = phase == q
         channel[chosen] = np.minimum(np.searchsorted(cdf[:, q], v[chosen]), n_channels - 1)
-    X = sp.csr_matrix((np.ones(pixel.size, np.float32), (pixel, channel)),
-                      shape=(H.shape[1], n_channels))
+    X = sp.csr_matrix((np.ones(pixel.size, np.float32), (pixel, channel)), shape=(H.shape[1], n_channels))
     X.sum_duplicates()
     return X, G, continuum
 
@@ -112,8 +111,11 @@ def start(G, n_pixels, k, seed=1):
 
 
 def device_info():
-    info = {"python": platform.python_version(), "machine": platform.machine(),
-            "processor": platform.processor()}
+    info = {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "processor": platform.processor(),
+    }
     try:
         import cupy
 
@@ -154,8 +156,9 @@ def time_iterations(backend_name, X, G, W0, H0, config, shape_2d, dtype, n_timed
     G, W, H = (np.asarray(a, dtype=dtype) for a in (G, W0, H0))
     if backend.to_device is not None:
         G, W, H = (backend.to_device(data, a) for a in (G, W, H))
-    regularisation = dict(shape_2d=shape_2d, lambda_L=config["lambda_L"],
-                          mu=np.full(W.shape[1], config["mu"]), epsilon_reg=1.0)
+    regularisation = dict(
+        shape_2d=shape_2d, lambda_L=config["lambda_L"], mu=np.full(W.shape[1], config["mu"]), epsilon_reg=1.0
+    )
 
     def evaluate(W, H):
         if backend.evaluate is None:
@@ -169,15 +172,15 @@ def time_iterations(backend_name, X, G, W0, H0, config, shape_2d, dtype, n_timed
     while True:
         t0 = time.perf_counter()
         shared = {} if workspace is None else {"workspace": workspace}
-        H = backend.h_step(data, G, W, H, simplex=config["simplex"], fixed=None, eps=1e-10,
-                           **regularisation, **shared)
+        H = backend.h_step(
+            data, G, W, H, simplex=config["simplex"], fixed=None, eps=1e-10, **regularisation, **shared
+        )
         W = backend.w_step(data, G, W, H, simplex_rows=None, fixed=None, eps=1e-10)
         terms, workspace = evaluate(W, H)  # three floats to the host: synchronised
         n_done += 1
         if n_done > 2:  # two warm-up iterations (compilation, caches)
             times.append(time.perf_counter() - t0)
-        if n_done >= 2 + n_timed and (time.perf_counter() - begin > budget_s
-                                      or n_done >= 2 + 4 * n_timed):
+        if n_done >= 2 + n_timed and (time.perf_counter() - begin > budget_s or n_done >= 2 + 4 * n_timed):
             break
         if n_done >= 3 and time.perf_counter() - begin > 10 * budget_s:
             break
@@ -189,10 +192,15 @@ def time_iterations(backend_name, X, G, W0, H0, config, shape_2d, dtype, n_timed
         t0 = time.perf_counter()
         float(xp.sum(nonzeros.values))
         read_once = time.perf_counter() - t0
-    return {"seconds_per_iteration": statistics.median(times), "n_timed": len(times),
-            "min_seconds": min(times), "prepare_seconds": prepare,
-            "read_once_seconds": read_once, "iterations": n_done,
-            "final_objective": float(np.sum(terms))}
+    return {
+        "seconds_per_iteration": statistics.median(times),
+        "n_timed": len(times),
+        "min_seconds": min(times),
+        "prepare_seconds": prepare,
+        "read_once_seconds": read_once,
+        "iterations": n_done,
+        "final_objective": float(np.sum(terms)),
+    }
 
 
 def run_cases(args, gpu):
@@ -203,9 +211,11 @@ def run_cases(args, gpu):
         t0 = time.perf_counter()
         X, G_physics, _ = synthetic_counts(side, n_channels, dose)
         made = time.perf_counter() - t0
-        print(f"{side}x{side}x{n_channels}: {X.nnz} nonzeros "
-              f"({100 * X.nnz / (X.shape[0] * X.shape[1]):.2f} %), made in {made:.1f} s",
-              flush=True)
+        print(
+            f"{side}x{side}x{n_channels}: {X.nnz} nonzeros "
+            f"({100 * X.nnz / (X.shape[0] * X.shape[1]):.2f} %), made in {made:.1f} s",
+            flush=True,
+        )
         for name, config in CONFIGS.items():
             G = G_physics if config["physics"] else np.eye(n_channels)
             W0, H0 = start(G, X.shape[0], 3)
@@ -215,25 +225,46 @@ def run_cases(args, gpu):
             numba_objective = None
             for backend, dtype, data in runs:
                 label = f"{side}x{side}x{n_channels} {name} {backend} {dtype}" + (
-                    " dense" if isinstance(data, np.ndarray) else "")
+                    " dense" if isinstance(data, np.ndarray) else ""
+                )
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")
-                        row = time_iterations(backend, data, G, W0, H0, config, (side, side),
-                                              dtype, args.iterations, args.budget)
+                        row = time_iterations(
+                            backend,
+                            data,
+                            G,
+                            W0,
+                            H0,
+                            config,
+                            (side, side),
+                            dtype,
+                            args.iterations,
+                            args.budget,
+                        )
                 except Exception as error:  # noqa: BLE001 (recorded; the next case runs)
                     row = {"error": f"{type(error).__name__}: {error}"}
-                row.update(size=[side, side, n_channels], config=name, backend=backend,
-                           dtype=dtype, dense=isinstance(data, np.ndarray), nnz=int(X.nnz),
-                           counts_per_pixel=dose)
+                row.update(
+                    size=[side, side, n_channels],
+                    config=name,
+                    backend=backend,
+                    dtype=dtype,
+                    dense=isinstance(data, np.ndarray),
+                    nnz=int(X.nnz),
+                    counts_per_pixel=dose,
+                )
                 if backend == "numba" and "final_objective" in row:
                     numba_objective = row["final_objective"]
                 if numba_objective is not None and "final_objective" in row:
-                    row["objective_vs_numba"] = abs(row["final_objective"] - numba_objective) / \
-                        abs(numba_objective)
+                    row["objective_vs_numba"] = abs(row["final_objective"] - numba_objective) / abs(
+                        numba_objective
+                    )
                 cases.append(row)
-                shown = (f"{1e3 * row['seconds_per_iteration']:.3f} ms/iteration"
-                         if "seconds_per_iteration" in row else row["error"])
+                shown = (
+                    f"{1e3 * row['seconds_per_iteration']:.3f} ms/iteration"
+                    if "seconds_per_iteration" in row
+                    else row["error"]
+                )
                 print(f"  {label}: {shown}", flush=True)
     return cases
 
@@ -251,21 +282,29 @@ def run_sample(gpu):
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    outcome = run_decomposition({"file": str(sample), "backend": backend,
-                                                 "output_dir": str(Path(folder) / backend),
-                                                 "overwrite": True})
+                    outcome = run_decomposition(
+                        {
+                            "file": str(sample),
+                            "backend": backend,
+                            "output_dir": str(Path(folder) / backend),
+                            "overwrite": True,
+                        }
+                    )
             except Exception as error:  # noqa: BLE001
                 out.setdefault(backend, []).append({"error": f"{type(error).__name__}: {error}"})
                 continue
             result = outcome.result
-            out.setdefault(backend, []).append({
-                "wall_seconds": time.perf_counter() - t0,
-                "fit_seconds": float(result.fit_seconds), "n_iter": int(result.n_iter)})
+            out.setdefault(backend, []).append(
+                {
+                    "wall_seconds": time.perf_counter() - t0,
+                    "fit_seconds": float(result.fit_seconds),
+                    "n_iter": int(result.n_iter),
+                }
+            )
             results[backend] = result
     if "auto" in results and gpu in results:
         a, b = results["auto"], results[gpu]
-        out["maps_relative_difference"] = float(np.max(np.abs(b.maps - a.maps))
-                                                / np.max(np.abs(a.maps)))
+        out["maps_relative_difference"] = float(np.max(np.abs(b.maps - a.maps)) / np.max(np.abs(a.maps)))
         out["W_relative_difference"] = float(np.max(np.abs(b.W - a.W)) / np.max(np.abs(a.W)))
     return out
 
@@ -274,9 +313,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_gpu.json"))
     parser.add_argument("--sizes", type=int, nargs="+", default=sorted(SIZES), choices=sorted(SIZES))
-    parser.add_argument("--gpu-backend", default="cuda",
-                        choices=("cuda", "cupy", "torch", "array-api"),
-                        help="array-api: a dry run of this script on the CPU (numpy)")
+    parser.add_argument(
+        "--gpu-backend",
+        default="cuda",
+        choices=("cuda", "cupy", "torch", "array-api"),
+        help="array-api: a dry run of this script on the CPU (numpy)",
+    )
     parser.add_argument("--iterations", type=int, default=10, help="timed iterations (at least)")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per case (about)")
     parser.add_argument("--dose", type=float, default=None, help="counts per pixel")
@@ -286,8 +328,12 @@ def main():
     args = parser.parse_args()
     if args.quick:
         args.iterations, args.budget = 3, 1.0
-    report = {"device": device_info(), "command": " ".join(sys.argv), "cases": [],
-              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "device": device_info(),
+        "command": " ".join(sys.argv),
+        "cases": [],
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     print(json.dumps(report["device"]), flush=True)
     report["cases"] = run_cases(args, args.gpu_backend)
     if not args.no_sample:

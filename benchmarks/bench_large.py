@@ -58,8 +58,9 @@ def simulate_to_disk(size, path, seed=0):
         phase_weights,
     )
 
-    settings = SimulationSettings(size=(size, size), dose=DOSE, n_channels=N_CHANNELS,
-                                  shapes=("particles", "layer"), seed=seed)
+    settings = SimulationSettings(
+        size=(size, size), dose=DOSE, n_channels=N_CHANNELS, shapes=("particles", "layer"), seed=seed
+    )
     phases = tuple(DEFAULT_PHASES)[:3]
     model = _edx_model(settings, elements_of(phases))
     W = phase_weights(model, phases, settings.continuum_fraction) * DOSE
@@ -69,7 +70,7 @@ def simulate_to_disk(size, path, seed=0):
 
     def block(block_id=None):
         row = block_id[0] * ROWS_PER_CHUNK
-        H = maps[:, row:row + ROWS_PER_CHUNK].reshape(len(phases), -1)
+        H = maps[:, row : row + ROWS_PER_CHUNK].reshape(len(phases), -1)
         local = np.random.default_rng([seed, row])
         counts = local.poisson((spectra @ H).T).astype(np.uint16)
         return counts.reshape(-1, size, N_CHANNELS)
@@ -82,12 +83,13 @@ def simulate_to_disk(size, path, seed=0):
     axis = signal.axes_manager.signal_axes[0]
     axis.offset, axis.scale, axis.units = 0.0, 0.01, "keV"
     signal.metadata.set_item("Acquisition_instrument.TEM.beam_energy", settings.beam_energy_keV)
-    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa",
-                             settings.mnka_fwhm_eV)
-    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.elevation_angle",
-                             settings.elevation_deg)
-    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.azimuth_angle",
-                             settings.azimuth_deg)
+    signal.metadata.set_item(
+        "Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa", settings.mnka_fwhm_eV
+    )
+    signal.metadata.set_item(
+        "Acquisition_instrument.TEM.Detector.EDS.elevation_angle", settings.elevation_deg
+    )
+    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.azimuth_angle", settings.azimuth_deg)
     signal.metadata.set_item("Sample.elements", list(elements_of(phases)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -104,13 +106,22 @@ def _estimator(image, iterations, elements):
     from espm_cli.analysis import make_estimator
     from espm_cli.analysis.run import prepare
 
-    config = {"elements": elements, "beam_energy": None, "elevation": None, "azimuth": None,
-              "tilt": None, "mnka_fwhm": None, "thickness": None, "density": None,
-              "no_physics": False, "energy_range": None, "ignore_elements": None}
+    config = {
+        "elements": elements,
+        "beam_energy": None,
+        "elevation": None,
+        "azimuth": None,
+        "tilt": None,
+        "mnka_fwhm": None,
+        "thickness": None,
+        "density": None,
+        "no_physics": False,
+        "energy_range": None,
+        "ignore_elements": None,
+    }
     window, model = prepare(image, config)
     fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
-    estimator = make_estimator(3, model, image.shape_2d, max_iter=iterations, tol=0.0,
-                               extrapolate=False)
+    estimator = make_estimator(3, model, image.shape_2d, max_iter=iterations, tol=0.0, extrapolate=False)
     return estimator, fitted
 
 
@@ -127,16 +138,23 @@ def run_case(case, path, iterations, elements):
 
     counts = fit_matrix(fitted.counts)
     loaded = time.perf_counter() - started
-    out = {"case": case, "load_seconds": loaded, "n_pixels": image.n_pixels,
-           "n_channels_fitted": fitted.n_channels}
+    out = {
+        "case": case,
+        "load_seconds": loaded,
+        "n_pixels": image.n_pixels,
+        "n_channels_fitted": fitted.n_channels,
+    }
     if case == "distributed":
         import distributed
 
         from espm_cli.solver.distributed import fit_distributed
 
-        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      dashboard_address=None) as cluster, \
-                distributed.Client(cluster) as client:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
             started = time.perf_counter()
             fit_distributed(estimator, counts, client)
             out["fit_seconds"] = time.perf_counter() - started
@@ -182,24 +200,36 @@ def run_minibatch(path, elements, epochs=(1, 2, 4), full_iterations=60):
     estimator.fit(counts)
     full_times = np.array(stamps) - started
     rows = []
-    params = {name: value for name, value in estimator.get_params().items()
-              if name in MiniBatchSmoothNMF().get_params()}
+    params = {
+        name: value
+        for name, value in estimator.get_params().items()
+        if name in MiniBatchSmoothNMF().get_params()
+    }
     for n_epochs in epochs:
-        minibatch = MiniBatchSmoothNMF(**{**params, "max_iter": n_epochs, "tol": 0.0,
-                                          "batch_size": 16384, "max_no_improvement": None})
+        minibatch = MiniBatchSmoothNMF(
+            **{**params, "max_iter": n_epochs, "tol": 0.0, "batch_size": 16384, "max_no_improvement": None}
+        )
         started = time.perf_counter()
         minibatch.fit(counts)
         seconds = time.perf_counter() - started
         reached = np.flatnonzero(np.array(objectives) <= minibatch.objective_)
-        rows.append({"epochs": n_epochs, "minibatch_seconds": seconds,
-                     "minibatch_objective": minibatch.objective_,
-                     "full_seconds_to_same_objective": (float(full_times[reached[0]])
-                                                        if reached.size else None),
-                     "full_iterations_to_same_objective": (int(reached[0]) + 1
-                                                           if reached.size else None)})
-    return {"case": "minibatch", "full_final_objective": objectives[-1],
-            "full_seconds": float(full_times[-1]), "full_n_iter": len(objectives),
-            "rows": rows, "peak_rss_mb": _peak_mb()}
+        rows.append(
+            {
+                "epochs": n_epochs,
+                "minibatch_seconds": seconds,
+                "minibatch_objective": minibatch.objective_,
+                "full_seconds_to_same_objective": (float(full_times[reached[0]]) if reached.size else None),
+                "full_iterations_to_same_objective": (int(reached[0]) + 1 if reached.size else None),
+            }
+        )
+    return {
+        "case": "minibatch",
+        "full_final_objective": objectives[-1],
+        "full_seconds": float(full_times[-1]),
+        "full_n_iter": len(objectives),
+        "rows": rows,
+        "peak_rss_mb": _peak_mb(),
+    }
 
 
 def main():
@@ -209,16 +239,20 @@ def main():
     parser.add_argument("--cases", default="in_memory,lazy,distributed,minibatch")
     parser.add_argument("--data", default="benchmarks/data/large")
     parser.add_argument("--out", default="benchmarks/results/bench_large.json")
-    parser.add_argument("--rerun", help="measure --cases again on the existing file and "
-                        "JSON, noting this text (why) in each")
+    parser.add_argument(
+        "--rerun", help="measure --cases again on the existing file and JSON, noting this text (why) in each"
+    )
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--elements", help=argparse.SUPPRESS)
     args = parser.parse_args()
     path = Path(args.data) / f"large_{args.size}.zspy"
     if args.case:  # a subprocess: one case, JSON on stdout
         elements = args.elements.split(",")
-        result = (run_minibatch(path, elements) if args.case == "minibatch"
-                  else run_case(args.case, path, args.iterations, elements))
+        result = (
+            run_minibatch(path, elements)
+            if args.case == "minibatch"
+            else run_case(args.case, path, args.iterations, elements)
+        )
         print(json.dumps(result))
         return
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -228,12 +262,27 @@ def main():
         truth = {"elements": list(elements_of(tuple(DEFAULT_PHASES)[:3]))}
         results = json.loads(Path(args.out).read_text())
         for case in args.cases.split(","):
-            command = [sys.executable, __file__, "--size", str(args.size), "--iterations",
-                       str(args.iterations), "--data", args.data, "--case", case,
-                       "--elements", ",".join(truth["elements"])]
-            done = subprocess.run(command, capture_output=True, text=True, check=True,
-                                  env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
-                                       "PYTHONPATH": str(ROOT)})
+            command = [
+                sys.executable,
+                __file__,
+                "--size",
+                str(args.size),
+                "--iterations",
+                str(args.iterations),
+                "--data",
+                args.data,
+                "--case",
+                case,
+                "--elements",
+                ",".join(truth["elements"]),
+            ]
+            done = subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=True,
+                env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+            )
             result = json.loads(done.stdout.strip().splitlines()[-1])
             result["rerun"] = args.rerun
             results["cases"] = [c for c in results["cases"] if c["case"] != case] + [result]
@@ -243,18 +292,40 @@ def main():
     started = time.perf_counter()
     truth = simulate_to_disk(args.size, path)
     simulate_seconds = time.perf_counter() - started
-    results = {"size": [args.size, args.size, N_CHANNELS], "dose": DOSE, "file": path.name,
-               "simulate_and_write_seconds": simulate_seconds, "machine": {
-                   "platform": platform.platform(), "cpus": os.cpu_count(),
-                   "note": "2 vCPUs shared with other jobs (load average ~10 during the run)"},
-               "iterations": args.iterations, "cases": []}
+    results = {
+        "size": [args.size, args.size, N_CHANNELS],
+        "dose": DOSE,
+        "file": path.name,
+        "simulate_and_write_seconds": simulate_seconds,
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "note": "2 vCPUs shared with other jobs (load average ~10 during the run)",
+        },
+        "iterations": args.iterations,
+        "cases": [],
+    }
     for case in args.cases.split(","):
-        command = [sys.executable, __file__, "--size", str(args.size), "--iterations",
-                   str(args.iterations), "--data", args.data, "--case", case,
-                   "--elements", ",".join(truth["elements"])]
-        done = subprocess.run(command, capture_output=True, text=True,
-                              env={**os.environ, "OPENBLAS_NUM_THREADS": "1",
-                                   "PYTHONPATH": str(ROOT)})
+        command = [
+            sys.executable,
+            __file__,
+            "--size",
+            str(args.size),
+            "--iterations",
+            str(args.iterations),
+            "--data",
+            args.data,
+            "--case",
+            case,
+            "--elements",
+            ",".join(truth["elements"]),
+        ]
+        done = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)},
+        )
         if done.returncode != 0:
             results["cases"].append({"case": case, "error": done.stderr.strip().splitlines()[-1]})
         else:

@@ -26,8 +26,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from hard_cases import (CARBIDE, FEPT, ILMENITE, MNS, NIO, SILICATE, STEEL, TIO2,  # noqa: E402
-                        ZRO2, Case, make_case)
+from hard_cases import CARBIDE, FEPT, ILMENITE, MNS, NIO, SILICATE, STEEL, TIO2, ZRO2, Case, make_case  # noqa: E402
 
 MINOR = "particles:0.05"
 CASES = (
@@ -52,16 +51,27 @@ def run_case(case, dose, size, seed, kind, n_folds, below=2):
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        selection = select_k(X, k_values, model=model, shape_2d=shape, n_folds=n_folds,
-                             fold_kind=kind, fold_seed=seed, **FIT)
+        selection = select_k(
+            X, k_values, model=model, shape_2d=shape, n_folds=n_folds, fold_kind=kind, fold_seed=seed, **FIT
+        )
     rows = selection.rows()
     best = selection.mean.min()
     # sharpness: how many standard errors the neighbours of the true k lie above it
-    return {"case": case.name, "true_k": true_k, "dose": dose, "size": size, "seed": seed,
-            "fold_kind": kind, "n_folds": n_folds, "suggested_k": selection.suggested_k,
-            "best_k": selection.best_k, "seconds": time.perf_counter() - started,
-            "curve": rows, "margin_in_se": margins(selection, true_k),
-            "lowest_mean": float(best)}
+    return {
+        "case": case.name,
+        "true_k": true_k,
+        "dose": dose,
+        "size": size,
+        "seed": seed,
+        "fold_kind": kind,
+        "n_folds": n_folds,
+        "suggested_k": selection.suggested_k,
+        "best_k": selection.best_k,
+        "seconds": time.perf_counter() - started,
+        "curve": rows,
+        "margin_in_se": margins(selection, true_k),
+        "lowest_mean": float(best),
+    }
 
 
 def margins(selection, true_k):
@@ -87,10 +97,14 @@ def summarise(rows):
             continue
         right = sum(r["suggested_k"] == r["true_k"] for r in cases)
         off = max(abs(r["suggested_k"] - r["true_k"]) for r in cases)
-        out[kind] = {"cases": len(cases), "suggested_true_k": right,
-                     "fraction_true_k": right / len(cases), "largest_error": off,
-                     "best_is_true_k": sum(r["best_k"] == r["true_k"] for r in cases),
-                     "median_seconds": float(np.median([r["seconds"] for r in cases]))}
+        out[kind] = {
+            "cases": len(cases),
+            "suggested_true_k": right,
+            "fraction_true_k": right / len(cases),
+            "largest_error": off,
+            "best_is_true_k": sum(r["best_k"] == r["true_k"] for r in cases),
+            "median_seconds": float(np.median([r["seconds"] for r in cases])),
+        }
     return out
 
 
@@ -102,9 +116,16 @@ def sample_case(kind, n_folds):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         selection = select_from_config(config, range(2, 7), n_folds=n_folds, fold_kind=kind)
-    return {"case": "sample_data/sample.hspy", "expected_k": 3, "fold_kind": kind,
-            "n_folds": n_folds, "suggested_k": selection.suggested_k, "best_k": selection.best_k,
-            "seconds": time.perf_counter() - started, "curve": selection.rows()}
+    return {
+        "case": "sample_data/sample.hspy",
+        "expected_k": 3,
+        "fold_kind": kind,
+        "n_folds": n_folds,
+        "suggested_k": selection.suggested_k,
+        "best_k": selection.best_k,
+        "seconds": time.perf_counter() - started,
+        "curve": selection.rows(),
+    }
 
 
 def main(argv=None):
@@ -121,8 +142,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     out = Path(args.out)
     rows = []
-    payload = {"command": " ".join(sys.argv), "machine": "2 cores shared with 5 other jobs (noisy)",
-               "fit": {"simplex": "H", "defaults": "espm_cli.analysis.defaults"}, "rows": rows}
+    payload = {
+        "command": " ".join(sys.argv),
+        "machine": "2 cores shared with 5 other jobs (noisy)",
+        "fit": {"simplex": "H", "defaults": "espm_cli.analysis.defaults"},
+        "rows": rows,
+    }
 
     def write():
         payload["summary"] = summarise(rows)
@@ -138,8 +163,7 @@ def main(argv=None):
         for case in chosen:
             for dose in (float(d) for d in args.doses.split(",")):
                 for seed in (int(s) for s in args.seeds.split(",")):
-                    rows.append(run_case(case, dose, args.size, seed, kind, args.folds,
-                                         args.below))
+                    rows.append(run_case(case, dose, args.size, seed, kind, args.folds, args.below))
                     print(json.dumps({k: v for k, v in rows[-1].items() if k != "curve"}), flush=True)
                     write()
     write()

@@ -39,7 +39,7 @@ def synthetic_counts(side, n_channels=N_CHANNELS, seed=0, block=1024):
     channels = np.arange(n_channels)
     background = np.exp(-channels / (0.4 * n_channels)) * (0.2 + channels / n_channels)
     spectra = []
-    for phase in range(N_PHASES):
+    for _phase in range(N_PHASES):
         spectrum = background.copy()
         for centre in rng.uniform(0.05, 0.95, 4) * n_channels:
             spectrum += rng.uniform(1, 5) * np.exp(-0.5 * ((channels - centre) / 8.0) ** 2)
@@ -52,7 +52,7 @@ def synthetic_counts(side, n_channels=N_CHANNELS, seed=0, block=1024):
     maps = (maps / maps.sum(axis=0)).reshape(N_PHASES, -1)
     blocks = []
     for start in range(0, side * side, block):
-        rate = COUNTS_PER_PIXEL * maps[:, start:start + block].T @ spectra
+        rate = COUNTS_PER_PIXEL * maps[:, start : start + block].T @ spectra
         blocks.append(sp.csr_array(rng.poisson(rate).astype(np.uint16)))
     return sp.vstack(blocks, format="csr")
 
@@ -74,8 +74,15 @@ def run_case(side, method, max_iter, backend, dense):
             from sklearn.decomposition import NMF
 
             X_float = X.astype(np.float64)
-            estimator = NMF(N_PHASES, beta_loss="kullback-leibler", solver="mu",
-                            init="nndsvda", max_iter=max_iter, tol=0.0, random_state=0)
+            estimator = NMF(
+                N_PHASES,
+                beta_loss="kullback-leibler",
+                solver="mu",
+                init="nndsvda",
+                max_iter=max_iter,
+                tol=0.0,
+                random_state=0,
+            )
             estimator.fit(X_float)
             n_iter = estimator.n_iter_
             final = float(estimator.reconstruction_err_)
@@ -83,23 +90,32 @@ def run_case(side, method, max_iter, backend, dense):
         else:
             from espm_cli.solver import SmoothNMF
 
-            estimator = SmoothNMF(N_PHASES, init="nndsvda", max_iter=max_iter, tol=0.0,
-                                  random_state=0, backend=backend)
+            estimator = SmoothNMF(
+                N_PHASES, init="nndsvda", max_iter=max_iter, tol=0.0, random_state=0, backend=backend
+            )
             estimator.fit(X)
             n_iter = estimator.n_iter_
             final = float(np.sqrt(2 * estimator.reconstruction_err_))
             final_name = "sqrt(2 * KL), comparable to sklearn's reconstruction_err_"
         seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"pixels": side * side, "shape_2d": [side, side], "n_channels": N_CHANNELS,
-            "nnz": int(X.nnz) if hasattr(X, "nnz") else int(np.count_nonzero(X)),
-            "input": "dense uint16" if dense else "scipy.sparse CSR uint16",
-            "method": method, "backend": backend if method == "smoothnmf" else None,
-            "n_iter": int(n_iter), "fit_seconds": seconds,
-            "seconds_per_iteration": seconds / max(int(n_iter), 1),
-            "peak_rss_MiB": peak / 1024, "rss_before_fit_MiB": rss_before / 1024,
-            "fit_peak_increase_MiB": (peak - rss_before) / 1024,
-            "final_error": final, "final_error_meaning": final_name}
+    return {
+        "pixels": side * side,
+        "shape_2d": [side, side],
+        "n_channels": N_CHANNELS,
+        "nnz": int(X.nnz) if hasattr(X, "nnz") else int(np.count_nonzero(X)),
+        "input": "dense uint16" if dense else "scipy.sparse CSR uint16",
+        "method": method,
+        "backend": backend if method == "smoothnmf" else None,
+        "n_iter": int(n_iter),
+        "fit_seconds": seconds,
+        "seconds_per_iteration": seconds / max(int(n_iter), 1),
+        "peak_rss_MiB": peak / 1024,
+        "rss_before_fit_MiB": rss_before / 1024,
+        "fit_peak_increase_MiB": (peak - rss_before) / 1024,
+        "final_error": final,
+        "final_error_meaning": final_name,
+    }
 
 
 def machine_info():
@@ -129,28 +145,41 @@ def machine_info():
         espm_version = version("espm-cli")
     except Exception:  # not installed: the benchmark still runs from a checkout
         espm_version = None
-    return {"platform": platform.platform(), "cpu": cpu, "logical_cpus": os.cpu_count(),
-            "memory_GiB": memory_GiB, "python": platform.python_version(),
-            "numpy": numpy.__version__, "scipy": scipy.__version__,
-            "scikit-learn": sklearn.__version__, "espm-cli": espm_version}
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "memory_GiB": memory_GiB,
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "espm-cli": espm_version,
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256],
-                        help="image sides in pixels (default: 64 128 256)")
-    parser.add_argument("--max-iter", type=int, default=30,
-                        help="iterations per fit, the same for every method (default: 30)")
-    parser.add_argument("--backends", nargs="+", default=["reference"],
-                        help="SmoothNMF backends to time (default: reference)")
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[64, 128, 256],
+        help="image sides in pixels (default: 64 128 256)",
+    )
+    parser.add_argument(
+        "--max-iter", type=int, default=30, help="iterations per fit, the same for every method (default: 30)"
+    )
+    parser.add_argument(
+        "--backends", nargs="+", default=["reference"], help="SmoothNMF backends to time (default: reference)"
+    )
     parser.add_argument("--no-sklearn", action="store_true", help="skip scikit-learn's NMF")
-    parser.add_argument("--dense", action="store_true",
-                        help="pass X as a dense uint16 array instead of CSR")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS/numba threads per case (default: 1)")
+    parser.add_argument("--dense", action="store_true", help="pass X as a dense uint16 array instead of CSR")
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/numba threads per case (default: 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--worker", nargs=4, metavar=("SIDE", "METHOD", "BACKEND", "DENSE"),
-                        help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--worker", nargs=4, metavar=("SIDE", "METHOD", "BACKEND", "DENSE"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -164,30 +193,51 @@ def main(argv=None):
         cases += [(side, "sklearn_nmf_kl_mu", "-") for side in args.sizes]
     cases.sort(key=lambda case: case[0])
     environment = dict(os.environ)
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                 "NUMBA_NUM_THREADS"):
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
         environment[name] = str(args.threads)
     results = []
     for side, method, backend in cases:
-        command = [sys.executable, __file__, "--max-iter", str(args.max_iter), "--worker",
-                   str(side), method, backend, "1" if args.dense else "0"]
-        completed = subprocess.run(command, capture_output=True, text=True, env=environment,
-                                   check=False)
+        command = [
+            sys.executable,
+            __file__,
+            "--max-iter",
+            str(args.max_iter),
+            "--worker",
+            str(side),
+            method,
+            backend,
+            "1" if args.dense else "0",
+        ]
+        completed = subprocess.run(command, capture_output=True, text=True, env=environment, check=False)
         if completed.returncode != 0:
-            results.append({"pixels": side * side, "method": method, "backend": backend,
-                            "error": completed.stderr.strip().splitlines()[-1:]})
+            results.append(
+                {
+                    "pixels": side * side,
+                    "method": method,
+                    "backend": backend,
+                    "error": completed.stderr.strip().splitlines()[-1:],
+                }
+            )
         else:
             results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
         sys.stderr.write(json.dumps(results[-1]) + "\n")
-    report = {"benchmark": "SmoothNMF vs sklearn NMF(beta_loss='kullback-leibler', solver='mu')",
-              "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
-              "settings": {"max_iter": args.max_iter, "tol": 0.0, "init": "nndsvda",
-                           "n_components": N_PHASES, "n_channels": N_CHANNELS,
-                           "counts_per_pixel": COUNTS_PER_PIXEL, "threads": args.threads,
-                           "regularisation": "none (plain KL, G = identity) for a like-for-"
-                                             "like comparison"},
-              "machine": machine_info(), "results": results}
+    report = {
+        "benchmark": "SmoothNMF vs sklearn NMF(beta_loss='kullback-leibler', solver='mu')",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name] + (argv or sys.argv[1:])),
+        "settings": {
+            "max_iter": args.max_iter,
+            "tol": 0.0,
+            "init": "nndsvda",
+            "n_components": N_PHASES,
+            "n_channels": N_CHANNELS,
+            "counts_per_pixel": COUNTS_PER_PIXEL,
+            "threads": args.threads,
+            "regularisation": "none (plain KL, G = identity) for a like-for-like comparison",
+        },
+        "machine": machine_info(),
+        "results": results,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     temporary = args.output.with_suffix(".json.tmp")
     temporary.write_text(json.dumps(report, indent=2) + "\n")

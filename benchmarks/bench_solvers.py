@@ -57,8 +57,16 @@ def trace(X, beta_loss, solver, budget):
         points.append((time.perf_counter() - start, float(row[-1])))
         return points[-1][0] > budget
 
-    estimator = SmoothNMF(N_PHASES, beta_loss=beta_loss, solver=solver, init="random",
-                          random_state=0, max_iter=100000, tol=1e-9, callback=record)
+    estimator = SmoothNMF(
+        N_PHASES,
+        beta_loss=beta_loss,
+        solver=solver,
+        init="random",
+        random_state=0,
+        max_iter=100000,
+        tol=1e-9,
+        callback=record,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         estimator.fit(X)
@@ -73,18 +81,28 @@ def run_solvers(side, budget):
         for solver in SOLVERS:
             points, n_iter = trace(X, beta_loss, solver, budget)
             traces[solver] = (points, n_iter)
-            print(f"{side} {beta_loss} {solver}: {n_iter} iterations, {points[-1]}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{side} {beta_loss} {solver}: {n_iter} iterations, {points[-1]}", file=sys.stderr, flush=True
+            )
         best = min(points[-1][1] for points, _ in traces.values())
         for solver, (points, n_iter) in traces.items():
             reached = [t for t, value in points if value <= best + REACHED * abs(best)]
-            rows.append({"pixels": side * side, "n_channels": N_CHANNELS, "nnz": int(X.nnz),
-                         "beta_loss": beta_loss, "solver": solver, "n_iter": n_iter,
-                         "seconds": points[-1][0], "final_objective": points[-1][1],
-                         "best_objective": best,
-                         "final_relative_gap": (points[-1][1] - best) / abs(best),
-                         "seconds_to_best_1e-4": reached[0] if reached else None,
-                         "seconds_per_iteration": points[-1][0] / len(points)})
+            rows.append(
+                {
+                    "pixels": side * side,
+                    "n_channels": N_CHANNELS,
+                    "nnz": int(X.nnz),
+                    "beta_loss": beta_loss,
+                    "solver": solver,
+                    "n_iter": n_iter,
+                    "seconds": points[-1][0],
+                    "final_objective": points[-1][1],
+                    "best_objective": best,
+                    "final_relative_gap": (points[-1][1] - best) / abs(best),
+                    "seconds_to_best_1e-4": reached[0] if reached else None,
+                    "seconds_per_iteration": points[-1][0] / len(points),
+                }
+            )
             print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
     return rows
 
@@ -96,8 +114,7 @@ def plain_semi_nmf(X, D, n_iterations):
         cross, gram = Z.T @ X, Z.T @ Z
         positive = lambda A: (np.abs(A) + A) / 2  # noqa: E731
         negative = lambda A: (np.abs(A) - A) / 2  # noqa: E731
-        D = D * np.sqrt((positive(cross) + negative(gram) @ D)
-                        / (negative(cross) + positive(gram) @ D))
+        D = D * np.sqrt((positive(cross) + negative(gram) @ D) / (negative(cross) + positive(gram) @ D))
     Z = X @ np.linalg.pinv(D)
     return Z, D
 
@@ -118,13 +135,18 @@ def run_semi_nmf(side, n_iterations=50):
     Z_plain, D_plain = plain_semi_nmf(X, D0, n_iterations)
     plain = time.perf_counter() - start
     objective = lambda Z, D: 0.5 * float(np.sum((X - Z @ D) ** 2))  # noqa: E731
-    row = {"pixels": side * side, "n_channels": N_CHANNELS, "iterations": n_iterations,
-           "semi_nmf_s_per_iter": ours / n_iterations,
-           "plain_numpy_s_per_iter": plain / n_iterations,
-           "semi_nmf_objective": objective(Z, estimator.components_),
-           "plain_numpy_objective": objective(Z_plain, D_plain),
-           "max_relative_dictionary_difference": float(
-               np.max(np.abs(estimator.components_ - D_plain)) / np.max(np.abs(D_plain)))}
+    row = {
+        "pixels": side * side,
+        "n_channels": N_CHANNELS,
+        "iterations": n_iterations,
+        "semi_nmf_s_per_iter": ours / n_iterations,
+        "plain_numpy_s_per_iter": plain / n_iterations,
+        "semi_nmf_objective": objective(Z, estimator.components_),
+        "plain_numpy_objective": objective(Z_plain, D_plain),
+        "max_relative_dictionary_difference": float(
+            np.max(np.abs(estimator.components_ - D_plain)) / np.max(np.abs(D_plain))
+        ),
+    }
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 
@@ -132,8 +154,7 @@ def run_semi_nmf(side, n_iterations=50):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128])
-    parser.add_argument("--budget", type=float, default=60.0,
-                        help="seconds per solver and case")
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per solver and case")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     from espm_cli.solver import SmoothNMF
@@ -143,12 +164,18 @@ def main(argv=None):
     for side in args.sizes:
         rows.extend(run_solvers(side, args.budget))
         semi.append(run_semi_nmf(side))
-    result = {"benchmark": "bench_solvers", "created": datetime.datetime.now(
-        datetime.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(["python"] + sys.argv), "budget_seconds": args.budget,
-        "reached_within": REACHED, "n_components": N_PHASES, "machine": machine_info(),
-        "note": "one run per case, in one process, on a shared 2-core machine: compare "
-                "ratios within a case", "solvers": rows, "semi_nmf": semi}
+    result = {
+        "benchmark": "bench_solvers",
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(["python"] + sys.argv),
+        "budget_seconds": args.budget,
+        "reached_within": REACHED,
+        "n_components": N_PHASES,
+        "machine": machine_info(),
+        "note": "one run per case, in one process, on a shared 2-core machine: compare ratios within a case",
+        "solvers": rows,
+        "semi_nmf": semi,
+    }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=1) + "\n")
 

@@ -86,14 +86,24 @@ def espm_fit(payload):
     stored = np.load(payload["npz"])
     import scipy.sparse as sp
 
-    X = sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]),
-                      shape=tuple(stored["shape"])).T.toarray().astype(np.float64)
+    X = (
+        sp.csr_matrix((stored["data"], stored["indices"], stored["indptr"]), shape=tuple(stored["shape"]))
+        .T.toarray()
+        .astype(np.float64)
+    )
     G = stored["G"]
     begin = time.perf_counter()
-    estimator = SmoothNMF(n_components=int(payload["k"]), G=G, simplex_H=True,
-                          shape_2d=tuple(int(v) for v in stored["shape_2d"]),
-                          max_iter=FIT["max_iter"], tol=FIT["tol"], random_state=0,
-                          verbose=0, hspy_comp=False)
+    estimator = SmoothNMF(
+        n_components=int(payload["k"]),
+        G=G,
+        simplex_H=True,
+        shape_2d=tuple(int(v) for v in stored["shape_2d"]),
+        max_iter=FIT["max_iter"],
+        tol=FIT["tol"],
+        random_state=0,
+        verbose=0,
+        hspy_comp=False,
+    )
     with contextlib.redirect_stdout(io.StringIO()):
         estimator.fit_transform(X)
     seconds = time.perf_counter() - begin
@@ -108,12 +118,10 @@ def run_espm(X, shape, model, k, name, timeout):
     data_dir = HERE / "data"
     data_dir.mkdir(exist_ok=True)
     npz = data_dir / f"start_{name}.npz"
-    np.savez(npz, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape,
-             shape_2d=shape, G=model.G)
+    np.savez(npz, data=X.data, indices=X.indices, indptr=X.indptr, shape=X.shape, shape_2d=shape, G=model.G)
     factors = data_dir / f"start_{name}_espm_factors.npz"
     payload = dict(npz=str(npz), k=k, factors_out=str(factors))
-    command = [str(bench_espm.ESPM_PYTHON), str(Path(__file__).resolve()), "--espm-fit",
-               json.dumps(payload)]
+    command = [str(bench_espm.ESPM_PYTHON), str(Path(__file__).resolve()), "--espm-fit", json.dumps(payload)]
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -140,8 +148,9 @@ def main():
     parser.add_argument("--espm-fit", help=argparse.SUPPRESS)
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--cases", default="k4_shared,k3_steel,k5_alloy,k6_small,"
-                        "k4_shared_dose50,k3_steel_dose30,k3_easy")
+    parser.add_argument(
+        "--cases", default="k4_shared,k3_steel,k5_alloy,k6_small,k4_shared_dose50,k3_steel_dose30,k3_easy"
+    )
     parser.add_argument("--variants", default="before,default,best_of_two")
     parser.add_argument("--espm", action="store_true")
     parser.add_argument("--espm-cases", default="k4_shared")
@@ -156,8 +165,9 @@ def main():
     if args.espm_fit:
         print(json.dumps(espm_fit(json.loads(args.espm_fit))))
         return
-    import espm_cli
     import hard_cases
+
+    import espm_cli
 
     warm_up()
     rows = []
@@ -167,41 +177,62 @@ def main():
             for seed in [int(v) for v in args.seeds.split(",")]:
                 X, shape, model, truth = hard_cases.make_case(case, size, seed)
                 k = len(case.phases)
-                row = dict(case=name, size=size, seed=seed, k=k, dose=case.dose,
-                           minor_phase_fractions=[round(float(v), 4)
-                                                  for v in truth["maps"].mean(axis=1)[1:]])
+                row = dict(
+                    case=name,
+                    size=size,
+                    seed=seed,
+                    k=k,
+                    dose=case.dose,
+                    minor_phase_fractions=[round(float(v), 4) for v in truth["maps"].mean(axis=1)[1:]],
+                )
                 for variant in args.variants.split(","):
                     estimator, seconds, first = fit_variant(X, shape, model, k, VARIANTS[variant])
-                    row[variant] = dict(hard_cases.score(model, estimator.W_, truth),
-                                        objective=float(estimator.losses_[-1, -1]),
-                                        n_iter=int(estimator.n_iter_), seconds=seconds,
-                                        seconds_to_first_iteration=first)
-                if (args.espm and name in args.espm_cases.split(",")
-                        and str(seed) in args.espm_seeds.split(",")):
+                    row[variant] = dict(
+                        hard_cases.score(model, estimator.W_, truth),
+                        objective=float(estimator.losses_[-1, -1]),
+                        n_iter=int(estimator.n_iter_),
+                        seconds=seconds,
+                        seconds_to_first_iteration=first,
+                    )
+                if (
+                    args.espm
+                    and name in args.espm_cases.split(",")
+                    and str(seed) in args.espm_seeds.split(",")
+                ):
                     espm = run_espm(X, shape, model, k, f"{name}_{size}_{seed}", args.timeout)
                     if "error" not in espm:
                         W = espm.pop("W")
                         espm.update(hard_cases.score(model, W, truth))
                         if "default" in row:
-                            espm["time_ratio_espm_over_default"] = (espm["seconds"]
-                                                                    / row["default"]["seconds"])
+                            espm["time_ratio_espm_over_default"] = espm["seconds"] / row["default"]["seconds"]
                     row["espm_1.1.3"] = espm
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
-                bench_fast._write_json(args.out, dict(
-                    command=" ".join(sys.argv), espm_cli=espm_cli.__version__,
-                    machine=bench_fast._machine(), fit_settings=FIT, variants=VARIANTS,
-                    rows=rows))
+                bench_fast._write_json(
+                    args.out,
+                    dict(
+                        command=" ".join(sys.argv),
+                        espm_cli=espm_cli.__version__,
+                        machine=bench_fast._machine(),
+                        fit_settings=FIT,
+                        variants=VARIANTS,
+                        rows=rows,
+                    ),
+                )
 
 
 def tables(payload):
     """Markdown: per case and size, each variant's mean over the seeds (and the worst seed)."""
     rows = payload["rows"]
-    variants = [v for v in ("before", "spa", "default", "best_of_two", "n_init_4", "espm_1.1.3")
-                if v in rows[0]]
-    lines = ["| case | size | seeds | " + " | ".join(
-        f"{v}: angle mean (worst) / at.% / iter / s" for v in variants) + " |",
-        "|---|---|---|" + "---|" * len(variants)]
+    variants = [
+        v for v in ("before", "spa", "default", "best_of_two", "n_init_4", "espm_1.1.3") if v in rows[0]
+    ]
+    lines = [
+        "| case | size | seeds | "
+        + " | ".join(f"{v}: angle mean (worst) / at.% / iter / s" for v in variants)
+        + " |",
+        "|---|---|---|" + "---|" * len(variants),
+    ]
     keys = sorted({(r["size"], r["case"]) for r in rows}, key=lambda key: (key[0], key[1]))
     for size, case in keys:
         group = [r for r in rows if r["case"] == case and r["size"] == size]
@@ -212,10 +243,12 @@ def tables(payload):
                 cells.append("-")
                 continue
             angle = [run["mean_angle_deg"] for run in runs]
-            cells.append(f"{np.mean(angle):.2f}° ({max(angle):.2f}°) / "
-                         f"{np.mean([run['at_percent_error'] for run in runs]):.2f} / "
-                         f"{np.mean([run['n_iter'] for run in runs]):.0f} / "
-                         f"{np.mean([run['seconds'] for run in runs]):.2f}")
+            cells.append(
+                f"{np.mean(angle):.2f}° ({max(angle):.2f}°) / "
+                f"{np.mean([run['at_percent_error'] for run in runs]):.2f} / "
+                f"{np.mean([run['n_iter'] for run in runs]):.0f} / "
+                f"{np.mean([run['seconds'] for run in runs]):.2f}"
+            )
         lines.append(f"| {case} | {size} | {len(group)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

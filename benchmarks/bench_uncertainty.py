@@ -48,8 +48,9 @@ def fit_one(X, model, shape, k, n_draws, n_iterations, seed):
     estimator.fit(X)
     description = describe_phases(estimator.G_, estimator.W_, estimator.H_, model)
     started = time.perf_counter()
-    uncertainty = bootstrap_uncertainty(estimator, model, description.detected, n_draws=n_draws,
-                                        n_iterations=n_iterations, seed=seed)
+    uncertainty = bootstrap_uncertainty(
+        estimator, model, description.detected, n_draws=n_draws, n_iterations=n_iterations, seed=seed
+    )
     return estimator, description, uncertainty, time.perf_counter() - started
 
 
@@ -78,8 +79,7 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results" / "bench_uncertainty.json"))
     args = parser.parse_args(argv)
     rows = []
-    payload = {"command": " ".join(sys.argv), "machine": "2 cores shared with 5 other jobs",
-               "rows": rows}
+    payload = {"command": " ".join(sys.argv), "machine": "2 cores shared with 5 other jobs", "rows": rows}
     out = Path(args.out)
     for n_iterations in (int(v) for v in args.iterations.split(",")):
         for phantom_seed in (int(v) for v in args.phantoms.split(",")):
@@ -91,7 +91,8 @@ def main(argv=None):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     estimator, description, uncertainty, seconds = fit_one(
-                        X, model, (args.size, args.size), k, args.draws, n_iterations, noise)
+                        X, model, (args.size, args.size), k, args.draws, n_iterations, noise
+                    )
                 mapping, worst_angle = match(model, estimator.W_, truth.W)
                 for true_phase in range(k):
                     fitted = mapping[true_phase]
@@ -101,13 +102,25 @@ def main(argv=None):
                         sd = float(uncertainty.composition_sd[fitted, j])
                         if not np.isfinite(value) or true_value <= 0:
                             continue
-                        rows.append({"iterations": n_iterations, "phantom": phantom_seed,
-                                     "noise": noise, "phase": truth.phase_names[true_phase],
-                                     "element": element, "true": true_value, "fitted": value,
-                                     "sd": sd, "z": (value - true_value) / sd if sd > 0 else None,
-                                     "seconds_bootstrap": seconds, "worst_angle_deg": worst_angle})
-                print(f"iterations {n_iterations} phantom {phantom_seed} noise {noise}: "
-                      f"{seconds:.1f} s", flush=True)
+                        rows.append(
+                            {
+                                "iterations": n_iterations,
+                                "phantom": phantom_seed,
+                                "noise": noise,
+                                "phase": truth.phase_names[true_phase],
+                                "element": element,
+                                "true": true_value,
+                                "fitted": value,
+                                "sd": sd,
+                                "z": (value - true_value) / sd if sd > 0 else None,
+                                "seconds_bootstrap": seconds,
+                                "worst_angle_deg": worst_angle,
+                            }
+                        )
+                print(
+                    f"iterations {n_iterations} phantom {phantom_seed} noise {noise}: {seconds:.1f} s",
+                    flush=True,
+                )
                 payload["summary"] = summarise(rows)
                 out.parent.mkdir(parents=True, exist_ok=True)
                 out.write_text(json.dumps(payload, indent=1) + "\n")
@@ -127,17 +140,29 @@ def summarise(rows):
             if len(group) < 3:
                 continue
             fitted = np.array([g["fitted"] for g in group])
-            spread.append({"phantom": key[0], "phase": key[1], "element": key[2],
-                           "true": group[0]["true"], "mean_fitted": float(fitted.mean()),
-                           "bias": float(fitted.mean() - group[0]["true"]),
-                           "sd_over_noise_seeds": float(fitted.std(ddof=1)),
-                           "mean_bootstrap_sd": float(np.mean([g["sd"] for g in group]))})
+            spread.append(
+                {
+                    "phantom": key[0],
+                    "phase": key[1],
+                    "element": key[2],
+                    "true": group[0]["true"],
+                    "mean_fitted": float(fitted.mean()),
+                    "bias": float(fitted.mean() - group[0]["true"]),
+                    "sd_over_noise_seeds": float(fitted.std(ddof=1)),
+                    "mean_bootstrap_sd": float(np.mean([g["sd"] for g in group])),
+                }
+            )
         out[str(n_iterations)] = {
-            "values": int(z.size), "within_1_sigma": float(np.mean(z <= 1)),
+            "values": int(z.size),
+            "within_1_sigma": float(np.mean(z <= 1)),
             "within_2_sigma": float(np.mean(z <= 2)),
-            "ratio_sampling_sd_to_bootstrap_sd": float(np.median(
-                [s["sd_over_noise_seeds"] / s["mean_bootstrap_sd"] for s in spread])) if spread else None,
-            "per_value": spread}
+            "ratio_sampling_sd_to_bootstrap_sd": float(
+                np.median([s["sd_over_noise_seeds"] / s["mean_bootstrap_sd"] for s in spread])
+            )
+            if spread
+            else None,
+            "per_value": spread,
+        }
     return out
 
 

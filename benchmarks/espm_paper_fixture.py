@@ -47,9 +47,11 @@ def make_problem():
     """(X pixels x channels uint16, G, W0 counts, H0 simplex, shape_2d) from espm_cli."""
     from espm_cli.simulate.synthetic import SimulationSettings, simulate
 
-    simulation = simulate(SimulationSettings(size=SIZE, dose=1.0, n_channels=400,
-                                             energy_scale_keV=0.025, seed=0,
-                                             shapes=("particles", "layer")))
+    simulation = simulate(
+        SimulationSettings(
+            size=SIZE, dose=1.0, n_channels=400, energy_scale_keV=0.025, seed=0, shapes=("particles", "layer")
+        )
+    )
     truth = simulation.truth
     G, W, H = truth.G, truth.W, truth.maps.reshape(truth.W.shape[1], -1)
     rng = np.random.default_rng(SEED)
@@ -74,15 +76,31 @@ def espm_fit(inputs, output):
     X = stored["X"].T.astype(np.float64)  # espm: channels x pixels
     k = stored["H0"].shape[0]
     scale = k / (np.mean(X) * X.shape[0])  # espm's normalization factor
-    estimator = SmoothNMF(n_components=k, G=stored["G"], shape_2d=tuple(stored["shape_2d"]),
-                          simplex_H=True, simplex_W=False, normalize=True,
-                          max_iter=int(stored["max_iter"]), tol=0.0, no_stop_criterion=True,
-                          hspy_comp=False, verbose=0, **PAPER)
+    estimator = SmoothNMF(
+        n_components=k,
+        G=stored["G"],
+        shape_2d=tuple(stored["shape_2d"]),
+        simplex_H=True,
+        simplex_W=False,
+        normalize=True,
+        max_iter=int(stored["max_iter"]),
+        tol=0.0,
+        no_stop_criterion=True,
+        hspy_comp=False,
+        verbose=0,
+        **PAPER,
+    )
     with contextlib.redirect_stdout(io.StringIO()):  # espm prints its progress
         estimator.fit_transform(X, W=stored["W0"] * scale, H=stored["H0"].copy())
-    np.savez(output, W=estimator.W_, H=estimator.H_, losses=np.asarray(estimator.losses_),
-             scale=estimator.norm_factor_, n_iter=estimator.n_iter_,
-             version=espm.__version__)
+    np.savez(
+        output,
+        W=estimator.W_,
+        H=estimator.H_,
+        losses=np.asarray(estimator.losses_),
+        scale=estimator.norm_factor_,
+        n_iter=estimator.n_iter_,
+        version=espm.__version__,
+    )
 
 
 def main(argv=None):
@@ -102,21 +120,33 @@ def main(argv=None):
     work = args.output.with_suffix(".inputs.npz")
     espm_out = args.output.with_suffix(".espm.npz")
     np.savez(work, X=X, G=G, W0=W0, H0=H0, shape_2d=shape_2d, max_iter=MAX_ITER)
-    subprocess.run([str(ESPM_PYTHON), str(Path(__file__).resolve()), "--espm-fit", str(work),
-                    str(espm_out)], check=True)
+    subprocess.run(
+        [str(ESPM_PYTHON), str(Path(__file__).resolve()), "--espm-fit", str(work), str(espm_out)], check=True
+    )
     espm_result = np.load(espm_out)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.output, X=X, G=G, W0=W0, H0=H0, shape_2d=np.array(shape_2d),
-                        W_espm=espm_result["W"], H_espm=espm_result["H"],
-                        losses_espm=espm_result["losses"], scale_espm=espm_result["scale"],
-                        n_iter_espm=espm_result["n_iter"],
-                        espm_version=str(espm_result["version"]),
-                        parameters=json.dumps(PAPER))
+    np.savez_compressed(
+        args.output,
+        X=X,
+        G=G,
+        W0=W0,
+        H0=H0,
+        shape_2d=np.array(shape_2d),
+        W_espm=espm_result["W"],
+        H_espm=espm_result["H"],
+        losses_espm=espm_result["losses"],
+        scale_espm=espm_result["scale"],
+        n_iter_espm=espm_result["n_iter"],
+        espm_version=str(espm_result["version"]),
+        parameters=json.dumps(PAPER),
+    )
     work.unlink()
     espm_out.unlink()
-    print(f"{args.output}: {args.output.stat().st_size / 1024:.0f} KiB, espm "
-          f"{espm_result['version']}, {int(espm_result['n_iter'])} iterations, last losses "
-          f"{np.asarray(espm_result['losses'])[-3:]}")
+    print(
+        f"{args.output}: {args.output.stat().st_size / 1024:.0f} KiB, espm "
+        f"{espm_result['version']}, {int(espm_result['n_iter'])} iterations, last losses "
+        f"{np.asarray(espm_result['losses'])[-3:]}"
+    )
 
 
 if __name__ == "__main__":

@@ -44,9 +44,15 @@ class Case:
     dose: float = 300.0
 
     def settings(self, size, seed, n_channels=2000):
-        return SimulationSettings(phases=self.phases, shapes=self.shapes, size=(size, size),
-                                  dose=self.dose, n_channels=n_channels,
-                                  energy_scale_keV=0.01, seed=seed)
+        return SimulationSettings(
+            phases=self.phases,
+            shapes=self.shapes,
+            size=(size, size),
+            dose=self.dose,
+            n_channels=n_channels,
+            energy_scale_keV=0.01,
+            seed=seed,
+        )
 
 
 def _particles(*coverages, radius=None):
@@ -59,8 +65,11 @@ CASES = (
     Case("k4_shared", (SILICATE, FEPT, TIO2, ILMENITE), _particles(0.04, 0.04, 0.04)),
     Case("k3_steel", (STEEL, CARBIDE, MNS), _particles(0.05, 0.02)),
     Case("k5_alloy", (AL_MATRIX, MG2SI, AL2CU, ALFESI, ALUMINA), _particles(0.03, 0.05, 0.04, 0.10)),
-    Case("k6_small", (SILICATE, FEPT, TIO2, ILMENITE, NIO, ZRO2),
-         _particles(0.02, 0.04, 0.03, 0.06, 0.03, radius=4)),
+    Case(
+        "k6_small",
+        (SILICATE, FEPT, TIO2, ILMENITE, NIO, ZRO2),
+        _particles(0.02, 0.04, 0.03, 0.06, 0.03, radius=4),
+    ),
     Case("k4_shared_dose50", (SILICATE, FEPT, TIO2, ILMENITE), _particles(0.04, 0.04, 0.04), dose=50.0),
     Case("k3_steel_dose30", (STEEL, CARBIDE, MNS), _particles(0.05, 0.02), dose=30.0),
 )
@@ -88,8 +97,12 @@ def make_case(case, size=128, seed=0, n_channels=2000):
     model = _edx_model(settings, simulation.elements)
     ny, nx = settings.size
     X = sp.csr_matrix(simulation.counts.reshape(ny * nx, -1))
-    truth = {"W": simulation.truth.W, "maps": simulation.truth.maps.reshape(len(case.phases), -1),
-             "composition": simulation.truth.composition, "elements": simulation.truth.elements}
+    truth = {
+        "W": simulation.truth.W,
+        "maps": simulation.truth.maps.reshape(len(case.phases), -1),
+        "composition": simulation.truth.composition,
+        "elements": simulation.truth.elements,
+    }
     return X, (ny, nx), model, truth
 
 
@@ -113,5 +126,8 @@ def score(model, W, truth):
     errors = [np.mean(np.abs(fitted_at[i] - true_at[j])) for i, j in zip(rows, columns)]
     missing = true.shape[0] - len(rows)
     mean_angle = (angles[rows, columns].sum() + 90.0 * missing) / true.shape[0]
-    return {"mean_angle_deg": float(mean_angle), "max_angle_deg": float(angles[rows, columns].max()),
-            "at_percent_error": float(np.mean(errors))}
+    return {
+        "mean_angle_deg": float(mean_angle),
+        "max_angle_deg": float(angles[rows, columns].max()),
+        "at_percent_error": float(np.mean(errors)),
+    }

@@ -43,27 +43,47 @@ def measure(path: Path, simplex: str, extra: dict, folder: Path, truth: Path | N
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        outcome = run_decomposition({"file": str(path), "simplex": simplex, "n_components": 3,
-                                     "output_dir": str(folder), "overwrite": True, **extra})
+        outcome = run_decomposition(
+            {
+                "file": str(path),
+                "simplex": simplex,
+                "n_components": 3,
+                "output_dir": str(folder),
+                "overwrite": True,
+                **extra,
+            }
+        )
     result = outcome.result
     abundance = result.maps.reshape(result.n_components, -1).mean(axis=1)
     kinds = list(result.phase_kinds)
     row = {
-        "file": path.name, "simplex": simplex, "n_iter": result.n_iter,
+        "file": path.name,
+        "simplex": simplex,
+        "n_iter": result.n_iter,
         "kl_divergence": float(result.loss_history[-1, 0]),
-        "kinds": kinds, "names": list(result.phase_names),
+        "kinds": kinds,
+        "names": list(result.phase_names),
         "phase_counts": [float(c) for c in result.phase_counts],
         "mean_abundance": [float(a) for a in abundance],
-        "abundance_share_not_phase": float(sum(a for a, k in zip(abundance, kinds) if k != "phase")
-                                           / max(abundance.sum(), 1e-300)),
-        "detected_elements": sorted({e for i, e in enumerate(result.elements)
-                                     if result.detected[:, i].any()}),
+        "abundance_share_not_phase": float(
+            sum(a for a, k in zip(abundance, kinds) if k != "phase") / max(abundance.sum(), 1e-300)
+        ),
+        "detected_elements": sorted(
+            {e for i, e in enumerate(result.elements) if result.detected[:, i].any()}
+        ),
     }
     if truth is not None:
         matches = compare_to_truth(result, read_result(truth))
-        row["truth"] = [{"true": m.true, "fitted": m.fitted, "angle_deg": m.spectral_angle_deg,
-                         "map_correlation": m.map_correlation,
-                         "at_percent_error": m.atomic_percent_error} for m in matches]
+        row["truth"] = [
+            {
+                "true": m.true,
+                "fitted": m.fitted,
+                "angle_deg": m.spectral_angle_deg,
+                "map_correlation": m.map_correlation,
+                "at_percent_error": m.atomic_percent_error,
+            }
+            for m in matches
+        ]
     return row
 
 
@@ -74,15 +94,19 @@ def main():
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cases = [(SAMPLE, {}, SAMPLE.with_name("sample_truth.h5"))]
-        cases += [(REALDATA / name, extra, None) for name, extra in FILES.items()
-                  if (REALDATA / name).exists()]
+        cases += [
+            (REALDATA / name, extra, None) for name, extra in FILES.items() if (REALDATA / name).exists()
+        ]
         for path, extra, truth in cases:
             for simplex in ("H", "W", "none"):
                 row = measure(path, simplex, extra, Path(tmp) / f"{path.stem}_{simplex}", truth)
                 rows.append(row)
-                print(f"{row['file']:50s} {simplex:4s} {' / '.join(row['names'])}  "
-                      f"not-phase abundance {row['abundance_share_not_phase']:.2f}  "
-                      f"KL {row['kl_divergence']:.6g}", flush=True)
+                print(
+                    f"{row['file']:50s} {simplex:4s} {' / '.join(row['names'])}  "
+                    f"not-phase abundance {row['abundance_share_not_phase']:.2f}  "
+                    f"KL {row['kl_divergence']:.6g}",
+                    flush=True,
+                )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows, indent=1, default=float) + "\n")
 

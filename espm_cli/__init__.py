@@ -57,8 +57,10 @@ def select_n_components(signal_or_X, k_range, **options):
     """
     if hasattr(signal_or_X, "axes_manager"):
         if not hasattr(signal_or_X, "select_n_components"):
-            raise ValueError("select_n_components needs an espm_cli signal type: open the file "
-                             "with espm_cli.load(), or set_signal_type('EDS_espm_cli')")
+            raise ValueError(
+                "select_n_components needs an espm_cli signal type: open the file "
+                "with espm_cli.load(), or set_signal_type('EDS_espm_cli')"
+            )
         return signal_or_X.select_n_components(k_range, **options)
     from .analysis import select_k as selection
 

@@ -10,9 +10,9 @@ multiplicative (Lee-Seung) KL-NNLS of its own.
 import argparse
 import json
 import logging
-from pathlib import Path
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 
@@ -61,13 +61,13 @@ def load_spectrum_image(path):
 def acquisition(signal):
     """Beam energy, detector and elements from hyperspy metadata."""
     md = signal.metadata
-    instrument = md.get_item("Acquisition_instrument.TEM") or md.get_item(
-        "Acquisition_instrument.SEM")
+    instrument = md.get_item("Acquisition_instrument.TEM") or md.get_item("Acquisition_instrument.SEM")
     eds = instrument.Detector.EDS
     detector = Detector(
         mnka_fwhm_eV=float(eds.get_item("energy_resolution_MnKa", 130.0)),
         elevation_deg=float(eds.get_item("elevation_angle", 35.0)),
-        azimuth_deg=float(eds.get_item("azimuth_angle", 0.0)))
+        azimuth_deg=float(eds.get_item("azimuth_angle", 0.0)),
+    )
     tilt = float(instrument.get_item("Stage.tilt_alpha", 0.0))
     elements = md.get_item("Sample.elements")
     return float(instrument.beam_energy), detector, tilt, (list(elements) if elements else None)
@@ -114,8 +114,7 @@ def fit_file(path, out_dir):
     model_elements = elements_with_lines(axis, elements, beam)
     dropped = sorted(set(elements) - set(model_elements))
     ignored = EXTRA_IGNORED.get(path.name, [])
-    model = EDXModel(axis, model_elements, beam, detector=detector, sample=sample,
-                     ignored_elements=ignored)
+    model = EDXModel(axis, model_elements, beam, detector=detector, sample=sample, ignored_elements=ignored)
     build_seconds = time.perf_counter() - start
     energies = axis.energies
     fit_mask = (energies >= FIT_LOW_KEV) & (energies < 0.98 * beam)
@@ -164,14 +163,14 @@ def fit_file(path, out_dir):
 
 
 def plot_fit(name, energies, x, mu, pearson, model, w, png_path, plt):
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(13, 7), sharex=True,
-                                      gridspec_kw={"height_ratios": [3, 1]})
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(13, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     top.semilogy(energies, np.maximum(x, 0.5), color="0.3", lw=0.8, label="data (sum)")
     top.semilogy(energies, mu, color="C3", lw=0.9, label="fit G w")
     continuum = model.G[:, model.continuum_mask] @ w[model.continuum_mask]
     fit_mask = np.isin(model.energy_axis.energies, energies)
-    top.semilogy(energies, continuum[fit_mask], color="C0", lw=0.7, ls="--",
-                 label="continuum")
+    top.semilogy(energies, continuum[fit_mask], color="C0", lw=0.7, ls="--", label="continuum")
     scales = {symbol: w[i] for i, symbol in enumerate(model.elements)}
     strongest = sorted(model.lines, key=lambda line: -line.weight * scales[line.element])
     labelled = []
@@ -185,8 +184,14 @@ def plot_fit(name, energies, x, mu, pearson, model, w, png_path, plt):
         labelled.append(line.energy_keV)
         channel = np.searchsorted(energies, line.energy_keV)
         y = max(x[min(channel, len(x) - 1)], mu[min(channel, len(mu) - 1)], 1.0)
-        top.annotate(f"{line.element} {line.name}", (line.energy_keV, y * 1.3), fontsize=7,
-                     rotation=90, ha="center", va="bottom")
+        top.annotate(
+            f"{line.element} {line.name}",
+            (line.energy_keV, y * 1.3),
+            fontsize=7,
+            rotation=90,
+            ha="center",
+            va="bottom",
+        )
     top.set_ylim(max(0.5, mu.min() * 0.3), x.max() * 20)
     top.set_ylabel("counts")
     top.legend(loc="upper right", fontsize=8)
@@ -217,9 +222,13 @@ def main():
             log.info("skip %s (absent)", name)
             continue
         record = fit_file(path, arguments.out)
-        log.info("%s: deviance/channel %.3g, largest residual at %.3f keV (%.3g rel)", name,
-                 record["deviance_per_channel"], record["largest_residual_peak"]["energy_keV"],
-                 record["largest_residual_peak"]["relative_to_fit"])
+        log.info(
+            "%s: deviance/channel %.3g, largest residual at %.3f keV (%.3g rel)",
+            name,
+            record["deviance_per_channel"],
+            record["largest_residual_peak"]["energy_keV"],
+            record["largest_residual_peak"]["relative_to_fit"],
+        )
         records.append(record)
     if not arguments.only:
         (arguments.out / "fits.json").write_text(json.dumps(records, indent=2) + "\n")

@@ -63,9 +63,15 @@ def _canonical_simplex(value):
     return str(value).upper()
 
 
-def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[int, int], *,
-                   channels: slice | None = None, method: str = DEFAULT_METHOD,
-                   **arguments: Any) -> SmoothNMF | SemiNMF:
+def make_estimator(
+    n_components: int,
+    model: EDXModel | None,
+    shape_2d: tuple[int, int],
+    *,
+    channels: slice | None = None,
+    method: str = DEFAULT_METHOD,
+    **arguments: Any,
+) -> SmoothNMF | SemiNMF:
     """SmoothNMF (or SemiNMF) with the workflow's defaults for every argument not given.
 
     Parameters
@@ -90,25 +96,32 @@ def make_estimator(n_components: int, model: EDXModel | None, shape_2d: tuple[in
 
     clash = [name for name in SET_BY_WORKFLOW if name in arguments]
     if clash:
-        raise ValueError(f"{clash[0]} cannot be passed here: the workflow sets it from the data "
-                         "(give your own model to set G)")
+        raise ValueError(
+            f"{clash[0]} cannot be passed here: the workflow sets it from the data "
+            "(give your own model to set G)"
+        )
     settings = solver_arguments(ESTIMATOR_DEFAULTS)
     settings.update(arguments)
     settings["simplex"] = _canonical_simplex(settings["simplex"])
-    for name, kind in (("lambda_L", float), ("mu", float), ("epsilon_reg", float),
-                       ("tol", float), ("max_iter", int)):
-        if isinstance(settings.get(name), (int, float, np.number)) and not isinstance(
-                settings[name], bool):
+    for name, kind in (
+        ("lambda_L", float),
+        ("mu", float),
+        ("epsilon_reg", float),
+        ("tol", float),
+        ("max_iter", int),
+    ):
+        if isinstance(settings.get(name), (int, float, np.number)) and not isinstance(settings[name], bool):
             settings[name] = kind(settings[name])
     physics = {}
     if model is not None:
         G = np.asarray(model.G)
-        physics = {"G": np.ascontiguousarray(G if channels is None else G[channels]),
-                   "G_continuum": np.asarray(model.continuum_mask)}
+        physics = {
+            "G": np.ascontiguousarray(G if channels is None else G[channels]),
+            "G_continuum": np.asarray(model.continuum_mask),
+        }
     if method == "semi-nmf":
         return _semi_nmf(int(n_components), physics.get("G"), settings)
-    return SmoothNMF(int(n_components), shape_2d=tuple(int(n) for n in shape_2d), **physics,
-                     **settings)
+    return SmoothNMF(int(n_components), shape_2d=tuple(int(n) for n in shape_2d), **physics, **settings)
 
 
 def _semi_nmf(n_components, G, settings):
@@ -128,24 +141,36 @@ def _semi_nmf(n_components, G, settings):
         if name == "beta_loss" and value in ("frobenius", 2.0, default):
             continue
         if not _same_value(value, default):
-            raise refuse(f"{name}={value!r} applies to method smooth-nmf only; semi-nmf "
-                             "fits the Frobenius loss with signed maps (leave it at its "
-                             f"default, {default!r})")
+            raise refuse(
+                f"{name}={value!r} applies to method smooth-nmf only; semi-nmf "
+                "fits the Frobenius loss with signed maps (leave it at its "
+                f"default, {default!r})"
+            )
     if settings.get("mask") is not None:
-        raise refuse("masked channels (mask_energy) apply to method smooth-nmf only; "
-                         "crop the energy range instead (energy_range)")
+        raise refuse(
+            "masked channels (mask_energy) apply to method smooth-nmf only; "
+            "crop the energy range instead (energy_range)"
+        )
     if settings["solver"] == "adagrad":
-        raise refuse("solver='adagrad' applies to method smooth-nmf only; semi-nmf "
-                         "takes solver mu or pgd")
-    return SemiNMF(n_components, G=G, solver=settings["solver"], l1=float(settings["l1"]),
-                   max_iter=int(settings["max_iter"]), tol=float(settings["tol"]),
-                   random_state=settings["random_state"])
+        raise refuse("solver='adagrad' applies to method smooth-nmf only; semi-nmf takes solver mu or pgd")
+    return SemiNMF(
+        n_components,
+        G=G,
+        solver=settings["solver"],
+        l1=float(settings["l1"]),
+        max_iter=int(settings["max_iter"]),
+        tol=float(settings["tol"]),
+        random_state=settings["random_state"],
+    )
 
 
 def _same_value(value, default):
     try:
-        return bool(np.all(np.asarray(value) == np.asarray(default))) if not (
-            value is None or default is None) else value is default
+        return (
+            bool(np.all(np.asarray(value) == np.asarray(default)))
+            if not (value is None or default is None)
+            else value is default
+        )
     except (TypeError, ValueError):
         return False
 
@@ -170,12 +195,23 @@ def fit_matrix(counts: Any) -> np.ndarray | scipy.sparse.csr_matrix:
     return scipy.sparse.csr_matrix(array)
 
 
-def assemble_result(*, energy: np.ndarray, window: FitWindow, model: EDXModel | None,
-                    estimator: SmoothNMF, channel_totals: np.ndarray, n_pixels: int,
-                    shape_2d: tuple[int, int], mean_spectrum: np.ndarray | None = None,
-                    fit_seconds: float = 0.0, interrupted: bool = False,
-                    acquisition: dict | None = None, pixel_size: float | None = None,
-                    pixel_unit: str | None = None, advice: str = "python") -> DecompositionResult:
+def assemble_result(
+    *,
+    energy: np.ndarray,
+    window: FitWindow,
+    model: EDXModel | None,
+    estimator: SmoothNMF,
+    channel_totals: np.ndarray,
+    n_pixels: int,
+    shape_2d: tuple[int, int],
+    mean_spectrum: np.ndarray | None = None,
+    fit_seconds: float = 0.0,
+    interrupted: bool = False,
+    acquisition: dict | None = None,
+    pixel_size: float | None = None,
+    pixel_unit: str | None = None,
+    advice: str = "python",
+) -> DecompositionResult:
     """The :class:`espm_cli.io.DecompositionResult` of a fitted estimator.
 
     Describes the phases (counts, line share, detected elements, names), finds the
@@ -218,14 +254,16 @@ def assemble_result(*, energy: np.ndarray, window: FitWindow, model: EDXModel | 
     H = np.asarray(estimator.H_, dtype=np.float64)
     losses = np.asarray(estimator.losses_, dtype=np.float64)
     if not (np.all(np.isfinite(W)) and np.all(np.isfinite(H)) and np.all(np.isfinite(losses))):
-        raise RunFailed("the fit produced NaN or infinite values; nothing was written "
-                        "(try another --seed / random_state, init='random', or smaller "
-                        "lambda_L / mu)")
+        raise RunFailed(
+            "the fit produced NaN or infinite values; nothing was written "
+            "(try another --seed / random_state, init='random', or smaller "
+            "lambda_L / mu)"
+        )
     G = np.asarray(estimator.G_, dtype=np.float64)
     k = W.shape[1]
     totals = np.asarray(channel_totals, dtype=np.float64)
     share = check_window_share(totals, window, n_pixels) if model is not None else 1.0
-    in_window = totals[window.start:window.stop]
+    in_window = totals[window.start : window.stop]
     description = describe_phases(G, W, H, model)
     _warn_about_background_phases(description, H, getattr(estimator, "simplex", None))
     peaks = []
@@ -233,15 +271,24 @@ def assemble_result(*, energy: np.ndarray, window: FitWindow, model: EDXModel | 
         modelled = (G @ W) @ H.sum(axis=1)
         peaks = residual_peaks(energy, in_window, modelled, model)
         for peak in peaks:
-            warnings.warn(peak.message(advice), EspmWarning,
-                          stacklevel=2)
+            warnings.warn(peak.message(advice), EspmWarning, stacklevel=2)
         labels = list(model.labels)
-        lines = [{"element": l.element, "line": l.name, "energy_keV": float(l.energy_keV),
-                  "weight": float(l.weight)} for l in model.lines]
+        lines = [
+            {
+                "element": l.element,
+                "line": l.name,
+                "energy_keV": float(l.energy_keV),
+                "weight": float(l.weight),
+            }
+            for l in model.lines
+        ]
     else:
         labels, lines = [f"channel_{i}" for i in range(G.shape[1])], []
-    params = {key: value for key, value in estimator.get_params().items()
-              if key not in ("G", "callback", "fixed_W", "fixed_H", "G_continuum", "mask")}
+    params = {
+        key: value
+        for key, value in estimator.get_params().items()
+        if key not in ("G", "callback", "fixed_W", "fixed_H", "G_continuum", "mask")
+    }
     # what the fit did beyond its parameters: the loss and scale used, what was left out,
     # and how the starts fared (in the result file's estimator_params, under "fitted")
     params["fitted"] = {
@@ -252,30 +299,47 @@ def assemble_result(*, energy: np.ndarray, window: FitWindow, model: EDXModel | 
         "best_init": int(getattr(estimator, "best_init_", 0)),
     }
     return DecompositionResult(
-        energy=np.asarray(energy, dtype=np.float64), G=G, G_labels=labels, W=W,
+        energy=np.asarray(energy, dtype=np.float64),
+        G=G,
+        G_labels=labels,
+        W=W,
         maps=H.reshape(k, *shape_2d),
         spectra=(G @ W).T * H.mean(axis=1)[:, None],
         mean_spectrum=(in_window / max(1, n_pixels)) if mean_spectrum is None else mean_spectrum,
-        composition=description.composition, elements=list(description.elements),
-        loss_history=losses, loss_names=list(estimator.loss_names_),
-        n_iter=int(estimator.n_iter_), converged=bool(estimator.converged_) and not interrupted,
-        fit_seconds=float(fit_seconds), estimator_params=params,
-        acquisition=dict(acquisition or {}), pixel_size=pixel_size, pixel_unit=pixel_unit,
-        lines=lines, phase_names=list(description.names), phase_kinds=list(description.kinds),
-        phase_counts=description.counts, line_fraction=description.line_fraction,
-        detected=description.detected, line_counts=description.line_counts,
+        composition=description.composition,
+        elements=list(description.elements),
+        loss_history=losses,
+        loss_names=list(estimator.loss_names_),
+        n_iter=int(estimator.n_iter_),
+        converged=bool(estimator.converged_) and not interrupted,
+        fit_seconds=float(fit_seconds),
+        estimator_params=params,
+        acquisition=dict(acquisition or {}),
+        pixel_size=pixel_size,
+        pixel_unit=pixel_unit,
+        lines=lines,
+        phase_names=list(description.names),
+        phase_kinds=list(description.kinds),
+        phase_counts=description.counts,
+        line_fraction=description.line_fraction,
+        detected=description.detected,
+        line_counts=description.line_counts,
         detection_limit=description.detection_limit,
-        residual_peaks=[peak_record(peak) for peak in peaks], window_share=float(share),
+        residual_peaks=[peak_record(peak) for peak in peaks],
+        window_share=float(share),
     )
 
 
 def peak_record(peak: ResidualPeak) -> dict:
     """A ResidualPeak as the plain dict the result file keeps."""
-    return {"energy_keV": peak.energy_keV, "missed_counts": peak.missed_counts,
-            "sigma": peak.sigma, "missed_share": peak.missed_share,
-            "candidates": " ".join(f"{element}_{line}" for element, line, _ in peak.candidates),
-            "message": peak.message("cli")}
-
+    return {
+        "energy_keV": peak.energy_keV,
+        "missed_counts": peak.missed_counts,
+        "sigma": peak.sigma,
+        "missed_share": peak.missed_share,
+        "candidates": " ".join(f"{element}_{line}" for element, line, _ in peak.candidates),
+        "message": peak.message("cli"),
+    }
 
 
 #: Under the H simplex, a continuum or empty phase taking more of the abundance than this
@@ -291,24 +355,34 @@ def _warn_about_background_phases(description, H, simplex) -> None:
     for name, kind, share in zip(description.names, description.kinds, mean / max(total, 1e-300)):
         if kind != "phase" and share > BACKGROUND_ABUNDANCE_SHARE:
             if kind == "empty":
-                why = ("no counts: the abundances of each pixel sum to 1, so pixels with few "
-                       "counts (vacuum, off the specimen) go to it")
+                why = (
+                    "no counts: the abundances of each pixel sum to 1, so pixels with few "
+                    "counts (vacuum, off the specimen) go to it"
+                )
             else:
-                why = ("no element line above the noise: background (continuum, or lines the "
-                       "model lacks: see the unexplained peaks), not a modelled material")
+                why = (
+                    "no element line above the noise: background (continuum, or lines the "
+                    "model lacks: see the unexplained peaks), not a modelled material"
+                )
             warnings.warn(
                 f"{name} takes {100 * share:.0f} % of the abundance but has {why}; more "
                 "phases (-k / n_components) or a crop leave the others to the material",
-                EspmWarning, stacklevel=3)
+                EspmWarning,
+                stacklevel=3,
+            )
 
 
 def model_acquisition(model: EDXModel | None) -> dict:
     """The acquisition parameters a model was built with (the result file's ``acquisition``)."""
     if model is None:
         return {}
-    return {"elements": list(model.elements), "beam_energy_keV": model.beam_energy_keV,
-            "elevation_deg": model.detector.elevation_deg,
-            "azimuth_deg": model.detector.azimuth_deg,
-            "mnka_fwhm_eV": model.detector.mnka_fwhm_eV, "tilt_deg": model.sample.tilt_deg,
-            "thickness_nm": model.sample.thickness_nm,
-            "density_g_cm3": model.sample.density_g_cm3}
+    return {
+        "elements": list(model.elements),
+        "beam_energy_keV": model.beam_energy_keV,
+        "elevation_deg": model.detector.elevation_deg,
+        "azimuth_deg": model.detector.azimuth_deg,
+        "mnka_fwhm_eV": model.detector.mnka_fwhm_eV,
+        "tilt_deg": model.sample.tilt_deg,
+        "thickness_nm": model.sample.thickness_nm,
+        "density_g_cm3": model.sample.density_g_cm3,
+    }

@@ -35,7 +35,8 @@ def cliff_lorimer_factors(xray_lines, per_atom_intensities):
     factors = []
     for line, per_atom in zip(xray_lines, per_atom_intensities):
         if not per_atom > 0:
-            raise ValueError(f"line {line!r}: the model has no intensity of its element in "
-                             "its integration window")
+            raise ValueError(
+                f"line {line!r}: the model has no intensity of its element in its integration window"
+            )
         factors.append(atomic_weight(str(line).split("_")[0]) / float(per_atom))
     return [factor / factors[0] for factor in factors]

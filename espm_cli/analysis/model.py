@@ -34,10 +34,16 @@ class MissingAcquisitionError(ValueError):
         self.parameter = parameter
 
 
-def build_model(energy_axis: Any, acquisition: AcquisitionParameters, *,
-                elements: Sequence[str] | None = None, ignored_elements: Sequence[str] = (),
-                source: str = "the data", spectrum_high_keV: float | None = None,
-                **options: Any) -> EDXModel:
+def build_model(
+    energy_axis: Any,
+    acquisition: AcquisitionParameters,
+    *,
+    elements: Sequence[str] | None = None,
+    ignored_elements: Sequence[str] = (),
+    source: str = "the data",
+    spectrum_high_keV: float | None = None,
+    **options: Any,
+) -> EDXModel:
     """The :class:`espm_cli.physics.EDXModel` of a spectrum image.
 
     One set of rules for the command line, hyperspy and the simulator:
@@ -95,57 +101,85 @@ def build_model(energy_axis: Any, acquisition: AcquisitionParameters, *,
             "elements",
             f"{source} lists no elements in its metadata (elements is empty); name them: "
             "--elements Fe,Pt,O on the command line, elements=['Fe', 'Pt', 'O'] in hyperspy "
-            "(or --no-physics)")
+            "(or --no-physics)",
+        )
     if acquisition.beam_energy_keV is None:
         raise MissingAcquisitionError(
             "beam_energy_keV",
             f"{source} has no beam energy in its metadata; give --beam-energy (keV) on the "
-            "command line, beam_energy_keV=... in hyperspy")
+            "command line, beam_energy_keV=... in hyperspy",
+        )
     beam = float(acquisition.beam_energy_keV)
     if chosen is None:
         usable = elements_with_lines(axis, symbols, beam)
         dropped = [symbol for symbol in symbols if symbol not in usable]
         window = f"{axis.low_keV:.3g} and {axis.high_keV:.3g} keV"
         above_beam = _beyond_the_beam(dropped, axis, spectrum_high_keV)
-        because = (f"; the {beam:g} keV beam energy excites none of the X-ray lines of "
-                   f"{', '.join(above_beam)} on the energy axis (check --beam-energy / "
-                   "beam_energy_keV)" if above_beam else "")
+        because = (
+            f"; the {beam:g} keV beam energy excites none of the X-ray lines of "
+            f"{', '.join(above_beam)} on the energy axis (check --beam-energy / "
+            "beam_energy_keV)"
+            if above_beam
+            else ""
+        )
         if not usable:
             raise MissingAcquisitionError(
                 "elements",
                 f"none of the metadata elements ({', '.join(dropped)}) of {source} has an X-ray "
                 f"line between {window}{because}; choose the elements (--elements / "
-                "elements=[...])")
+                "elements=[...])",
+            )
         others = [symbol for symbol in dropped if symbol not in above_beam]
         if above_beam:
-            warnings.warn(f"leaving out {', '.join(above_beam)}: the {beam:g} keV beam energy "
-                          "excites none of their X-ray lines on the energy axis (check "
-                          "--beam-energy / beam_energy_keV)", EspmWarning, stacklevel=2)
+            warnings.warn(
+                f"leaving out {', '.join(above_beam)}: the {beam:g} keV beam energy "
+                "excites none of their X-ray lines on the energy axis (check "
+                "--beam-energy / beam_energy_keV)",
+                EspmWarning,
+                stacklevel=2,
+            )
         if others:
-            warnings.warn(f"metadata elements {', '.join(others)} have no X-ray line between "
-                          f"{window} and are left out of the model; name the elements "
-                          "(--elements / elements=[...]) to choose them yourself",
-                          EspmWarning, stacklevel=2)
+            warnings.warn(
+                f"metadata elements {', '.join(others)} have no X-ray line between "
+                f"{window} and are left out of the model; name the elements "
+                "(--elements / elements=[...]) to choose them yourself",
+                EspmWarning,
+                stacklevel=2,
+            )
         symbols = usable
 
-    detector_args: dict[str, Any] = {name: value for name, value in (
-        ("mnka_fwhm_eV", acquisition.mnka_fwhm_eV), ("elevation_deg", acquisition.elevation_deg),
-        ("azimuth_deg", acquisition.azimuth_deg)) if value is not None}
+    detector_args: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("mnka_fwhm_eV", acquisition.mnka_fwhm_eV),
+            ("elevation_deg", acquisition.elevation_deg),
+            ("azimuth_deg", acquisition.azimuth_deg),
+        )
+        if value is not None
+    }
     detector_args.update({name: options[name] for name in DETECTOR_OPTIONS if name in options})
     sample_args: dict[str, Any] = {"tilt_deg": acquisition.tilt_deg or 0.0}
     sample_args.update({name: options[name] for name in SAMPLE_OPTIONS if name in options})
     if acquisition.thickness_nm and acquisition.density_g_cm3:
-        sample_args.update(thickness_nm=acquisition.thickness_nm,
-                           density_g_cm3=acquisition.density_g_cm3)
+        sample_args.update(thickness_nm=acquisition.thickness_nm, density_g_cm3=acquisition.density_g_cm3)
     elif acquisition.thickness_nm:
-        warnings.warn(f"thickness {acquisition.thickness_nm:g} nm given without a density: no "
-                      "self-absorption correction (give --density / density_g_cm3)",
-                      EspmWarning, stacklevel=2)
+        warnings.warn(
+            f"thickness {acquisition.thickness_nm:g} nm given without a density: no "
+            "self-absorption correction (give --density / density_g_cm3)",
+            EspmWarning,
+            stacklevel=2,
+        )
     elif "bulk" not in sample_args and acquisition.bulk_specimen:
         sample_args["bulk"] = True
-    return EDXModel(axis, symbols, beam, detector=Detector(**detector_args),
-                    sample=Sample(**sample_args), ignored_elements=tuple(ignored_elements or ()),
-                    **{name: options[name] for name in MODEL_OPTIONS if name in options})
+    return EDXModel(
+        axis,
+        symbols,
+        beam,
+        detector=Detector(**detector_args),
+        sample=Sample(**sample_args),
+        ignored_elements=tuple(ignored_elements or ()),
+        **{name: options[name] for name in MODEL_OPTIONS if name in options},
+    )
 
 
 def _beyond_the_beam(dropped, axis, spectrum_high_keV):
@@ -158,5 +192,6 @@ def _beyond_the_beam(dropped, axis, spectrum_high_keV):
     from ..physics.xray_lines import element_lines
 
     high = max(axis.high_keV, spectrum_high_keV or axis.high_keV)
-    return [symbol for symbol in dropped
-            if element_lines(symbol.strip(), MAX_BEAM_ENERGY_KEV, axis.low_keV, high)]
+    return [
+        symbol for symbol in dropped if element_lines(symbol.strip(), MAX_BEAM_ENERGY_KEV, axis.low_keV, high)
+    ]

@@ -140,9 +140,17 @@ def describe_phases(G, W, H, model=None) -> PhaseDescription:
     if model is None:
         kinds = tuple(KIND_EMPTY if e else KIND_PHASE for e in empty)
         shape = (k, 0)
-        return PhaseDescription(counts, np.full(k, np.nan), (), np.zeros(shape), np.zeros(shape),
-                                np.zeros(shape, dtype=bool), np.zeros(shape), kinds,
-                                tuple(phase_name(i, kinds[i], [], ()) for i in range(k)))
+        return PhaseDescription(
+            counts,
+            np.full(k, np.nan),
+            (),
+            np.zeros(shape),
+            np.zeros(shape),
+            np.zeros(shape, dtype=bool),
+            np.zeros(shape),
+            kinds,
+            tuple(phase_name(i, kinds[i], [], ()) for i in range(k)),
+        )
     elements = tuple(model.quantified_elements)
     columns = [list(model.labels).index(symbol) for symbol in elements]
     element_columns = ~np.asarray(model.continuum_mask)
@@ -165,8 +173,10 @@ def describe_phases(G, W, H, model=None) -> PhaseDescription:
     detected = (line_counts > limit) & ~empty[:, None]
     composition = detected_composition(model, W, detected)
     quantified = detected.any(axis=1)
-    kinds = tuple(KIND_EMPTY if empty[i] else (KIND_PHASE if quantified[i] else KIND_CONTINUUM)
-                  for i in range(k))
+    kinds = tuple(
+        KIND_EMPTY if empty[i] else (KIND_PHASE if quantified[i] else KIND_CONTINUUM) for i in range(k)
+    )
     names = tuple(phase_name(i, kinds[i], composition[i], elements) for i in range(k))
-    return PhaseDescription(counts, line_fraction, elements, line_counts, limit, detected,
-                            composition, kinds, names)
+    return PhaseDescription(
+        counts, line_fraction, elements, line_counts, limit, detected, composition, kinds, names
+    )

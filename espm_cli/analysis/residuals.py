@@ -78,14 +78,18 @@ class ResidualPeak:
             How the advice names the elements option.
         """
         guesses = " ".join(f"{element} {line}?" for element, line, _ in self.candidates[:3])
-        head = (f"{self.energy_keV:.2f} keV unexplained ({guesses or 'no known line'}; "
-                f"{self.missed_counts:.3g} counts, {self.sigma:.0f} sigma)")
+        head = (
+            f"{self.energy_keV:.2f} keV unexplained ({guesses or 'no known line'}; "
+            f"{self.missed_counts:.3g} counts, {self.sigma:.0f} sigma)"
+        )
         new = self.new_elements
         if not self.candidates or self.candidates[0][0] in self.modelled:
             if self.candidates:
                 element, line, _ = self.candidates[0]
-                return (head + f": the modelled {element} {line} falls short of the data there "
-                        "(check the absorption, thickness and detector settings)")
+                return (
+                    head + f": the modelled {element} {line} falls short of the data there "
+                    "(check the absorption, thickness and detector settings)"
+                )
             return head
 
         if style == "python":
@@ -101,8 +105,9 @@ def _windowed_sums(values, half_widths):
     return cumulative[high] - cumulative[low]
 
 
-def candidate_lines(energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_high_keV,
-                    max_candidates=3, with_scores=False):
+def candidate_lines(
+    energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_high_keV, max_candidates=3, with_scores=False
+):
     """X-ray lines within ``CANDIDATE_FWHM`` x FWHM of ``energy_keV``, likeliest first.
 
     A line's likelihood is its weight relative to its element's strongest line on the axis
@@ -122,8 +127,7 @@ def candidate_lines(energy_keV, fwhm_keV, beam_energy_keV, axis_low_keV, axis_hi
     for z in CANDIDATE_Z:
         symbol = xraylib.AtomicNumberToSymbol(z)
         try:
-            lines = element_lines(symbol, float(beam_energy_keV), float(axis_low_keV),
-                                  float(axis_high_keV))
+            lines = element_lines(symbol, float(beam_energy_keV), float(axis_low_keV), float(axis_high_keV))
         except ValueError:
             continue
         if not lines:
@@ -174,24 +178,30 @@ def residual_peaks(energies, data_totals, model_totals, model) -> list[ResidualP
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(in_data > 0, missed / in_data, 0.0)
     # a peak is a local maximum of the windowed residual (not the flank of a bigger one)
-    local_max = np.array([missed[c] >= missed[max(0, c - 2 * h):c + 2 * h + 1].max()
-                          for c, h in enumerate(half)])
+    local_max = np.array(
+        [missed[c] >= missed[max(0, c - 2 * h) : c + 2 * h + 1].max() for c, h in enumerate(half)]
+    )
     peaked = missed >= MIN_PEAK_CONTRAST * np.maximum(flanks, 0.0)
-    score = np.where((missed / noise >= MIN_SIGMA) & (share >= MIN_MISSED_SHARE) & local_max
-                     & peaked, missed / noise, 0.0)
+    score = np.where(
+        (missed / noise >= MIN_SIGMA) & (share >= MIN_MISSED_SHARE) & local_max & peaked, missed / noise, 0.0
+    )
     found = []
     low, high = float(energies[0]), float(energies[-1])
     while len(found) < MAX_PEAKS and score.max() > 0:
         c = int(np.argmax(score))
         window = slice(max(0, c - half[c]), c + half[c] + 1)
         positive = np.clip((data - fitted)[window], 0.0, None)
-        centre = float(np.average(energies[window], weights=positive)) if positive.sum() > 0 \
+        centre = (
+            float(np.average(energies[window], weights=positive))
+            if positive.sum() > 0
             else float(energies[c])
+        )
         width = float(model.detector.fwhm_keV(max(centre, 0.1)))
-        lines = candidate_lines(centre, width, model.beam_energy_keV, low, high + scale,
-                                max_candidates=8, with_scores=True)
+        lines = candidate_lines(
+            centre, width, model.beam_energy_keV, low, high + scale, max_candidates=8, with_scores=True
+        )
         found.append((c, centre, lines))
-        score[max(0, c - 4 * half[c]):c + 4 * half[c] + 1] = 0.0  # +-2 FWHM
+        score[max(0, c - 4 * half[c]) : c + 4 * half[c] + 1] = 0.0  # +-2 FWHM
     # An element whose lines sit under several peaks explains them together (Cu Ka, Kb,
     # La); an element already modelled is likelier than a new one (its modelled line is
     # then off: absorption, detector).
@@ -202,15 +212,25 @@ def residual_peaks(energies, data_totals, model_totals, model) -> list[ResidualP
     modelled = tuple(model.elements)
     peaks = []
     for c, centre, lines in found:
+
         def weight(line):
             element, _, _, likelihood = line
             others = support[element] - likelihood
-            return likelihood * (1.0 + SUPPORT_WEIGHT * others) * (
-                MODELLED_PRIOR if element in modelled else 1.0)
+            return (
+                likelihood
+                * (1.0 + SUPPORT_WEIGHT * others)
+                * (MODELLED_PRIOR if element in modelled else 1.0)
+            )
 
         ordered = sorted(lines, key=weight, reverse=True)
-        peaks.append(ResidualPeak(
-            energy_keV=centre, missed_counts=float(missed[c]), sigma=float(missed[c] / noise[c]),
-            missed_share=float(share[c]), candidates=tuple(line[:3] for line in ordered[:3]),
-            modelled=modelled))
+        peaks.append(
+            ResidualPeak(
+                energy_keV=centre,
+                missed_counts=float(missed[c]),
+                sigma=float(missed[c] / noise[c]),
+                missed_share=float(share[c]),
+                candidates=tuple(line[:3] for line in ordered[:3]),
+                modelled=modelled,
+            )
+        )
     return peaks

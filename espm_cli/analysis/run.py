@@ -15,9 +15,9 @@ import signal
 import threading
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -115,10 +115,15 @@ def prepare(image: SpectrumImage, config: Mapping[str, Any]) -> tuple[FitWindow,
     from .window import choose_fit_window
 
     axis = EnergyAxis(image.energy_offset_keV, image.energy_scale_keV, image.n_channels)
-    return choose_fit_window(axis, run_acquisition(image, config), physics=not config["no_physics"],
-                             cut_low=config["energy_range"] is None, elements=config["elements"],
-                             ignored_elements=config["ignore_elements"] or (),
-                             source=image.path.name)
+    return choose_fit_window(
+        axis,
+        run_acquisition(image, config),
+        physics=not config["no_physics"],
+        cut_low=config["energy_range"] is None,
+        elements=config["elements"],
+        ignored_elements=config["ignore_elements"] or (),
+        source=image.path.name,
+    )
 
 
 def _versions() -> dict:
@@ -148,8 +153,10 @@ class _StopOnInterrupt:
 
     def __enter__(self):
         # a process that ignores SIGINT (a batch worker: its parent decides) keeps ignoring it
-        if (threading.current_thread() is threading.main_thread()
-                and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN):
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             self._previous = signal.signal(signal.SIGINT, self._handle)
         return self
 
@@ -172,9 +179,13 @@ def solver_accepts_callback() -> bool:
     return "callback" in SmoothNMF().get_params()
 
 
-def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
-        progress: Callable | None = None,
-        should_stop: Callable[[], bool] | None = None) -> tuple[SmoothNMF, float, bool]:
+def fit(
+    image: SpectrumImage,
+    model: EDXModel | None,
+    config: Mapping[str, Any],
+    progress: Callable | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[SmoothNMF, float, bool]:
     """Run SmoothNMF on the image (already cut to the fit window).
 
     ``should_stop()`` is asked after each iteration (as Ctrl-C is): True stops the fit.
@@ -190,23 +201,34 @@ def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
     arguments = solver_arguments(config)
     if config.get("mask_energy"):
         arguments["mask"] = energy_mask(image.energy, config["mask_energy"])
-    estimator = make_estimator(int(config["n_components"]), model, image.shape_2d,
-                               method=config.get("method", DEFAULT_METHOD), **arguments)
+    estimator = make_estimator(
+        int(config["n_components"]),
+        model,
+        image.shape_2d,
+        method=config.get("method", DEFAULT_METHOD),
+        **arguments,
+    )
     interrupt = _StopOnInterrupt()
     context: contextlib.AbstractContextManager[_StopOnInterrupt] = interrupt
     if solver_accepts_callback() and "callback" in estimator.get_params():
+
         def callback(n_iter, losses_row):
             if progress is not None:
                 progress(n_iter, losses_row)
             if should_stop is not None and should_stop():
                 interrupt.requested = True
             return interrupt.requested
+
         estimator.set_params(callback=callback)
     else:  # without a per-iteration hook, Ctrl-C can only abort
         context = contextlib.nullcontext(interrupt)
     with context as state:
-        logger.info("fitting %d phases to %d pixels x %d channels", estimator.n_components,
-                    image.n_pixels, image.n_channels)
+        logger.info(
+            "fitting %d phases to %d pixels x %d channels",
+            estimator.n_components,
+            image.n_pixels,
+            image.n_channels,
+        )
         started = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -226,8 +248,11 @@ def fit(image: SpectrumImage, model: EDXModel | None, config: Mapping[str, Any],
 def accepts_signed_data(config: Mapping[str, Any]) -> bool:
     """Whether the run's loss is defined for negative values: semi-NMF and the Frobenius
     loss are; KL (Poisson counts) and the other β-divergences are not."""
-    return (config.get("method", DEFAULT_METHOD) == "semi-nmf"
-            or str(config.get("beta_loss")).lower() in ("frobenius", "2", "2.0"))
+    return config.get("method", DEFAULT_METHOD) == "semi-nmf" or str(config.get("beta_loss")).lower() in (
+        "frobenius",
+        "2",
+        "2.0",
+    )
 
 
 @contextlib.contextmanager
@@ -236,8 +261,9 @@ def _cluster_client(config: Mapping[str, Any]) -> Iterator[Any]:
     try:
         import distributed
     except ImportError:
-        raise RunFailed("--scheduler and --workers need dask.distributed: "
-                        "pip install 'espm-cli[distributed]'") from None
+        raise RunFailed(
+            "--scheduler and --workers need dask.distributed: pip install 'espm-cli[distributed]'"
+        ) from None
     if config.get("scheduler"):
         try:
             client = distributed.Client(config["scheduler"], timeout="20s")
@@ -246,9 +272,12 @@ def _cluster_client(config: Mapping[str, Any]) -> Iterator[Any]:
         with client:
             yield client
         return
-    with distributed.LocalCluster(n_workers=int(config["workers"]), threads_per_worker=1,
-                                  processes=True, dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=int(config["workers"]), threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -265,8 +294,10 @@ def energy_mask(energy: Any, windows: Any) -> np.ndarray:
     for low, high in windows:
         mask |= (energy >= low) & (energy <= high)
     if mask.all():
-        raise RunFailed(f"--mask-energy leaves none of the {energy.size} channels of the fit "
-                        f"window {energy[0]:.3g}-{energy[-1]:.3g} keV; mask less")
+        raise RunFailed(
+            f"--mask-energy leaves none of the {energy.size} channels of the fit "
+            f"window {energy[0]:.3g}-{energy[-1]:.3g} keV; mask less"
+        )
     if mask.any():
         logger.info("leaving %d channels out of the fit (--mask-energy)", int(mask.sum()))
     return mask
@@ -278,22 +309,45 @@ def _acquisition_dict(model, image) -> dict:
     return {**image.acquisition.as_dict(), **model_acquisition(model)}
 
 
-def make_result(image: SpectrumImage, window: FitWindow, model: EDXModel | None,
-                estimator: SmoothNMF, config: Mapping[str, Any], seconds: float,
-                interrupted: bool, input_sha256: str, channel_totals: np.ndarray) -> DecompositionResult:
+def make_result(
+    image: SpectrumImage,
+    window: FitWindow,
+    model: EDXModel | None,
+    estimator: SmoothNMF,
+    config: Mapping[str, Any],
+    seconds: float,
+    interrupted: bool,
+    input_sha256: str,
+    channel_totals: np.ndarray,
+) -> DecompositionResult:
     """The DecompositionResult of a run (NaN refused), with the run's provenance."""
     from .decomposition import assemble_result
 
     fitted = image.select_channels(window.start, window.stop) if not window.is_whole_axis else image
     result = assemble_result(
-        energy=fitted.energy, window=window, model=model, estimator=estimator,
-        channel_totals=channel_totals, n_pixels=image.n_pixels, shape_2d=image.shape_2d,
-        mean_spectrum=fitted.mean_spectrum(), fit_seconds=seconds, interrupted=interrupted,
+        energy=fitted.energy,
+        window=window,
+        model=model,
+        estimator=estimator,
+        channel_totals=channel_totals,
+        n_pixels=image.n_pixels,
+        shape_2d=image.shape_2d,
+        mean_spectrum=fitted.mean_spectrum(),
+        fit_seconds=seconds,
+        interrupted=interrupted,
         acquisition={**_acquisition_dict(model, fitted), "processing": fitted.processing},
-        pixel_size=image.pixel_size, pixel_unit=image.pixel_unit, advice="cli")
+        pixel_size=image.pixel_size,
+        pixel_unit=image.pixel_unit,
+        advice="cli",
+    )
     return dataclasses.replace(
-        result, config=as_dict(config), config_hash=config_hash(config, input_sha256),
-        input_path=str(image.path), input_sha256=input_sha256, versions=_versions())
+        result,
+        config=as_dict(config),
+        config_hash=config_hash(config, input_sha256),
+        input_path=str(image.path),
+        input_sha256=input_sha256,
+        versions=_versions(),
+    )
 
 
 def values_used(config: Mapping[str, Any], model: EDXModel | None, target: Path) -> dict:
@@ -305,14 +359,18 @@ def values_used(config: Mapping[str, Any], model: EDXModel | None, target: Path)
     values = {key: value for key, value in as_dict(config).items() if key != "overwrite"}
     values["output_dir"] = str(target.parent.resolve())
     if model is not None:
-        values.update(elements=list(model.elements), beam_energy=float(model.beam_energy_keV),
-                      elevation=float(model.detector.elevation_deg),
-                      azimuth=float(model.detector.azimuth_deg),
-                      mnka_fwhm=float(model.detector.mnka_fwhm_eV),
-                      tilt=float(model.sample.tilt_deg))
+        values.update(
+            elements=list(model.elements),
+            beam_energy=float(model.beam_energy_keV),
+            elevation=float(model.detector.elevation_deg),
+            azimuth=float(model.detector.azimuth_deg),
+            mnka_fwhm=float(model.detector.mnka_fwhm_eV),
+            tilt=float(model.sample.tilt_deg),
+        )
         if model.sample.thickness_nm and model.sample.density_g_cm3:
-            values.update(thickness=float(model.sample.thickness_nm),
-                          density=float(model.sample.density_g_cm3))
+            values.update(
+                thickness=float(model.sample.thickness_nm), density=float(model.sample.density_g_cm3)
+            )
     return values
 
 
@@ -329,13 +387,18 @@ def _warnings_to_log(notes: list):
                     notes.append(str(warning.message))
                     logger.warning("%s", warning.message)
                 else:
-                    warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                                           warning.lineno)
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
 
 
-def run_decomposition(config: Mapping[str, Any], progress: Callable | None = None, *,
-                      should_stop: Callable[[], bool] | None = None,
-                      write_to: str | Path | None = None) -> RunOutcome:
+def run_decomposition(
+    config: Mapping[str, Any],
+    progress: Callable | None = None,
+    *,
+    should_stop: Callable[[], bool] | None = None,
+    write_to: str | Path | None = None,
+) -> RunOutcome:
     """Load, build G, fit, write ``<stem>.h5``, the PNGs, composition.csv and run.yaml.
 
     Parameters
@@ -378,45 +441,82 @@ def run_decomposition(config: Mapping[str, Any], progress: Callable | None = Non
     if config.get("scheduler") and config.get("workers"):
         from ..io import ProcessingOptionError
 
-        raise ProcessingOptionError("scheduler", "--scheduler and --workers exclude each other: "
-                                    "use an existing cluster or start a local one")
+        raise ProcessingOptionError(
+            "scheduler",
+            "--scheduler and --workers exclude each other: use an existing cluster or start a local one",
+        )
     truth = check_truth_file(config["truth"]) if config["truth"] else None
-    image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
-                                energy_range=config["energy_range"], check_header=header_checker(config),
-                                signed=accepts_signed_data(config),
-                                lazy=bool(config.get("lazy")))
+    image = load_spectrum_image(
+        config["file"],
+        crop=config["crop"],
+        bin_factor=int(config["bin"]),
+        energy_range=config["energy_range"],
+        check_header=header_checker(config),
+        signed=accepts_signed_data(config),
+        lazy=bool(config.get("lazy")),
+    )
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError
 
-        raise ProcessingOptionError("n_components", f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
-                         f"({describe_grid(*image.shape_2d)} after cropping and binning)")
+        raise ProcessingOptionError(
+            "n_components",
+            f"n_components={k} is larger than the {image.n_pixels} pixels of the image "
+            f"({describe_grid(*image.shape_2d)} after cropping and binning)",
+        )
     check_image(image, config, truth)
     notes: list = []
     with _warnings_to_log(notes):
         window, model = prepare(image, config)
-        channel_totals = (image.mean_spectrum() * image.n_pixels if image.is_lazy
-                          else np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel())
+        channel_totals = (
+            image.mean_spectrum() * image.n_pixels
+            if image.is_lazy
+            else np.asarray(image.counts.sum(axis=0, dtype=np.float64)).ravel()
+        )
         fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
         estimator, seconds, interrupted = fit(fitted, model, config, progress, should_stop)
-        result = make_result(image, window, model, estimator, config, seconds, interrupted,
-                             file_sha256(image.path), channel_totals)
+        result = make_result(
+            image,
+            window,
+            model,
+            estimator,
+            config,
+            seconds,
+            interrupted,
+            file_sha256(image.path),
+            channel_totals,
+        )
         if config.get("uncertainty") and not interrupted:
             from .uncertainty import bootstrap_uncertainty, with_uncertainty
 
-            result = with_uncertainty(result, bootstrap_uncertainty(
-                estimator, model, result.detected, seed=int(config["seed"])))
+            result = with_uncertainty(
+                result, bootstrap_uncertainty(estimator, model, result.detected, seed=int(config["seed"]))
+            )
 
     folder = Path(write_to) if write_to is not None else target.parent
     folder.mkdir(parents=True, exist_ok=True)
     files = write_report(result, folder, log_spectra=bool(config["log_spectra"]))
-    files.append(write_text_atomic(folder / "run.yaml",
-                                   "# espm decompose --config run.yaml reproduces this run\n"
-                                   + yaml.safe_dump(values_used(config, model, target), sort_keys=False)))
+    files.append(
+        write_text_atomic(
+            folder / "run.yaml",
+            "# espm decompose --config run.yaml reproduces this run\n"
+            + yaml.safe_dump(values_used(config, model, target), sort_keys=False),
+        )
+    )
     # the result file last: where it exists, the run's files are all there
     files.insert(0, write_result(result, folder / target.name))
-    summary = {"name": image.path.name, "shape_2d": image.shape_2d, "n_channels": fitted.n_channels,
-               "counts_per_pixel": fitted.total_counts / fitted.n_pixels,
-               "nonzero_fraction": fitted.nonzero_fraction}
-    return RunOutcome(result=result, output_dir=folder, files=files,
-                      image_summary=summary, interrupted=interrupted, notes=notes)
+    summary = {
+        "name": image.path.name,
+        "shape_2d": image.shape_2d,
+        "n_channels": fitted.n_channels,
+        "counts_per_pixel": fitted.total_counts / fitted.n_pixels,
+        "nonzero_fraction": fitted.nonzero_fraction,
+    }
+    return RunOutcome(
+        result=result,
+        output_dir=folder,
+        files=files,
+        image_summary=summary,
+        interrupted=interrupted,
+        notes=notes,
+    )

@@ -23,14 +23,25 @@ import json
 import math
 import numbers
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS
 
-__all__ = ["DEFAULT_CONFIG", "OPTIONS", "Option", "ConfigError", "PRESENTATION_KEYS", "RunConfig",
-           "as_dict", "check_value", "config_hash", "make_config", "option_by_name"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "OPTIONS",
+    "Option",
+    "ConfigError",
+    "PRESENTATION_KEYS",
+    "RunConfig",
+    "as_dict",
+    "check_value",
+    "config_hash",
+    "make_config",
+    "option_by_name",
+]
 
 
 class ConfigError(ValueError):
@@ -50,7 +61,7 @@ class ConfigError(ValueError):
         self.reason = reason
 
 
-def _fail(option: "Option", reason: str) -> "ConfigError":
+def _fail(option: Option, reason: str) -> ConfigError:
     return ConfigError(option.name, reason, option.label)
 
 
@@ -119,108 +130,217 @@ _DEFAULT = ESTIMATOR_DEFAULTS
 
 #: The decompose options. One row per option.
 OPTIONS: tuple[Option, ...] = (
-    Option("n_components", "int", _DEFAULT["n_components"], "Number of phases.", minimum=1,
-           maximum=1000, flags=("-k", "--n-components")),
-    Option("elements", "symbols", None,
-           "Elements to model, e.g. Fe,Pt,O (default: from the file's metadata)."),
-    Option("ignore_elements", "symbols", None,
-           "Elements modelled but left out of the compositions, e.g. Cu (grid)."),
-    Option("beam_energy", "float", None, "Beam energy, keV.", minimum=0.1, min_open=True,
-           maximum=1000.0),
+    Option(
+        "n_components",
+        "int",
+        _DEFAULT["n_components"],
+        "Number of phases.",
+        minimum=1,
+        maximum=1000,
+        flags=("-k", "--n-components"),
+    ),
+    Option(
+        "elements", "symbols", None, "Elements to model, e.g. Fe,Pt,O (default: from the file's metadata)."
+    ),
+    Option(
+        "ignore_elements",
+        "symbols",
+        None,
+        "Elements modelled but left out of the compositions, e.g. Cu (grid).",
+    ),
+    Option("beam_energy", "float", None, "Beam energy, keV.", minimum=0.1, min_open=True, maximum=1000.0),
     Option("elevation", "float", None, "Detector elevation, degrees.", minimum=-90.0, maximum=90.0),
     Option("azimuth", "float", None, "Detector azimuth, degrees.", minimum=-360.0, maximum=360.0),
-    Option("tilt", "float", None, "Stage tilt (alpha), degrees.", minimum=-90.0, maximum=90.0,
-           min_open=True, max_open=True),
+    Option(
+        "tilt",
+        "float",
+        None,
+        "Stage tilt (alpha), degrees.",
+        minimum=-90.0,
+        maximum=90.0,
+        min_open=True,
+        max_open=True,
+    ),
     Option("mnka_fwhm", "float", None, "Detector resolution at Mn Kα, eV.", **_POSITIVE),
-    Option("thickness", "float", None, "Sample thickness, nm (with --density: self-absorption).",
-           **_POSITIVE),
+    Option(
+        "thickness", "float", None, "Sample thickness, nm (with --density: self-absorption).", **_POSITIVE
+    ),
     Option("density", "float", None, "Sample density, g/cm³.", **_POSITIVE),
-    Option("lambda_L", "float", _DEFAULT["lambda_L"],
-           "Weight of the Laplacian smoothness of the maps.", flags=("--lambda-L",),
-           **_NON_NEGATIVE),
-    Option("mu", "float", _DEFAULT["mu"], "Weight of the log sparsity of the maps.",
-           **_NON_NEGATIVE),
-    Option("epsilon_reg", "float", _DEFAULT["epsilon_reg"], "ε in the sparsity term log(H + ε).",
-           **_POSITIVE),
+    Option(
+        "lambda_L",
+        "float",
+        _DEFAULT["lambda_L"],
+        "Weight of the Laplacian smoothness of the maps.",
+        flags=("--lambda-L",),
+        **_NON_NEGATIVE,
+    ),
+    Option("mu", "float", _DEFAULT["mu"], "Weight of the log sparsity of the maps.", **_NON_NEGATIVE),
+    Option(
+        "epsilon_reg", "float", _DEFAULT["epsilon_reg"], "ε in the sparsity term log(H + ε).", **_POSITIVE
+    ),
     # None (no constraint) is spelt "none" here, as on the command line
-    Option("simplex", "choice", _DEFAULT["simplex"] or "none", "H: abundances of a pixel sum "
-           "to 1; W: element weights of a phase sum to 1; none.", choices=("H", "W", "none")),
-    Option("max_iter", "int", _DEFAULT["max_iter"], "Most iterations.", minimum=1,
-           maximum=10**7),
-    Option("tol", "float", _DEFAULT["tol"],
-           "Stop when the objective's relative decrease falls below this.", **_NON_NEGATIVE),
-    Option("seed", "int", _DEFAULT["seed"], "Seed of the initialisation.", minimum=0,
-           maximum=2**32 - 1),
-    Option("init", "choice", _DEFAULT["init"],
-           "Start: spa (extreme points of the pixels' element content, the default with "
-           "physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the default with "
-           "--no-physics), random.", choices=("auto", "spa", "kmeans", "nndsvda", "random")),
+    Option(
+        "simplex",
+        "choice",
+        _DEFAULT["simplex"] or "none",
+        "H: abundances of a pixel sum to 1; W: element weights of a phase sum to 1; none.",
+        choices=("H", "W", "none"),
+    ),
+    Option("max_iter", "int", _DEFAULT["max_iter"], "Most iterations.", minimum=1, maximum=10**7),
+    Option(
+        "tol",
+        "float",
+        _DEFAULT["tol"],
+        "Stop when the objective's relative decrease falls below this.",
+        **_NON_NEGATIVE,
+    ),
+    Option("seed", "int", _DEFAULT["seed"], "Seed of the initialisation.", minimum=0, maximum=2**32 - 1),
+    Option(
+        "init",
+        "choice",
+        _DEFAULT["init"],
+        "Start: spa (extreme points of the pixels' element content, the default with "
+        "physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the default with "
+        "--no-physics), random.",
+        choices=("auto", "spa", "kmeans", "nndsvda", "random"),
+    ),
     # None: the solver's "auto"
-    Option("n_init", "int", _DEFAULT["n_init"], "Number of starts (the second is NNDSVD-a after "
-           "spa), each run to convergence, the lowest objective kept (default: 1).", minimum=1,
-           maximum=1000),
-    Option("beta_loss", "loss", _DEFAULT["beta_loss"], "Data term: kullback-leibler (Poisson "
-           "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
-           choices=("kullback-leibler", "frobenius", "itakura-saito")),
-    Option("method", "choice", DEFAULT_METHOD, "smooth-nmf: X ≈ G W H with every option "
-           "here; semi-nmf: nonnegative spectra, signed maps, Frobenius loss (for data that "
-           "are not counts: background-subtracted, denoised, difference images).",
-           choices=("smooth-nmf", "semi-nmf")),
-    Option("solver", "choice", _DEFAULT["solver"], "How the objective is minimised: mu "
-           "(multiplicative updates, monotone), pgd (projected gradient with line search, "
-           "monotone), adagrad (adaptive steps; semi-nmf: mu or pgd).",
-           choices=("mu", "pgd", "adagrad")),
-    Option("l1", "float", _DEFAULT["l1"], "Weight of the L1 sparsity of the maps.",
-           **_NON_NEGATIVE),
-    Option("learning_rate", "float", _DEFAULT["learning_rate"], "Adagrad's rate, a fraction "
-           "of each factor's mean entry (--solver adagrad only).", **_POSITIVE),
-    Option("normalize", "flag", _DEFAULT["normalize"], "Fit the counts scaled to k per pixel, "
-           "so that --lambda-L, --mu and --epsilon-reg mean the same at any dose (the ESpM "
-           "paper's weights: 1, 0.004, 0.01); results stay in counts.", negatable=True),
+    Option(
+        "n_init",
+        "int",
+        _DEFAULT["n_init"],
+        "Number of starts (the second is NNDSVD-a after "
+        "spa), each run to convergence, the lowest objective kept (default: 1).",
+        minimum=1,
+        maximum=1000,
+    ),
+    Option(
+        "beta_loss",
+        "loss",
+        _DEFAULT["beta_loss"],
+        "Data term: kullback-leibler (Poisson "
+        "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
+        choices=("kullback-leibler", "frobenius", "itakura-saito"),
+    ),
+    Option(
+        "method",
+        "choice",
+        DEFAULT_METHOD,
+        "smooth-nmf: X ≈ G W H with every option "
+        "here; semi-nmf: nonnegative spectra, signed maps, Frobenius loss (for data that "
+        "are not counts: background-subtracted, denoised, difference images).",
+        choices=("smooth-nmf", "semi-nmf"),
+    ),
+    Option(
+        "solver",
+        "choice",
+        _DEFAULT["solver"],
+        "How the objective is minimised: mu "
+        "(multiplicative updates, monotone), pgd (projected gradient with line search, "
+        "monotone), adagrad (adaptive steps; semi-nmf: mu or pgd).",
+        choices=("mu", "pgd", "adagrad"),
+    ),
+    Option("l1", "float", _DEFAULT["l1"], "Weight of the L1 sparsity of the maps.", **_NON_NEGATIVE),
+    Option(
+        "learning_rate",
+        "float",
+        _DEFAULT["learning_rate"],
+        "Adagrad's rate, a fraction of each factor's mean entry (--solver adagrad only).",
+        **_POSITIVE,
+    ),
+    Option(
+        "normalize",
+        "flag",
+        _DEFAULT["normalize"],
+        "Fit the counts scaled to k per pixel, "
+        "so that --lambda-L, --mu and --epsilon-reg mean the same at any dose (the ESpM "
+        "paper's weights: 1, 0.004, 0.01); results stay in counts.",
+        negatable=True,
+    ),
     # how, not what: the same fit up to rounding (float32 on a GPU), so not in the hash
-    Option("backend", "choice", _DEFAULT["backend"], "Where the fit runs: auto (the fastest "
-           "CPU backend), cuda (an NVIDIA GPU, float32: pip install 'espm-cli[gpu]'), cupy, "
-           "torch, numba, reference, array-api. `espm info --backends` lists what works here.",
-           choices=BACKEND_CHOICES, changes_result=False),
-    Option("mask_energy", "float", None, "Leave the channels of this energy window (keV) out "
-           "of the fit; repeatable.", nargs=2, multiple=True, metavar="LOW HIGH"),
+    Option(
+        "backend",
+        "choice",
+        _DEFAULT["backend"],
+        "Where the fit runs: auto (the fastest "
+        "CPU backend), cuda (an NVIDIA GPU, float32: pip install 'espm-cli[gpu]'), cupy, "
+        "torch, numba, reference, array-api. `espm info --backends` lists what works here.",
+        choices=BACKEND_CHOICES,
+        changes_result=False,
+    ),
+    Option(
+        "mask_energy",
+        "float",
+        None,
+        "Leave the channels of this energy window (keV) out of the fit; repeatable.",
+        nargs=2,
+        multiple=True,
+        metavar="LOW HIGH",
+    ),
     Option("bin", "int", 1, "Sum N x N pixels before fitting.", minimum=1, maximum=10**6),
-    Option("crop", "int", None, "Pixel window to keep.", minimum=0, nargs=4,
-           metavar="X Y WIDTH HEIGHT"),
-    Option("energy_range", "float", None, "Energy window to fit, keV.", nargs=2,
-           metavar="LOW HIGH"),
-    Option("lazy", "flag", False, "Read the file lazily (hyperspy lazy=True) while fitting, "
-           "one block of rows at a time, keeping only the nonzero counts: the same fit, "
-           "for files larger than memory.", changes_result=False),
-    Option("scheduler", "address", None, "Fit on this dask.distributed cluster (exact "
-           "full-batch fit, a map-reduce per iteration; needs the distributed extra).",
-           metavar="tcp://HOST:PORT"),
-    Option("workers", "int", None, "Fit on a local dask.distributed cluster of N worker "
-           "processes, started for the run and closed after.", minimum=1, maximum=1024,
-           metavar="N"),
-    Option("uncertainty", "flag", False, "Error bars (1σ) on the compositions and maps: a "
-           "parametric bootstrap (Poisson draws from the fit, each refitted from it; "
-           "docs/uncertainty.md); in the result file, composition.csv and the summary."),
-    Option("no_physics", "flag", False,
-           "Plain KL-NMF (G = identity): no elements needed, no compositions."),
-    Option("output_dir", "folder", None,
-           "Folder for the results [default: <stem>_espm/ beside FILE].", changes_result=False,
-           flags=("-o", "--output-dir")),
+    Option("crop", "int", None, "Pixel window to keep.", minimum=0, nargs=4, metavar="X Y WIDTH HEIGHT"),
+    Option("energy_range", "float", None, "Energy window to fit, keV.", nargs=2, metavar="LOW HIGH"),
+    Option(
+        "lazy",
+        "flag",
+        False,
+        "Read the file lazily (hyperspy lazy=True) while fitting, "
+        "one block of rows at a time, keeping only the nonzero counts: the same fit, "
+        "for files larger than memory.",
+        changes_result=False,
+    ),
+    Option(
+        "scheduler",
+        "address",
+        None,
+        "Fit on this dask.distributed cluster (exact "
+        "full-batch fit, a map-reduce per iteration; needs the distributed extra).",
+        metavar="tcp://HOST:PORT",
+    ),
+    Option(
+        "workers",
+        "int",
+        None,
+        "Fit on a local dask.distributed cluster of N worker "
+        "processes, started for the run and closed after.",
+        minimum=1,
+        maximum=1024,
+        metavar="N",
+    ),
+    Option(
+        "uncertainty",
+        "flag",
+        False,
+        "Error bars (1σ) on the compositions and maps: a "
+        "parametric bootstrap (Poisson draws from the fit, each refitted from it; "
+        "docs/uncertainty.md); in the result file, composition.csv and the summary.",
+    ),
+    Option("no_physics", "flag", False, "Plain KL-NMF (G = identity): no elements needed, no compositions."),
+    Option(
+        "output_dir",
+        "folder",
+        None,
+        "Folder for the results [default: <stem>_espm/ beside FILE].",
+        changes_result=False,
+        flags=("-o", "--output-dir"),
+    ),
     Option("overwrite", "flag", False, "Replace an existing result.", changes_result=False),
-    Option("log_spectra", "flag", False, "Logarithmic intensity axis in spectra.png.",
-           changes_result=False),
-    Option("truth", "path", None, "Truth file of a simulated image (<stem>_truth.h5): print how "
-           "close the phases came.", changes_result=False),
+    Option("log_spectra", "flag", False, "Logarithmic intensity axis in spectra.png.", changes_result=False),
+    Option(
+        "truth",
+        "path",
+        None,
+        "Truth file of a simulated image (<stem>_truth.h5): print how close the phases came.",
+        changes_result=False,
+    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
 
 #: Every key a run configuration holds, with its default (the decompose options).
-DEFAULT_CONFIG: dict[str, Any] = {"file": None,
-                                  **{option.name: option.default for option in OPTIONS}}
+DEFAULT_CONFIG: dict[str, Any] = {"file": None, **{option.name: option.default for option in OPTIONS}}
 #: Keys that change where or how results are shown, not the result itself.
-PRESENTATION_KEYS: tuple[str, ...] = tuple(option.name for option in OPTIONS
-                                           if not option.changes_result)
+PRESENTATION_KEYS: tuple[str, ...] = tuple(option.name for option in OPTIONS if not option.changes_result)
 
 
 def option_by_name(name: str) -> Option:
@@ -228,6 +348,7 @@ def option_by_name(name: str) -> Option:
 
 
 # --- checking one value ----------------------------------------------------------------
+
 
 def _describe(value: Any) -> str:
     if isinstance(value, bool):
@@ -278,8 +399,9 @@ def _number(option: Option, value: Any, integer: bool) -> float | int:
     else:
         value = float(value)
     low, high = option.minimum, option.maximum
-    if ((low is not None and (value < low or (option.min_open and value == low)))
-            or (high is not None and (value > high or (option.max_open and value == high)))):
+    if (low is not None and (value < low or (option.min_open and value == low))) or (
+        high is not None and (value > high or (option.max_open and value == high))
+    ):
         raise _fail(option, f"must be {_range_text(option)}, got {value:g}")
     return value
 
@@ -290,19 +412,16 @@ def _symbols(option: Option, value: Any) -> tuple[str, ...]:
     elif isinstance(value, (list, tuple)):
         items = list(value)
     else:
-        raise _fail(option, f"must be element symbols such as Fe,Pt,O, "
-                          f"got {_describe(value)}")
+        raise _fail(option, f"must be element symbols such as Fe,Pt,O, got {_describe(value)}")
     symbols = []
     for item in items:
         if not isinstance(item, str):
-            raise _fail(option, f"{_describe(item)} is not an element "
-                              "symbol; write e.g. Fe,Pt,O")
+            raise _fail(option, f"{_describe(item)} is not an element symbol; write e.g. Fe,Pt,O")
         symbol = item.strip()
         if not symbol:
             continue
         if not (symbol.isascii() and symbol.isalpha() and len(symbol) <= 3):
-            raise _fail(option, f"{symbol!r} is not an element symbol; "
-                              "write e.g. Fe,Pt,O")
+            raise _fail(option, f"{symbol!r} is not an element symbol; write e.g. Fe,Pt,O")
         symbols.append(symbol)
     if not symbols:
         raise _fail(option, "names no element; write e.g. Fe,Pt,O")
@@ -325,8 +444,7 @@ def _single(option: Option, value: Any) -> Any:
             for choice in option.choices:
                 if value.strip().lower() == choice.lower():
                     return choice
-        raise _fail(option, f"must be one of {', '.join(option.choices)}, "
-                          f"got {_describe(value)}")
+        raise _fail(option, f"must be one of {', '.join(option.choices)}, got {_describe(value)}")
     if kind == "loss":
         if isinstance(value, str):
             for choice in option.choices:
@@ -335,14 +453,17 @@ def _single(option: Option, value: Any) -> Any:
         try:
             return _number(option, value, False)
         except ConfigError:
-            raise _fail(option, f"must be one of {', '.join(option.choices)} or a finite "
-                              f"number (β), got {_describe(value)}") from None
+            raise _fail(
+                option,
+                f"must be one of {', '.join(option.choices)} or a finite number (β), got {_describe(value)}",
+            ) from None
     if kind == "symbols":
         return _symbols(option, value)
     if kind == "address":
         if not isinstance(value, str) or not _ADDRESS.match(value.strip()):
-            raise _fail(option, f"must be a scheduler address such as tcp://HOST:PORT, got "
-                              f"{_describe(value)}")
+            raise _fail(
+                option, f"must be a scheduler address such as tcp://HOST:PORT, got {_describe(value)}"
+            )
         return value.strip()
     if kind in ("path", "folder"):
         if not isinstance(value, (str, Path)) or not str(value).strip():
@@ -373,12 +494,14 @@ def check_value(option: Option | str, value: Any) -> Any:
     if value is None:
         if option.default is None:
             return None
-        raise _fail(option, f"must not be empty (null); "
-                          f"leave it out for the default {_short(option.default)}")
+        raise _fail(
+            option, f"must not be empty (null); leave it out for the default {_short(option.default)}"
+        )
     if option.multiple:
         if not isinstance(value, (list, tuple)) or not value:
-            raise _fail(option, f"takes groups of {option.nargs} values ({option.metavar}), "
-                              f"got {_describe(value)}")
+            raise _fail(
+                option, f"takes groups of {option.nargs} values ({option.metavar}), got {_describe(value)}"
+            )
         if not isinstance(value[0], (list, tuple)):
             value = [value]  # one group written flat
         return tuple(_group(option, group) for group in value)
@@ -390,19 +513,17 @@ def check_value(option: Option | str, value: Any) -> Any:
 def _group(option: Option, value: Any) -> tuple:
     """``nargs`` values of one group, each checked as the option's kind."""
     if not isinstance(value, (list, tuple)) or len(value) != option.nargs:
-        raise _fail(option, f"takes {option.nargs} values "
-                          f"({option.metavar}), got {_describe(value)}")
+        raise _fail(option, f"takes {option.nargs} values ({option.metavar}), got {_describe(value)}")
     values = tuple(_single(option, item) for item in value)
     if option.name in ("energy_range", "mask_energy") and not values[0] < values[1]:
-        raise _fail(option, f"must be LOW < HIGH in keV, "
-                          f"got {values[0]:g} {values[1]:g}")
+        raise _fail(option, f"must be LOW < HIGH in keV, got {values[0]:g} {values[1]:g}")
     if option.name == "crop" and min(values[2:]) < 1:
-        raise _fail(option, f"WIDTH and HEIGHT must be at least 1, "
-                          f"got {values[2]} {values[3]}")
+        raise _fail(option, f"WIDTH and HEIGHT must be at least 1, got {values[2]} {values[3]}")
     return values
 
 
 # --- the frozen run configuration ------------------------------------------------------
+
 
 class _MappingView(Mapping):
     """Read-only mapping access (``config["max_iter"]``, ``{**config}``) to the fields."""
@@ -424,6 +545,7 @@ class _MappingView(Mapping):
 
 
 if TYPE_CHECKING:  # make_dataclass is opaque to type checkers: a mapping with attributes
+
     class RunConfig(_MappingView):
         def __init__(self, **values: Any) -> None: ...
         def __getattr__(self, name: str) -> Any: ...
@@ -432,10 +554,14 @@ else:
         "RunConfig",
         [("file", Any, dataclasses.field(default=None))]
         + [(option.name, Any, dataclasses.field(default=option.default)) for option in OPTIONS],
-        bases=(_MappingView,), frozen=True, eq=True,
-        namespace={"__doc__": "A checked, frozen run configuration: ``file`` and every decompose "
-                   "option (see OPTIONS). Build it with make_config; read it as attributes or "
-                   "as a mapping."},
+        bases=(_MappingView,),
+        frozen=True,
+        eq=True,
+        namespace={
+            "__doc__": "A checked, frozen run configuration: ``file`` and every decompose "
+            "option (see OPTIONS). Build it with make_config; read it as attributes or "
+            "as a mapping."
+        },
     )
     RunConfig.__module__ = __name__
 
@@ -449,7 +575,7 @@ def as_dict(config: Mapping) -> dict:
     return {key: _as_plain(value) for key, value in config.items()}
 
 
-def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> "RunConfig":
+def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunConfig:
     """A checked RunConfig from option values (``None`` values mean: the default).
 
     Parameters
@@ -472,8 +598,9 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> "Run
             checked["file"] = None if value is None else str(Path(str(value)).expanduser().resolve())
             continue
         if name not in _BY_NAME:
-            raise ConfigError(name, f"unknown configuration key {str(key)!r}; valid keys: "
-                              f"file, {', '.join(_BY_NAME)}")
+            raise ConfigError(
+                name, f"unknown configuration key {str(key)!r}; valid keys: file, {', '.join(_BY_NAME)}"
+            )
         option = _BY_NAME[name]
         checked[name] = option.default if value is None else check_value(option, value)
     return RunConfig(**checked)
@@ -482,7 +609,10 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> "Run
 def config_hash(config: Mapping, input_sha256: str) -> str:
     """Hash of what determines a result: the input's bytes and the options that change it."""
     config = config if isinstance(config, RunConfig) else make_config(config)
-    relevant = {option.name: _as_plain(config[option.name])
-                for option in sorted(OPTIONS, key=lambda o: o.name) if option.changes_result}
+    relevant = {
+        option.name: _as_plain(config[option.name])
+        for option in sorted(OPTIONS, key=lambda o: o.name)
+        if option.changes_result
+    }
     text = json.dumps({"input_sha256": input_sha256, "config": relevant}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -49,8 +49,9 @@ BLOCK_CHANNELS = 16
 _PIXEL_BLOCK = 2048
 
 
-def make_folds(n_pixels, n_channels, n_folds=DEFAULT_N_FOLDS, *, kind=DEFAULT_FOLD_KIND,
-               seed=0, shape_2d=None):
+def make_folds(
+    n_pixels, n_channels, n_folds=DEFAULT_N_FOLDS, *, kind=DEFAULT_FOLD_KIND, seed=0, shape_2d=None
+):
     """Fold of each entry: an int8 array (n_pixels, n_channels) with values 0 .. n_folds − 1.
 
     Parameters
@@ -81,8 +82,10 @@ def make_folds(n_pixels, n_channels, n_folds=DEFAULT_N_FOLDS, *, kind=DEFAULT_FO
     bands = math.ceil(n_channels / BLOCK_CHANNELS)
     most = n_channels if kind == "speckle" else bands
     if not 2 <= n_folds <= min(most, 100):
-        raise ValueError(f"n_folds={n_folds} is not allowed; it must be from 2 to "
-                         f"{min(most, 100)} ({kind} folds of {n_channels} channels)")
+        raise ValueError(
+            f"n_folds={n_folds} is not allowed; it must be from 2 to "
+            f"{min(most, 100)} ({kind} folds of {n_channels} channels)"
+        )
     rng = np.random.default_rng(seed)
     if kind == "speckle":
         order = rng.permuted(np.tile(np.arange(n_channels, dtype=np.int32), (n_pixels, 1)), axis=1)
@@ -105,8 +108,10 @@ def make_folds(n_pixels, n_channels, n_folds=DEFAULT_N_FOLDS, *, kind=DEFAULT_FO
     for fold in range(n_folds):
         whole = np.flatnonzero((folds == fold).all(axis=0))
         if whole.size:
-            raise ValueError(f"fold {fold} holds channel {int(whole[0])} out in every pixel "
-                             "(too few pixels for these folds); use fewer folds")
+            raise ValueError(
+                f"fold {fold} holds channel {int(whole[0])} out in every pixel "
+                "(too few pixels for these folds); use fewer folds"
+            )
     return folds
 
 
@@ -202,12 +207,18 @@ class KSelection:
         """One dict per k: the numbers of select_k.csv."""
         out = []
         for i, k in enumerate(self.k_values):
-            out.append({"k": int(k), "heldout_deviance": float(self.mean[i]),
-                        "heldout_se": float(self.standard_error[i]),
-                        "heldout_folds": " ".join(f"{v:.8g}" for v in self.heldout[i]),
-                        "training_deviance": float(np.mean(self.training[i])),
-                        "suggested": int(k) == self.suggested_k, "best": int(k) == self.best_k,
-                        "seconds": float(np.sum(self.seconds[i]))})
+            out.append(
+                {
+                    "k": int(k),
+                    "heldout_deviance": float(self.mean[i]),
+                    "heldout_se": float(self.standard_error[i]),
+                    "heldout_folds": " ".join(f"{v:.8g}" for v in self.heldout[i]),
+                    "training_deviance": float(np.mean(self.training[i])),
+                    "suggested": int(k) == self.suggested_k,
+                    "best": int(k) == self.best_k,
+                    "seconds": float(np.sum(self.seconds[i])),
+                }
+            )
         return out
 
 
@@ -254,7 +265,9 @@ def parse_k_range(text):
     how = "write it as LOW..HIGH (e.g. 2..8), or a list such as 2,3,5"
     try:
         if ".." in spelled or ("-" in spelled.lstrip("-") and "," not in spelled):
-            low, high = spelled.replace("..", "-", 1).split("-", 1) if ".." in spelled else spelled.split("-", 1)
+            low, high = (
+                spelled.replace("..", "-", 1).split("-", 1) if ".." in spelled else spelled.split("-", 1)
+            )
             low, high = int(low), int(high)
             if low > high:
                 raise ValueError(f"k range {spelled!r} runs backwards; {how}")
@@ -309,8 +322,7 @@ def fold_fits(X, k, model, shape_2d, folds, *, channels=None, **estimator_option
     for fold in range(n_folds):
         held = folds == fold
         started = time.perf_counter()
-        estimator = make_estimator(k, model, shape_2d, channels=channels, mask=held,
-                                   **estimator_options)
+        estimator = make_estimator(k, model, shape_2d, channels=channels, mask=held, **estimator_options)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.filterwarnings("ignore", message="X holds non-integer values")
@@ -319,15 +331,30 @@ def fold_fits(X, k, model, shape_2d, folds, *, channels=None, **estimator_option
         seconds[fold] = time.perf_counter() - started
         heldout[fold] = deviance / count
         # twice the divergence, as the deviance; the fit ran at the data scale (normalize)
-        training[fold] = (2.0 * float(estimator.losses_[-1, 0]) / estimator.data_scale_
-                          / (held.size - count))
-        logger.info("k=%d fold %d/%d: held-out deviance %.6g per entry (%.1f s)", k, fold + 1,
-                    n_folds, heldout[fold], seconds[fold])
+        training[fold] = 2.0 * float(estimator.losses_[-1, 0]) / estimator.data_scale_ / (held.size - count)
+        logger.info(
+            "k=%d fold %d/%d: held-out deviance %.6g per entry (%.1f s)",
+            k,
+            fold + 1,
+            n_folds,
+            heldout[fold],
+            seconds[fold],
+        )
     return heldout, training, seconds
 
 
-def select_k(X, k_values, *, model=None, shape_2d, n_folds=DEFAULT_N_FOLDS,
-             fold_kind=DEFAULT_FOLD_KIND, fold_seed=0, channels=None, **estimator_options):
+def select_k(
+    X,
+    k_values,
+    *,
+    model=None,
+    shape_2d,
+    n_folds=DEFAULT_N_FOLDS,
+    fold_kind=DEFAULT_FOLD_KIND,
+    fold_seed=0,
+    channels=None,
+    **estimator_options,
+):
     """Held-out deviance for each k of ``k_values`` and the suggested k (matrices in).
 
     Parameters
@@ -351,13 +378,19 @@ def select_k(X, k_values, *, model=None, shape_2d, n_folds=DEFAULT_N_FOLDS,
 
     X = fit_matrix(X)
     k_values = tuple(sorted({int(k) for k in k_values}))
-    folds = make_folds(X.shape[0], X.shape[1], n_folds, kind=fold_kind, seed=fold_seed,
-                       shape_2d=shape_2d)
-    table = [fold_fits(X, k, model, shape_2d, folds, channels=channels, **estimator_options)
-             for k in k_values]
-    selection = KSelection(k_values, [row[0] for row in table], [row[1] for row in table],
-                           n_folds=n_folds, fold_kind=fold_kind, fold_seed=fold_seed,
-                           seconds=[row[2] for row in table])
+    folds = make_folds(X.shape[0], X.shape[1], n_folds, kind=fold_kind, seed=fold_seed, shape_2d=shape_2d)
+    table = [
+        fold_fits(X, k, model, shape_2d, folds, channels=channels, **estimator_options) for k in k_values
+    ]
+    selection = KSelection(
+        k_values,
+        [row[0] for row in table],
+        [row[1] for row in table],
+        n_folds=n_folds,
+        fold_kind=fold_kind,
+        fold_seed=fold_seed,
+        seconds=[row[2] for row in table],
+    )
     warn_at_edge(selection)
     return selection
 
@@ -367,9 +400,12 @@ def warn_at_edge(selection: KSelection) -> None:
     from .notices import EspmWarning
 
     if selection.best_k == selection.k_values[-1] and len(selection.k_values) > 1:
-        warnings.warn(f"the held-out deviance is lowest at the largest k tried "
-                      f"({selection.best_k}); try a range reaching further", EspmWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"the held-out deviance is lowest at the largest k tried "
+            f"({selection.best_k}); try a range reaching further",
+            EspmWarning,
+            stacklevel=3,
+        )
 
 
 def _image_matrix(config):
@@ -385,9 +421,13 @@ def _image_matrix(config):
     from .run import energy_mask, full_config, prepare
 
     config = full_config(config)
-    image = load_spectrum_image(config["file"], crop=config["crop"], bin_factor=int(config["bin"]),
-                                energy_range=config["energy_range"],
-                                check_header=header_checker(config))
+    image = load_spectrum_image(
+        config["file"],
+        crop=config["crop"],
+        bin_factor=int(config["bin"]),
+        energy_range=config["energy_range"],
+        check_header=header_checker(config),
+    )
     window, model = prepare(image, config)
     fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
     X = fit_matrix(fitted.counts)
@@ -401,8 +441,9 @@ def _image_matrix(config):
     return X, model, fitted.shape_2d, channels, options
 
 
-def select_from_config(config, k_values, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND,
-                       fold_seed=0):
+def select_from_config(
+    config, k_values, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND, fold_seed=0
+):
     """:func:`select_k` on the file and options of a run configuration (``espm decompose``'s).
 
     Parameters
@@ -416,8 +457,17 @@ def select_from_config(config, k_values, *, n_folds=DEFAULT_N_FOLDS, fold_kind=D
     KSelection
     """
     X, model, shape_2d, channels, options = _image_matrix(config)
-    return select_k(X, k_values, model=model, shape_2d=shape_2d, n_folds=n_folds,
-                    fold_kind=fold_kind, fold_seed=fold_seed, channels=channels, **options)
+    return select_k(
+        X,
+        k_values,
+        model=model,
+        shape_2d=shape_2d,
+        n_folds=n_folds,
+        fold_kind=fold_kind,
+        fold_seed=fold_seed,
+        channels=channels,
+        **options,
+    )
 
 
 def heldout_of_config(config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND, fold_seed=0):
@@ -433,13 +483,17 @@ def heldout_of_config(config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD
 
     config = full_config(config)
     X, model, shape_2d, channels, options = _image_matrix(config)
-    folds = make_folds(X.shape[0], X.shape[1], n_folds, kind=fold_kind, seed=fold_seed,
-                       shape_2d=shape_2d)
-    heldout, training, seconds = fold_fits(X, int(config["n_components"]), model, shape_2d, folds,
-                                           channels=channels, **options)
-    return {"k": int(config["n_components"]), **fold_settings(n_folds, fold_kind, fold_seed),
-            "heldout": heldout.tolist(), "training": training.tolist(),
-            "seconds": float(seconds.sum())}
+    folds = make_folds(X.shape[0], X.shape[1], n_folds, kind=fold_kind, seed=fold_seed, shape_2d=shape_2d)
+    heldout, training, seconds = fold_fits(
+        X, int(config["n_components"]), model, shape_2d, folds, channels=channels, **options
+    )
+    return {
+        "k": int(config["n_components"]),
+        **fold_settings(n_folds, fold_kind, fold_seed),
+        "heldout": heldout.tolist(),
+        "training": training.tolist(),
+        "seconds": float(seconds.sum()),
+    }
 
 
 #: The file a run's fold fits are kept in, beside its result.
@@ -481,7 +535,12 @@ def selection_from_records(records) -> KSelection:
     """The KSelection of held-out records of one sweep (one per k, same folds)."""
     records = sorted(records, key=lambda r: r["k"])
     first = records[0]
-    return KSelection([r["k"] for r in records], [r["heldout"] for r in records],
-                      [r["training"] for r in records], n_folds=first["n_folds"],
-                      fold_kind=first["fold_kind"], fold_seed=first["fold_seed"],
-                      seconds=[[r["seconds"]] for r in records])
+    return KSelection(
+        [r["k"] for r in records],
+        [r["heldout"] for r in records],
+        [r["training"] for r in records],
+        n_folds=first["n_folds"],
+        fold_kind=first["fold_kind"],
+        fold_seed=first["fold_seed"],
+        seconds=[[r["seconds"]] for r in records],
+    )

@@ -56,8 +56,12 @@ class Uncertainty:
 
     def record(self) -> dict:
         """How they were made (the result file's ``uncertainty`` attributes)."""
-        return {"method": self.method, "n_draws": self.n_draws,
-                "n_iterations": self.n_iterations, "seconds": self.seconds}
+        return {
+            "method": self.method,
+            "n_draws": self.n_draws,
+            "n_iterations": self.n_iterations,
+            "seconds": self.seconds,
+        }
 
 
 def poisson_draw(G, W, H, rng) -> sp.csr_array:
@@ -66,13 +70,20 @@ def poisson_draw(G, W, H, rng) -> sp.csr_array:
     Ht = np.asarray(H, dtype=np.float64).T
     blocks = []
     for start in range(0, Ht.shape[0], _PIXEL_BLOCK):
-        expected = np.clip(Ht[start:start + _PIXEL_BLOCK] @ B.T, 0.0, None)
+        expected = np.clip(Ht[start : start + _PIXEL_BLOCK] @ B.T, 0.0, None)
         blocks.append(sp.csr_array(rng.poisson(expected).astype(np.int32)))
     return sp.csr_array(sp.vstack(blocks, format="csr"))
 
 
-def bootstrap_uncertainty(estimator, model=None, detected=None, *, n_draws=DEFAULT_DRAWS,
-                          n_iterations=DEFAULT_REFIT_ITERATIONS, seed=0) -> Uncertainty:
+def bootstrap_uncertainty(
+    estimator,
+    model=None,
+    detected=None,
+    *,
+    n_draws=DEFAULT_DRAWS,
+    n_iterations=DEFAULT_REFIT_ITERATIONS,
+    seed=0,
+) -> Uncertainty:
     """Parametric bootstrap of a fitted SmoothNMF.
 
     Parameters
@@ -104,8 +115,7 @@ def bootstrap_uncertainty(estimator, model=None, detected=None, *, n_draws=DEFAU
     rng = np.random.default_rng(seed)
     W, H, G = (np.asarray(a, dtype=np.float64) for a in (estimator.W_, estimator.H_, estimator.G_))
     params = estimator.get_params(deep=False)
-    params.update(init="custom", n_init=1, max_iter=int(n_iterations), tol=0.0, callback=None,
-                  verbose=0)
+    params.update(init="custom", n_init=1, max_iter=int(n_iterations), tol=0.0, callback=None, verbose=0)
     draws_W, draws_H, compositions = [], [], []
     for draw in range(int(n_draws)):
         counts = poisson_draw(G, W, H, rng)
@@ -118,24 +128,31 @@ def bootstrap_uncertainty(estimator, model=None, detected=None, *, n_draws=DEFAU
         if model is not None and detected is not None:
             compositions.append(detected_composition(model, draws_W[-1], np.asarray(detected)))
         logger.debug("bootstrap draw %d/%d", draw + 1, n_draws)
-    composition_sd = (np.std(compositions, axis=0, ddof=1) if compositions
-                      else np.zeros((W.shape[1], 0)))
+    composition_sd = np.std(compositions, axis=0, ddof=1) if compositions else np.zeros((W.shape[1], 0))
     seconds = time.perf_counter() - started
-    logger.info("error bars from %d Poisson draws, %d iterations each (%.1f s)", n_draws,
-                n_iterations, seconds)
-    return Uncertainty(composition_sd=composition_sd,
-                       maps_sd=np.std(draws_H, axis=0, ddof=1),
-                       W_sd=np.std(draws_W, axis=0, ddof=1), method="parametric bootstrap",
-                       n_draws=int(n_draws), n_iterations=int(n_iterations), seconds=seconds)
+    logger.info(
+        "error bars from %d Poisson draws, %d iterations each (%.1f s)", n_draws, n_iterations, seconds
+    )
+    return Uncertainty(
+        composition_sd=composition_sd,
+        maps_sd=np.std(draws_H, axis=0, ddof=1),
+        W_sd=np.std(draws_W, axis=0, ddof=1),
+        method="parametric bootstrap",
+        n_draws=int(n_draws),
+        n_iterations=int(n_iterations),
+        seconds=seconds,
+    )
 
 
 def with_uncertainty(result, uncertainty: Uncertainty):
     """The DecompositionResult with the error bars put in."""
     k = result.n_components
     return dataclasses.replace(
-        result, composition_sd=np.asarray(uncertainty.composition_sd, dtype=np.float64),
+        result,
+        composition_sd=np.asarray(uncertainty.composition_sd, dtype=np.float64),
         maps_sd=np.asarray(uncertainty.maps_sd).reshape(k, *np.asarray(result.maps).shape[1:]),
-        uncertainty=uncertainty.record())
+        uncertainty=uncertainty.record(),
+    )
 
 
 def format_value(value, sd=None) -> str:

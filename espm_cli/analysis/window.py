@@ -46,7 +46,7 @@ class FitWindow:
         if self.is_whole_axis:
             return None
         mask = np.ones(self.size, dtype=bool)
-        mask[self.start:self.stop] = False
+        mask[self.start : self.stop] = False
         return mask
 
 
@@ -56,8 +56,17 @@ def _sub_axis(axis, start, stop):
     return EnergyAxis(axis.offset_keV + start * axis.scale_keV, axis.scale_keV, stop - start)
 
 
-def choose_fit_window(energy_axis, acquisition, *, physics=True, cut_low=True, elements=None,
-                      ignored_elements=(), source="the data", **model_options):
+def choose_fit_window(
+    energy_axis,
+    acquisition,
+    *,
+    physics=True,
+    cut_low=True,
+    elements=None,
+    ignored_elements=(),
+    source="the data",
+    **model_options,
+):
     """The fit window and the model on it (the same for every front end).
 
     Physics fits start at ``DEFAULT_LOW_KEV`` and end at the beam energy (unless
@@ -96,9 +105,15 @@ def choose_fit_window(energy_axis, acquisition, *, physics=True, cut_low=True, e
             start, stop = int(channels[0]), int(channels[-1]) + 1
 
     def model_on(first, last):
-        return build_model(_sub_axis(axis, first, last), acquisition, elements=elements,
-                           ignored_elements=ignored_elements, source=source,
-                           spectrum_high_keV=axis.high_keV, **model_options)
+        return build_model(
+            _sub_axis(axis, first, last),
+            acquisition,
+            elements=elements,
+            ignored_elements=ignored_elements,
+            source=source,
+            spectrum_high_keV=axis.high_keV,
+            **model_options,
+        )
 
     with warnings.catch_warnings(record=True) as first_warnings:
         warnings.simplefilter("always")
@@ -136,15 +151,21 @@ def check_window_share(channel_totals, window: FitWindow, n_pixels: int = 1) -> 
     total = float(totals.sum())
     if total <= 0:
         return float("nan")
-    inside = float(totals[window.start:window.stop].sum())
+    inside = float(totals[window.start : window.stop].sum())
     share = inside / total
     if share < MIN_WINDOW_SHARE:
-        below = float(totals[:window.start].sum()) / total
-        where = (f"{100 * below:.1f} % lie below {window.axis.low_keV:.3g} keV, in the "
-                 "detector's zero peak and noise" if below > 0.5 * (1 - share) else
-                 "the rest lie outside it")
+        below = float(totals[: window.start].sum()) / total
+        where = (
+            f"{100 * below:.1f} % lie below {window.axis.low_keV:.3g} keV, in the "
+            "detector's zero peak and noise"
+            if below > 0.5 * (1 - share)
+            else "the rest lie outside it"
+        )
         warnings.warn(
             f"the fit window {window.axis.low_keV:.3g}-{window.axis.high_keV:.3g} keV holds "
             f"only {100 * share:.2g} % of the counts ({where}): the fit sees "
-            f"{inside / max(1, n_pixels):.3g} counts per pixel", EspmWarning, stacklevel=2)
+            f"{inside / max(1, n_pixels):.3g} counts per pixel",
+            EspmWarning,
+            stacklevel=2,
+        )
     return share

@@ -15,35 +15,44 @@ def _check_study(data, study_path: Path) -> dict:
 
     name = study_path.name
     if not isinstance(data, dict):
-        raise click.BadParameter(f"{name} must be a mapping with keys {', '.join(_study_keys())}",
-                                 param_hint="STUDY")
+        raise click.BadParameter(
+            f"{name} must be a mapping with keys {', '.join(_study_keys())}", param_hint="STUDY"
+        )
     unknown = [key for key in data if key not in _study_keys()]
     if unknown:
-        raise click.BadParameter(f"unknown key {unknown[0]!r} in {name}; valid keys: "
-                                 f"{', '.join(_study_keys())}", param_hint="STUDY")
+        raise click.BadParameter(
+            f"unknown key {unknown[0]!r} in {name}; valid keys: {', '.join(_study_keys())}",
+            param_hint="STUDY",
+        )
     runs = data.get("runs")
     if not isinstance(runs, list) or not runs:
         raise click.BadParameter(f"{name} needs a 'runs:' list, each with a 'file:'", param_hint="STUDY")
-    if data.get("output_dir") is not None and not (isinstance(data["output_dir"], str)
-                                                   and data["output_dir"].strip()):
-        raise click.BadParameter(f"output_dir in {name} must be a folder path, got "
-                                 f"{data['output_dir']!r}", param_hint="STUDY")
+    if data.get("output_dir") is not None and not (
+        isinstance(data["output_dir"], str) and data["output_dir"].strip()
+    ):
+        raise click.BadParameter(
+            f"output_dir in {name} must be a folder path, got {data['output_dir']!r}", param_hint="STUDY"
+        )
     if not isinstance(data.get("select_k", False), bool):
-        raise click.BadParameter(f"select_k in {name} must be true or false, got "
-                                 f"{data['select_k']!r}", param_hint="STUDY")
+        raise click.BadParameter(
+            f"select_k in {name} must be true or false, got {data['select_k']!r}", param_hint="STUDY"
+        )
     checked = {"output_dir": data.get("output_dir"), "select_k": data.get("select_k", False)}
-    checked["defaults"] = normalise_config(data.get("defaults"), decompose, f"{name} defaults",
-                                           param_hint="STUDY")
+    checked["defaults"] = normalise_config(
+        data.get("defaults"), decompose, f"{name} defaults", param_hint="STUDY"
+    )
     _check_values(checked["defaults"], f"{name} defaults")
     checked["runs"] = []
     for index, run in enumerate(runs):
-        run = normalise_config(run, decompose, f"{name} runs[{index}]", extra_keys=("file", "name"),
-                               param_hint="STUDY")
+        run = normalise_config(
+            run, decompose, f"{name} runs[{index}]", extra_keys=("file", "name"), param_hint="STUDY"
+        )
         if "file" not in run:
             raise click.BadParameter(f"{name} runs[{index}] has no 'file:'", param_hint="STUDY")
         if not isinstance(run["file"], str) or not run["file"].strip() or "\0" in run["file"]:
-            raise click.BadParameter(f"{name} runs[{index}]: file must be a path, got {run['file']!r}",
-                                     param_hint="STUDY")
+            raise click.BadParameter(
+                f"{name} runs[{index}]: file must be a path, got {run['file']!r}", param_hint="STUDY"
+            )
         if "name" in run:
             run["name"] = _check_name(run["name"], f"{name} runs[{index}]")
         _check_values(run, f"{name} runs[{index}]")
@@ -51,8 +60,7 @@ def _check_study(data, study_path: Path) -> dict:
     sweep = normalise_config(data.get("sweep"), decompose, f"{name} sweep", param_hint="STUDY")
     for key, values in sweep.items():
         if not isinstance(values, list) or not values:
-            raise click.BadParameter(f"sweep {key!r} in {name} must be a non-empty list",
-                                     param_hint="STUDY")
+            raise click.BadParameter(f"sweep {key!r} in {name} must be a non-empty list", param_hint="STUDY")
         for value in values:
             _check_values({key: value}, f"{name} sweep")
     checked["sweep"] = sweep
@@ -81,10 +89,20 @@ def _check_name(name, where: str) -> str:
     if isinstance(name, bool) or not isinstance(name, (str, int)):
         raise click.BadParameter(f"{where}: name must be a plain name, got {name!r}", param_hint="STUDY")
     name = str(name)
-    if (not name.strip() or name != name.strip() or name.startswith(".") or "/" in name
-            or "\\" in name or "\0" in name or len(name) > 200):
-        raise click.BadParameter(f"{where}: name {name!r} must be a plain name (letters, digits, "
-                                 "'-', '_', '.'; not starting with '.'), not a path", param_hint="STUDY")
+    if (
+        not name.strip()
+        or name != name.strip()
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or len(name) > 200
+    ):
+        raise click.BadParameter(
+            f"{where}: name {name!r} must be a plain name (letters, digits, "
+            "'-', '_', '.'; not starting with '.'), not a path",
+            param_hint="STUDY",
+        )
     return name
 
 
@@ -110,14 +128,30 @@ def _validated_config(run) -> dict:
 
 @click.command(short_help="Run many decompositions from a YAML study file.")
 @click.argument("study", type=click.Path(exists=True, dir_okay=False))
-@click.option("-j", "--jobs", type=click.IntRange(min=1, max=256), default=1, show_default=True,
-              help="Runs at the same time (separate processes).")
-@click.option("--force", is_flag=True, default=False,
-              help="Rerun runs whose result is already there with the same configuration.")
-@click.option("-o", "--output-dir", type=click.Path(file_okay=False), default=None,
-              help="Root folder of the runs [default: the study's output_dir, or <study>_results/].")
-@click.option("--yes", is_flag=True, default=False,
-              help=f"Run a study of more than {MAX_RUNS_WITHOUT_YES} runs.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1, max=256),
+    default=1,
+    show_default=True,
+    help="Runs at the same time (separate processes).",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    default=False,
+    help="Rerun runs whose result is already there with the same configuration.",
+)
+@click.option(
+    "-o",
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Root folder of the runs [default: the study's output_dir, or <study>_results/].",
+)
+@click.option(
+    "--yes", is_flag=True, default=False, help=f"Run a study of more than {MAX_RUNS_WITHOUT_YES} runs."
+)
 @verbosity_options
 @click.pass_context
 def batch(ctx, study, jobs, force, output_dir, yes):
@@ -136,8 +170,14 @@ def batch(ctx, study, jobs, force, output_dir, yes):
     """
     from ..io import write_text_atomic
     from ..io.folder_lock import folder_lock
-    from .study import (expand_study, remove_leftovers, run_study, suggest_per_sweep, summary_csv,
-                        summary_table)
+    from .study import (
+        expand_study,
+        remove_leftovers,
+        run_study,
+        suggest_per_sweep,
+        summary_csv,
+        summary_table,
+    )
 
     study_path = Path(study)
     data = _check_study(read_yaml(study_path, param_hint="STUDY"), study_path)
@@ -145,8 +185,10 @@ def batch(ctx, study, jobs, force, output_dir, yes):
         data["output_dir"] = str(Path(output_dir).resolve())
     count = _count_runs(data)
     if count > MAX_RUNS_WITHOUT_YES and not yes:
-        raise click.UsageError(f"{study_path.name} expands to {count} runs, more than "
-                               f"{MAX_RUNS_WITHOUT_YES}; pass --yes to run them all")
+        raise click.UsageError(
+            f"{study_path.name} expands to {count} runs, more than "
+            f"{MAX_RUNS_WITHOUT_YES}; pass --yes to run them all"
+        )
     default_output = study_path.with_name(f"{study_path.stem}_results")
     planned = expand_study(data, study_path, default_output)
     for run in planned:
@@ -161,8 +203,10 @@ def batch(ctx, study, jobs, force, output_dir, yes):
 
         def report(row):
             if verbosity() >= 0:
-                click.echo(f"  {row['name']}: {row['status']}"
-                           + (f" ({row['error']})" if row.get("error") else ""), err=True)
+                click.echo(
+                    f"  {row['name']}: {row['status']}" + (f" ({row['error']})" if row.get("error") else ""),
+                    err=True,
+                )
 
         rows, interrupted = run_study(planned, jobs=jobs, force=force, on_done=report)
         suggest_per_sweep(planned, rows)
@@ -172,10 +216,13 @@ def batch(ctx, study, jobs, force, output_dir, yes):
     click.echo(summary_table(rows))
     click.echo(f"summary: {summary_file}")
     if interrupted:
-        counts = {status: sum(row["status"] == status for row in rows)
-                  for status in ("done", "up to date", "interrupted", "failed", "not started")}
-        click.echo("espm: interrupted: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n),
-                   err=True)
+        counts = {
+            status: sum(row["status"] == status for row in rows)
+            for status in ("done", "up to date", "interrupted", "failed", "not started")
+        }
+        click.echo(
+            "espm: interrupted: " + ", ".join(f"{n} {status}" for status, n in counts.items() if n), err=True
+        )
         ctx.exit(130)
     failed = [row for row in rows if row["status"] == "failed"]
     if failed:

@@ -7,8 +7,14 @@ from pathlib import Path
 
 import click
 
-from .options import (config_option, refused_inputs, show_logs_above, table_options, verbosity,
-                      verbosity_options)
+from .options import (
+    config_option,
+    refused_inputs,
+    show_logs_above,
+    table_options,
+    verbosity,
+    verbosity_options,
+)
 from .paths import SpectrumImagePath, is_spectrum_image_path
 
 
@@ -91,8 +97,8 @@ def _progress_bar(total: int):
 
 def format_summary(outcome) -> str:
     """The stdout summary: data, phases with at.%, iterations, time, files."""
-    from ..report import phase_names
     from ..analysis.input_checks import describe_grid
+    from ..report import phase_names
 
     result, image = outcome.result, outcome.image_summary
     ny, nx = image["shape_2d"]
@@ -110,19 +116,26 @@ def format_summary(outcome) -> str:
 
         sd = result.composition_sd
         cell = 6 if sd is None else 12
-        header = (f"{'':{width}}  {'abund.':>6}  {'counts':>8}  {'lines':>5}  "
-                  + "  ".join(f"{e:>{cell}}" for e in result.elements))
-        title = "composition (at.%; '-': not detected):" if sd is None else (
-            "composition (at.% ± 1σ, parametric bootstrap; '-': not detected):")
+        header = f"{'':{width}}  {'abund.':>6}  {'counts':>8}  {'lines':>5}  " + "  ".join(
+            f"{e:>{cell}}" for e in result.elements
+        )
+        title = (
+            "composition (at.%; '-': not detected):"
+            if sd is None
+            else ("composition (at.% ± 1σ, parametric bootstrap; '-': not detected):")
+        )
         lines += ["", title, header]
         counts = result.phase_counts if result.phase_counts is not None else [float("nan")] * len(names)
         shares = result.line_fraction if result.line_fraction is not None else [float("nan")] * len(names)
         for index, name in enumerate(names):
-            row = "  ".join(f"{format_value(v, None if sd is None else sd[index][j]):>{cell}}"
-                            for j, v in enumerate(result.composition[index]))
+            row = "  ".join(
+                f"{format_value(v, None if sd is None else sd[index][j]):>{cell}}"
+                for j, v in enumerate(result.composition[index])
+            )
             share = f"{100 * shares[index]:4.0f}%" if shares[index] == shares[index] else f"{'-':>5}"
-            lines.append(f"{name:{width}}  {result.maps[index].mean():6.3f}  "
-                         f"{counts[index]:8.3g}  {share}  {row}")
+            lines.append(
+                f"{name:{width}}  {result.maps[index].mean():6.3f}  {counts[index]:8.3g}  {share}  {row}"
+            )
     else:
         lines += ["", "no physics model: phases without compositions"]
     if result.residual_peaks:
@@ -139,9 +152,14 @@ def format_truth_comparison(result, truth_file) -> str:
 
     truth = read_result(truth_file)
     matches = compare_to_truth(result, truth)
-    lines = ["", f"compared with the truth ({Path(truth_file).name}):",
-             "true phase  fitted  spectral angle  map correlation  at.% error (mean abs.)"]
+    lines = [
+        "",
+        f"compared with the truth ({Path(truth_file).name}):",
+        "true phase  fitted  spectral angle  map correlation  at.% error (mean abs.)",
+    ]
     for m in matches:
-        lines.append(f"{m.true + 1:>10}  {m.fitted + 1:>6}  {m.spectral_angle_deg:12.2f}°  "
-                     f"{m.map_correlation:15.3f}  {m.atomic_percent_error:10.2f}")
+        lines.append(
+            f"{m.true + 1:>10}  {m.fitted + 1:>6}  {m.spectral_angle_deg:12.2f}°  "
+            f"{m.map_correlation:15.3f}  {m.atomic_percent_error:10.2f}"
+        )
     return "\n".join(lines)

@@ -45,9 +45,12 @@ def backend_lines():
 
 @click.command(short_help="Show what a spectrum image holds, or where a fit can run.")
 @click.argument("file", type=SpectrumImagePath(), required=False)
-@click.option("--backends", "show_backends", is_flag=True,
-              help="List the solver backends (--backend of decompose) and whether each "
-                   "runs here, or why not.")
+@click.option(
+    "--backends",
+    "show_backends",
+    is_flag=True,
+    help="List the solver backends (--backend of decompose) and whether each runs here, or why not.",
+)
 @verbosity_options
 def info(file, show_backends):
     """Shape, energy axis, counts, sparsity and the metadata decompose uses (found and missing).
@@ -60,10 +63,9 @@ def info(file, show_backends):
             return
         click.echo("")
     elif file is None:
-        raise click.UsageError("give a FILE to describe, or --backends to list the solver "
-                               "backends.")
-    from ..io import REQUIRED_PARAMETERS, load_spectrum_image
+        raise click.UsageError("give a FILE to describe, or --backends to list the solver backends.")
     from ..analysis.input_checks import describe_grid
+    from ..io import REQUIRED_PARAMETERS, load_spectrum_image
 
     with refused_inputs():
         image = load_spectrum_image(file)
@@ -74,8 +76,12 @@ def info(file, show_backends):
     lines = [
         f"file            {image.path}",
         f"signal type     {image.signal_type or 'unknown'} ({acquisition.microscope or '?'})",
-        f"pixels          {describe_grid(ny, nx)}" + (f", pixel size {image.pixel_size:.4g} {image.pixel_unit}"
-                                           if image.pixel_size else ", pixel size unknown"),
+        f"pixels          {describe_grid(ny, nx)}"
+        + (
+            f", pixel size {image.pixel_size:.4g} {image.pixel_unit}"
+            if image.pixel_size
+            else ", pixel size unknown"
+        ),
         f"energy axis     {image.n_channels} channels, {energy[0]:.3f} to {energy[-1]:.3f} keV, "
         f"{1000 * image.energy_scale_keV:.2f} eV/channel",
         f"counts          {image.total_counts:.6g} total, {per_pixel.mean():.4g} per pixel "
@@ -95,8 +101,11 @@ def info(file, show_backends):
         lines.append("metadata missing:")
         for name in missing:
             label, option = _LABELS[name]
-            need = "required: give " + option if name in REQUIRED_PARAMETERS else (
-                f"optional ({option})" if option else "not used")
+            need = (
+                "required: give " + option
+                if name in REQUIRED_PARAMETERS
+                else (f"optional ({option})" if option else "not used")
+            )
             lines.append(f"  {label:24} {need}")
     if acquisition.mnka_fwhm_eV == 130.0 and image.path.suffix.lower() == ".bcf":
         lines.append("note: .bcf files store no resolution; 130 eV is hyperspy's default (--mnka-fwhm)")

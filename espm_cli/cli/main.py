@@ -52,7 +52,9 @@ def one_line_error(error: click.ClickException) -> str:
     return f"Error: {message}"
 
 
-@click.group(cls=EspmGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=EspmGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @verbosity_options
 @click.version_option(__version__, prog_name="espm")
 def cli():

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import click
 
@@ -19,6 +20,7 @@ class RefusedInput(click.ClickException):
 
 
 # --- logging: -v / -q ------------------------------------------------------------------
+
 
 class _ClickEchoHandler(logging.Handler):
     """Log records to stderr through click (so CliRunner and pipes see them)."""
@@ -45,7 +47,8 @@ def set_verbosity(change: int) -> None:
         root.meta["espm.verbosity"] = root.meta.get("espm.verbosity", 0) + change
         change = root.meta["espm.verbosity"]
     level = {-2: logging.CRITICAL, -1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
-        max(-2, min(2, change)), logging.DEBUG)
+        max(-2, min(2, change)), logging.DEBUG
+    )
     logger.handlers = [h for h in logger.handlers if not isinstance(h, _ClickEchoHandler)]
     handler = _ClickEchoHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
@@ -78,11 +81,21 @@ def _quiet_callback(ctx, param, value):
 
 
 verbose_option = click.option(
-    "-v", "--verbose", count=True, expose_value=False, callback=_verbose_callback,
-    help="More log output on stderr (repeat for debug).")
+    "-v",
+    "--verbose",
+    count=True,
+    expose_value=False,
+    callback=_verbose_callback,
+    help="More log output on stderr (repeat for debug).",
+)
 quiet_option = click.option(
-    "-q", "--quiet", count=True, expose_value=False, callback=_quiet_callback,
-    help="Less output: only errors on stderr, no progress bar.")
+    "-q",
+    "--quiet",
+    count=True,
+    expose_value=False,
+    callback=_quiet_callback,
+    help="Less output: only errors on stderr, no progress bar.",
+)
 
 
 def verbosity_options(function):
@@ -134,6 +147,7 @@ def refused_inputs() -> Iterator[None]:
 
 # --- --config run.yaml --------------------------------------------------------------
 
+
 def canonical_key(key: str) -> str:
     """YAML key -> option parameter name (``lambda-L`` and ``lambda_L`` both work)."""
     return str(key).strip().lstrip("-").replace("-", "_")
@@ -147,26 +161,30 @@ def read_yaml(path: str | Path, param_hint: str = "--config") -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise click.BadParameter(f"cannot read {path}: {error.strerror}",
-                                 param_hint=param_hint) from error
+        raise click.BadParameter(f"cannot read {path}: {error.strerror}", param_hint=param_hint) from error
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise click.BadParameter(f"YAML syntax error in {path.name}{where}: {problem}",
-                                 param_hint=param_hint) from None
+        raise click.BadParameter(
+            f"YAML syntax error in {path.name}{where}: {problem}", param_hint=param_hint
+        ) from None
 
 
 def option_names(command: click.Command, *, exclude=("config",)) -> dict[str, click.Parameter]:
     """The command's parameters by name (the keys a config file may use)."""
-    return {p.name: p for p in command.params if p.name and p.name not in exclude
-            and p.expose_value}
+    return {p.name: p for p in command.params if p.name and p.name not in exclude and p.expose_value}
 
 
-def normalise_config(values: Any, command: click.Command, source: str,
-                     extra_keys: tuple[str, ...] = (), param_hint: str = "--config") -> dict[str, Any]:
+def normalise_config(
+    values: Any,
+    command: click.Command,
+    source: str,
+    extra_keys: tuple[str, ...] = (),
+    param_hint: str = "--config",
+) -> dict[str, Any]:
     """Check a config mapping's keys against the command's options; canonical names.
 
     Raises
@@ -177,8 +195,9 @@ def normalise_config(values: Any, command: click.Command, source: str,
     if values is None:
         return {}
     if not isinstance(values, dict):
-        raise click.BadParameter(f"{source} must be a mapping of option names to values",
-                                 param_hint=param_hint)
+        raise click.BadParameter(
+            f"{source} must be a mapping of option names to values", param_hint=param_hint
+        )
     valid = option_names(command)
     out = {}
     for key, value in values.items():
@@ -187,8 +206,9 @@ def normalise_config(values: Any, command: click.Command, source: str,
             name = next(v for v in valid if v.lower() == name.lower())
         if name not in valid and name not in extra_keys:
             allowed = ", ".join(sorted(set(valid) | set(extra_keys)))
-            raise click.BadParameter(f"unknown key {key!r} in {source}; valid keys: {allowed}",
-                                     param_hint=param_hint)
+            raise click.BadParameter(
+                f"unknown key {key!r} in {source}; valid keys: {allowed}", param_hint=param_hint
+            )
         out[name] = value
     return out
 
@@ -214,8 +234,9 @@ def config_callback(ctx: click.Context, param: click.Parameter, value):
     if "file" in values:
         file = values.pop("file")
         if not isinstance(file, str) or not file.strip():
-            raise click.BadParameter(f"'file' in {Path(value).name} must be a path, got {file!r}",
-                                     param_hint="--config")
+            raise click.BadParameter(
+                f"'file' in {Path(value).name} must be a path, got {file!r}", param_hint="--config"
+            )
         ctx.meta["espm.config_file_input"] = file
     values = check_config_values(values, Path(value).name)
     ctx.default_map = {**(ctx.default_map or {}), **values}
@@ -240,10 +261,14 @@ def check_config_values(values: dict, source: str) -> dict:
 def config_option(function):
     """``--config run.yaml``: processed first, so the file fills the defaults."""
     return click.option(
-        "--config", type=click.Path(exists=True, dir_okay=False), is_eager=True,
-        expose_value=False, callback=config_callback,
+        "--config",
+        type=click.Path(exists=True, dir_okay=False),
+        is_eager=True,
+        expose_value=False,
+        callback=config_callback,
         help="YAML file whose keys are option names (lambda_L or lambda-L); "
-             "options given on the command line override it.")(function)
+        "options given on the command line override it.",
+    )(function)
 
 
 class TableType(click.ParamType):
@@ -251,8 +276,14 @@ class TableType(click.ParamType):
 
     def __init__(self, option):
         self.option = option
-        self.name = {"int": "INTEGER", "float": "FLOAT", "symbols": "SYMBOLS", "path": "FILE",
-                     "folder": "DIRECTORY", "choice": "CHOICE"}.get(option.kind, "VALUE")
+        self.name = {
+            "int": "INTEGER",
+            "float": "FLOAT",
+            "symbols": "SYMBOLS",
+            "path": "FILE",
+            "folder": "DIRECTORY",
+            "choice": "CHOICE",
+        }.get(option.kind, "VALUE")
 
     def convert(self, value, param, ctx):
         from ..analysis.run_config import ConfigError, _single
@@ -280,6 +311,7 @@ def _whole_value_callback(option):
             return check_value(option, value)
         except ConfigError as error:
             raise click.BadParameter(error.reason, ctx=ctx, param=param) from None
+
     return callback
 
 
@@ -298,8 +330,12 @@ def table_options(function, *, exclude=()):
         if option.kind == "flag":
             kwargs.update(is_flag=True)
         else:
-            kwargs.update(type=TableType(option), nargs=option.nargs,
-                          callback=_whole_value_callback(option), multiple=option.multiple)
+            kwargs.update(
+                type=TableType(option),
+                nargs=option.nargs,
+                callback=_whole_value_callback(option),
+                multiple=option.multiple,
+            )
             if option.multiple:
                 kwargs.update(show_default=False)
             if option.metavar:

@@ -20,8 +20,12 @@ class SpectrumImagePath(click.Path):
         value = super().convert(value, param, ctx)
         path = Path(value)
         if path.is_dir() and path.suffix.lower() not in FOLDER_FORMATS:
-            self.fail(f"{str(value)!r} is a directory (of the folder formats only "
-                      f"{', '.join(FOLDER_FORMATS)} is read)", param, ctx)
+            self.fail(
+                f"{str(value)!r} is a directory (of the folder formats only "
+                f"{', '.join(FOLDER_FORMATS)} is read)",
+                param,
+                ctx,
+            )
         return value
 
 

@@ -107,8 +107,11 @@ def suggest_per_sweep(planned: list[PlannedRun], rows: list[dict]) -> None:
     for index, run in enumerate(planned):
         if run.heldout is None:
             continue
-        key = json.dumps({k: v for k, v in run.config.items()
-                          if k not in ("n_components", "output_dir")}, sort_keys=True, default=str)
+        key = json.dumps(
+            {k: v for k, v in run.config.items() if k not in ("n_components", "output_dir")},
+            sort_keys=True,
+            default=str,
+        )
         groups.setdefault(key, []).append(index)
     for members in groups.values():
         records = [rows[i].get("heldout_record") for i in members]
@@ -122,7 +125,13 @@ def suggest_per_sweep(planned: list[PlannedRun], rows: list[dict]) -> None:
 #: Marker a batch writes last into a run's folder: the run's status and configuration hash.
 RUN_MARKER = ".espm-run.json"
 #: Statuses of summary.csv.
-DONE, UP_TO_DATE, INTERRUPTED, FAILED, NOT_STARTED = "done", "up to date", "interrupted", "failed", "not started"
+DONE, UP_TO_DATE, INTERRUPTED, FAILED, NOT_STARTED = (
+    "done",
+    "up to date",
+    "interrupted",
+    "failed",
+    "not started",
+)
 
 
 def _row(run: PlannedRun, **values) -> dict:
@@ -197,32 +206,47 @@ def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
         if not force and run_status(final, expected_hash) == DONE and record is not False:
             result = read_result(target)
             _add_heldout(row, record)
-            row.update(status=UP_TO_DATE, final_objective=f"{result.final_objective:.6g}",
-                       n_iter=result.n_iter, converged=result.converged,
-                       seconds=f"{result.fit_seconds:.2f}")
+            row.update(
+                status=UP_TO_DATE,
+                final_objective=f"{result.final_objective:.6g}",
+                n_iter=result.n_iter,
+                converged=result.converged,
+                seconds=f"{result.fit_seconds:.2f}",
+            )
             return row
         if should_stop is not None and should_stop():
             return row  # not started
         final.parent.mkdir(parents=True, exist_ok=True)
         staging = final.with_name(f".{final.name}.staging-{os.getpid()}")
         shutil.rmtree(staging, ignore_errors=True)
-        outcome = pipeline.run_decomposition({**config, "overwrite": True}, should_stop=should_stop,
-                                             write_to=staging)
+        outcome = pipeline.run_decomposition(
+            {**config, "overwrite": True}, should_stop=should_stop, write_to=staging
+        )
         result = outcome.result
         status = INTERRUPTED if outcome.interrupted else DONE
         if run.heldout is not None and status == DONE:
             from ..analysis.select_k import write_heldout
 
             _add_heldout(row, write_heldout(config, staging, run.heldout))
-        write_text_atomic(staging / RUN_MARKER, json.dumps(
-            {"status": status, "config_hash": expected_hash, "name": run.name}) + "\n")
+        write_text_atomic(
+            staging / RUN_MARKER,
+            json.dumps({"status": status, "config_hash": expected_hash, "name": run.name}) + "\n",
+        )
         _move_into_place(staging, final)
         staging = None
-        row.update(status=status, final_objective=f"{result.final_objective:.6g}", n_iter=result.n_iter,
-                   converged=result.converged, seconds=f"{result.fit_seconds:.2f}")
+        row.update(
+            status=status,
+            final_objective=f"{result.final_objective:.6g}",
+            n_iter=result.n_iter,
+            converged=result.converged,
+            seconds=f"{result.fit_seconds:.2f}",
+        )
     except KeyboardInterrupt:  # a second Ctrl-C: nothing of this run is kept
-        row.update(status=INTERRUPTED, error="stopped before its result was written",
-                   seconds=f"{time.perf_counter() - started:.2f}")
+        row.update(
+            status=INTERRUPTED,
+            error="stopped before its result was written",
+            seconds=f"{time.perf_counter() - started:.2f}",
+        )
     except Exception as error:  # a failing run is reported, the others go on
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         row.update(status=FAILED, error=message, seconds=f"{time.perf_counter() - started:.2f}")
@@ -273,8 +297,10 @@ class _StopRequests:
         self.count += 1
         self.event.set()
         if self.count == 1:
-            logger.warning("interrupted: the current runs stop after their iteration and are "
-                           "written as interrupted; Ctrl-C again stops them at once")
+            logger.warning(
+                "interrupted: the current runs stop after their iteration and are "
+                "written as interrupted; Ctrl-C again stops them at once"
+            )
         else:
             raise KeyboardInterrupt
 
@@ -284,8 +310,9 @@ class _StopRequests:
         return False
 
 
-def run_study(planned: list[PlannedRun], *, jobs: int = 1, force: bool = False,
-              on_done=None) -> tuple[list[dict], bool]:
+def run_study(
+    planned: list[PlannedRun], *, jobs: int = 1, force: bool = False, on_done=None
+) -> tuple[list[dict], bool]:
     """Run every planned run, ``jobs`` at a time in separate processes.
 
     Returns
@@ -311,15 +338,13 @@ def run_study(planned: list[PlannedRun], *, jobs: int = 1, force: bool = False,
         return rows, stop.is_set()
     from .workers import run_in_workers
 
-    return run_in_workers(planned, rows, jobs=jobs, force=force, on_done=on_done,
-                          stop_requests=_StopRequests)
+    return run_in_workers(planned, rows, jobs=jobs, force=force, on_done=on_done, stop_requests=_StopRequests)
 
 
 def summary_csv(rows: list[dict]) -> str:
     """The summary table as CSV text."""
     buffer = io.StringIO()
-    fields = SUMMARY_FIELDS + tuple(field for field in HELDOUT_FIELDS
-                                    if any(field in row for row in rows))
+    fields = SUMMARY_FIELDS + tuple(field for field in HELDOUT_FIELDS if any(field in row for row in rows))
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
     for row in rows:
@@ -338,7 +363,9 @@ def summary_table(rows: list[dict]) -> str:
     for line, row in zip(table, rows):
         if row.get("error"):
             line[-1] = row["error"]
-    widths = [max(len(c), *(len(line[i]) for line in table)) if table else len(c) for i, c in enumerate(columns)]
+    widths = [
+        max(len(c), *(len(line[i]) for line in table)) if table else len(c) for i, c in enumerate(columns)
+    ]
     widths = [max(w, len(h)) for w, h in zip(widths, header)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip()]
     lines += ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in table]

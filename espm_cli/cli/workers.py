@@ -79,8 +79,9 @@ def run_in_workers(planned, rows, *, jobs, force, on_done, stop_requests):
         tasks.put(None)
     log_level = logging.getLogger("espm_cli").getEffectiveLevel()
     for _ in range(min(jobs, len(planned))):
-        worker = context.Process(target=_worker_main, daemon=True,
-                                 args=(os.getpid(), log_level, tasks, results, stop, force))
+        worker = context.Process(
+            target=_worker_main, daemon=True, args=(os.getpid(), log_level, tasks, results, stop, force)
+        )
         worker.start()
         workers.append(worker)
     by_pid = {worker.pid: worker for worker in workers}
@@ -102,8 +103,14 @@ def run_in_workers(planned, rows, *, jobs, force, on_done, stop_requests):
                 except queue.Empty:
                     for index, pid in list(running.items()):
                         if not by_pid[pid].is_alive():
-                            finish(index, {**rows[index], "status": study.FAILED,
-                                           "error": f"worker died (exit code {by_pid[pid].exitcode})"})
+                            finish(
+                                index,
+                                {
+                                    **rows[index],
+                                    "status": study.FAILED,
+                                    "error": f"worker died (exit code {by_pid[pid].exitcode})",
+                                },
+                            )
                     if not any(worker.is_alive() for worker in workers) and results.empty():
                         break  # every worker gone: the rest stay "not started"
                     continue
@@ -115,8 +122,14 @@ def run_in_workers(planned, rows, *, jobs, force, on_done, stop_requests):
             for worker in workers:
                 worker.kill()
             for index in list(running):
-                finish(index, {**rows[index], "status": study.INTERRUPTED,
-                               "error": "stopped before its result was written"})
+                finish(
+                    index,
+                    {
+                        **rows[index],
+                        "status": study.INTERRUPTED,
+                        "error": "stopped before its result was written",
+                    },
+                )
         finally:
             for worker in workers:
                 worker.join(timeout=5)

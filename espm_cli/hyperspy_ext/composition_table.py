@@ -42,8 +42,7 @@ class CompositionTable:
         expected = (len(self.phases), len(self.elements))
         if values.shape != expected:
             raise ValueError(
-                f"atomic_percent has shape {values.shape}; expected (n_phases, "
-                f"n_elements) = {expected}."
+                f"atomic_percent has shape {values.shape}; expected (n_phases, n_elements) = {expected}."
             )
         values.setflags(write=False)
         if self.uncertainty is not None:
@@ -57,9 +56,13 @@ class CompositionTable:
         object.__setattr__(self, "atomic_percent", values)
 
     @classmethod
-    def from_array(cls, elements: Sequence[str], atomic_percent: Any,
-                   phases: Sequence[str] | None = None,
-                   uncertainty: Any = None) -> CompositionTable:
+    def from_array(
+        cls,
+        elements: Sequence[str],
+        atomic_percent: Any,
+        phases: Sequence[str] | None = None,
+        uncertainty: Any = None,
+    ) -> CompositionTable:
         """Build a table from an (n_phases, n_elements) array.
 
         Parameters
@@ -95,24 +98,20 @@ class CompositionTable:
         if isinstance(name_or_index, str):
             if name_or_index not in self.phases:
                 raise ValueError(
-                    f"phase {name_or_index!r} is not in this table; allowed: "
-                    f"{', '.join(self.phases)}."
+                    f"phase {name_or_index!r} is not in this table; allowed: {', '.join(self.phases)}."
                 )
             index = self.phases.index(name_or_index)
         else:
             index = int(name_or_index)
             if not -len(self.phases) <= index < len(self.phases):
-                raise ValueError(
-                    f"phase index {index} is out of range for {len(self.phases)} phases."
-                )
+                raise ValueError(f"phase index {index} is out of range for {len(self.phases)} phases.")
         return dict(zip(self.elements, map(float, self.atomic_percent[index])))
 
     def _cells(self):
         header = ["at.%", *self.elements]
         from espm_cli.analysis.uncertainty import format_value
 
-        sd = self.uncertainty if self.uncertainty is not None else np.full(
-            self.atomic_percent.shape, np.nan)
+        sd = self.uncertainty if self.uncertainty is not None else np.full(self.atomic_percent.shape, np.nan)
         rows = [
             [phase, *(format_value(float(value), float(error)) for value, error in zip(row, errors))]
             for phase, row, errors in zip(self.phases, self.atomic_percent, sd)
@@ -137,7 +136,6 @@ class CompositionTable:
         header, rows = self._cells()
         head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
         body = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
-            for row in rows
+            "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
         )
         return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -24,8 +24,7 @@ def _pick_spectrum_image(loaded, path):
             f"path={str(path)!r} holds no spectrum image (no signal with one energy "
             "axis); espm_cli.load needs an EDX spectrum image."
         )
-    eds = [s for s in spectra
-           if str(s.metadata.get_item("Signal.signal_type", "")).startswith("EDS")]
+    eds = [s for s in spectra if str(s.metadata.get_item("Signal.signal_type", "")).startswith("EDS")]
     # Velox files also hold summed spectra (no navigation axes): take the image
     return max(eds or spectra, key=lambda s: s.axes_manager.navigation_size)
 
@@ -35,8 +34,9 @@ def _is_sem(signal):
     if "SEM" in signal_type:
         return True
     metadata = signal.metadata
-    return (metadata.has_item("Acquisition_instrument.SEM")
-            and not metadata.has_item("Acquisition_instrument.TEM"))
+    return metadata.has_item("Acquisition_instrument.SEM") and not metadata.has_item(
+        "Acquisition_instrument.TEM"
+    )
 
 
 def load(path: str | Path, *, signal_type: str | None = None, **load_options: Any) -> Any:
@@ -61,9 +61,7 @@ def load(path: str | Path, *, signal_type: str | None = None, **load_options: An
 
     allowed = (TEM_SIGNAL_TYPE, SEM_SIGNAL_TYPE)
     if signal_type is not None and signal_type not in allowed:
-        raise ValueError(
-            f"signal_type={signal_type!r} is not allowed; use one of {allowed} or None."
-        )
+        raise ValueError(f"signal_type={signal_type!r} is not allowed; use one of {allowed} or None.")
     signal = _pick_spectrum_image(hs.load(path, **load_options), path)
     if signal_type is None:
         signal_type = SEM_SIGNAL_TYPE if _is_sem(signal) else TEM_SIGNAL_TYPE

@@ -17,8 +17,15 @@ if TYPE_CHECKING:
 
 #: Acquisition values that ``build_G`` reads from the metadata and that a keyword
 #: overrides.
-ACQUISITION_OVERRIDES = ("beam_energy_keV", "mnka_fwhm_eV", "elevation_deg", "azimuth_deg",
-                         "tilt_deg", "thickness_nm", "density_g_cm3")
+ACQUISITION_OVERRIDES = (
+    "beam_energy_keV",
+    "mnka_fwhm_eV",
+    "elevation_deg",
+    "azimuth_deg",
+    "tilt_deg",
+    "thickness_nm",
+    "density_g_cm3",
+)
 #: Further model options that only come from keywords.
 ALLOWED_OVERRIDES = (*ACQUISITION_OVERRIDES, "ignored_elements", *MODEL_BUILD_OPTIONS)
 
@@ -42,8 +49,7 @@ def parse_elements(elements: str | Sequence[str] | None) -> tuple[str, ...] | No
     symbols = tuple(str(symbol).strip() for symbol in elements if str(symbol).strip())
     if not symbols:
         raise ValueError(
-            f"elements={elements!r} is not allowed; give at least one element symbol, "
-            "e.g. ['Fe', 'Pt', 'O']."
+            f"elements={elements!r} is not allowed; give at least one element symbol, e.g. ['Fe', 'Pt', 'O']."
         )
     return symbols
 
@@ -53,9 +59,11 @@ def signal_acquisition(signal: Any, **overrides: Any) -> AcquisitionParameters:
     from espm_cli.io.acquisition import acquisition_from_metadata
 
     acquisition = acquisition_from_metadata(
-        signal.metadata, str(signal.metadata.get_item("Signal.signal_type", "")))
-    return acquisition.replace(**{name: overrides[name] for name in ACQUISITION_OVERRIDES
-                                  if name in overrides})
+        signal.metadata, str(signal.metadata.get_item("Signal.signal_type", ""))
+    )
+    return acquisition.replace(
+        **{name: overrides[name] for name in ACQUISITION_OVERRIDES if name in overrides}
+    )
 
 
 def check_overrides(signal: Any, overrides: Mapping[str, Any]) -> None:
@@ -63,8 +71,7 @@ def check_overrides(signal: Any, overrides: Mapping[str, Any]) -> None:
     unknown = sorted(set(overrides) - set(ALLOWED_OVERRIDES))
     if unknown:
         raise ValueError(
-            f"build_G got unknown keyword {unknown[0]!r}; allowed: "
-            f"{', '.join(ALLOWED_OVERRIDES)}."
+            f"build_G got unknown keyword {unknown[0]!r}; allowed: {', '.join(ALLOWED_OVERRIDES)}."
         )
     if signal.axes_manager.signal_dimension != 1:
         raise ValueError(
@@ -78,8 +85,7 @@ def model_options(overrides: Mapping[str, Any]) -> dict[str, Any]:
     return {name: overrides[name] for name in MODEL_BUILD_OPTIONS if name in overrides}
 
 
-def model_from_signal(signal: Any, elements: str | Sequence[str] | None = None,
-                      **overrides: Any) -> EDXModel:
+def model_from_signal(signal: Any, elements: str | Sequence[str] | None = None, **overrides: Any) -> EDXModel:
     """An :class:`espm_cli.physics.EDXModel` for ``signal``, on its whole energy axis.
 
     Parameters
@@ -101,8 +107,11 @@ def model_from_signal(signal: Any, elements: str | Sequence[str] | None = None,
     from espm_cli.physics import EnergyAxis
 
     check_overrides(signal, overrides)
-    return build_model(EnergyAxis.from_axis(signal.axes_manager.signal_axes[0]),
-                       signal_acquisition(signal, **overrides),
-                       elements=parse_elements(elements),
-                       ignored_elements=overrides.get("ignored_elements", ()),
-                       source="the signal", **model_options(overrides))
+    return build_model(
+        EnergyAxis.from_axis(signal.axes_manager.signal_axes[0]),
+        signal_acquisition(signal, **overrides),
+        elements=parse_elements(elements),
+        ignored_elements=overrides.get("ignored_elements", ()),
+        source="the signal",
+        **model_options(overrides),
+    )

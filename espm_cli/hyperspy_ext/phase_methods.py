@@ -20,8 +20,7 @@ import scipy.sparse
 from hyperspy.signals import LazySignal
 
 from .composition_table import CompositionTable
-from .model_from_metadata import (check_overrides, model_from_signal, parse_elements,
-                                  signal_acquisition)
+from .model_from_metadata import check_overrides, model_from_signal, parse_elements, signal_acquisition
 from .model_from_metadata import model_options as _model_build_options
 
 if TYPE_CHECKING:
@@ -88,9 +87,12 @@ class PhaseResults:
     @property
     def composition(self) -> CompositionTable:
         """CompositionTable: at.% per phase (NaN for an element below detection)."""
-        return CompositionTable.from_array(self.result.elements, self.result.composition,
-                                           phases=self.result.phase_names,
-                                           uncertainty=self.result.composition_sd)
+        return CompositionTable.from_array(
+            self.result.elements,
+            self.result.composition,
+            phases=self.result.phase_names,
+            uncertainty=self.result.composition_sd,
+        )
 
 
 class _WholeImageFit:
@@ -139,8 +141,9 @@ class _WholeImageFit:
         return abundances[start:stop]
 
     def _fitted_abundances(self):
-        from sklearn.exceptions import ConvergenceWarning
         import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
 
         from espm_cli.analysis import fit_matrix
 
@@ -251,9 +254,13 @@ class PhaseDecompositionMixin(_SignalBase):
 
             from espm_cli.analysis import EspmWarning
 
-            warnings.warn("SmoothNMF fits Poisson counts: normalize_poissonian_noise=True "
-                          "rescales them and a navigation_mask leaves pixels out; pass "
-                          "neither for a Poisson fit", EspmWarning, stacklevel=2)
+            warnings.warn(
+                "SmoothNMF fits Poisson counts: normalize_poissonian_noise=True "
+                "rescales them and a navigation_mask leaves pixels out; pass "
+                "neither for a Poisson fit",
+                EspmWarning,
+                stacklevel=2,
+            )
         if np.issubdtype(self.data.dtype, np.floating):
             return super().decomposition(*args, **kwargs)
         original_data = self.data
@@ -275,28 +282,49 @@ class PhaseDecompositionMixin(_SignalBase):
         if model is None:
             check_overrides(self, options)
             window, model = choose_fit_window(
-                axis, signal_acquisition(self, **options), elements=parse_elements(elements),
-                ignored_elements=options.get("ignored_elements", ()), source="the signal",
-                **_model_build_options(options))
+                axis,
+                signal_acquisition(self, **options),
+                elements=parse_elements(elements),
+                ignored_elements=options.get("ignored_elements", ()),
+                source="the signal",
+                **_model_build_options(options),
+            )
             channels = None
         else:
             if np.asarray(model.G).shape[0] != axis.size:
                 raise ValueError(
                     f"model= has {np.asarray(model.G).shape[0]} channels but the signal "
-                    f"{axis.size}; build it on the signal's axis (s.build_G()).")
+                    f"{axis.size}; build it on the signal's axis (s.build_G())."
+                )
             # the workflow's window: from DEFAULT_LOW_KEV to the beam energy, where G is nonzero
             energies = axis.energies
-            covered = np.flatnonzero(np.asarray(model.G).any(axis=1)
-                                     & (energies >= DEFAULT_LOW_KEV)
-                                     & (energies <= model.beam_energy_keV))
+            covered = np.flatnonzero(
+                np.asarray(model.G).any(axis=1)
+                & (energies >= DEFAULT_LOW_KEV)
+                & (energies <= model.beam_energy_keV)
+            )
             start, stop = int(covered[0]), int(covered[-1]) + 1
-            window = FitWindow(start, stop, EnergyAxis(axis.offset_keV + start * axis.scale_keV,
-                                                       axis.scale_keV, stop - start), axis.size)
+            window = FitWindow(
+                start,
+                stop,
+                EnergyAxis(axis.offset_keV + start * axis.scale_keV, axis.scale_keV, stop - start),
+                axis.size,
+            )
             channels = slice(window.start, window.stop)
         return shape_2d, axis, window, model, channels
 
-    def select_n_components(self, k_range, elements=None, *, model=None, model_options=None,
-                            n_folds=None, fold_kind=None, fold_seed=0, **estimator_options):
+    def select_n_components(
+        self,
+        k_range,
+        elements=None,
+        *,
+        model=None,
+        model_options=None,
+        n_folds=None,
+        fold_kind=None,
+        fold_seed=0,
+        **estimator_options,
+    ):
         """Held-out deviance per number of phases and the suggested k (``espm select-k``).
 
         Each k of ``k_range`` is fitted once per fold of held-out entries, with the fit
@@ -323,19 +351,31 @@ class PhaseDecompositionMixin(_SignalBase):
 
         shape_2d, axis, window, model, channels = self._fit_setup(elements, model, model_options)
         data = self.data.compute() if hasattr(self.data, "compute") else np.asarray(self.data)
-        X = data.reshape(-1, axis.size)[:, window.start:window.stop]
-        k_values = (selection.parse_k_range(k_range) if isinstance(k_range, str)
-                    else tuple(k_range))
+        X = data.reshape(-1, axis.size)[:, window.start : window.stop]
+        k_values = selection.parse_k_range(k_range) if isinstance(k_range, str) else tuple(k_range)
         return selection.select_k(
-            X, k_values, model=model, shape_2d=shape_2d, channels=channels,
+            X,
+            k_values,
+            model=model,
+            shape_2d=shape_2d,
+            channels=channels,
             n_folds=n_folds or selection.DEFAULT_N_FOLDS,
-            fold_kind=fold_kind or selection.DEFAULT_FOLD_KIND, fold_seed=fold_seed,
-            **estimator_options)
+            fold_kind=fold_kind or selection.DEFAULT_FOLD_KIND,
+            fold_seed=fold_seed,
+            **estimator_options,
+        )
 
-    def decompose_phases(self, n_components: int, elements: str | Sequence[str] | None = None, *,
-                         model: EDXModel | None = None, model_options: dict[str, Any] | None = None,
-                         print_info: bool = False, uncertainty: bool = False,
-                         **estimator_options: Any) -> PhaseResults:
+    def decompose_phases(
+        self,
+        n_components: int,
+        elements: str | Sequence[str] | None = None,
+        *,
+        model: EDXModel | None = None,
+        model_options: dict[str, Any] | None = None,
+        print_info: bool = False,
+        uncertainty: bool = False,
+        **estimator_options: Any,
+    ) -> PhaseResults:
         """Decompose into phases with SmoothNMF: the workflow of ``espm decompose``.
 
         The model, the fit window (0.2 keV to the beam energy, then the channels where
@@ -394,12 +434,15 @@ class PhaseDecompositionMixin(_SignalBase):
                 "ready model or the options to build one."
             )
         shape_2d, axis, window, model, channels = self._fit_setup(elements, model, model_options)
-        estimator = make_estimator(n_components, model, shape_2d, channels=channels,
-                                   **estimator_options)
+        estimator = make_estimator(n_components, model, shape_2d, channels=channels, **estimator_options)
         signal_mask = window.signal_mask()
         if signal_mask is not None:
-            logger.info("decompose_phases fits %.3f to %.3f keV (%d channels left out)",
-                        window.axis.low_keV, window.axis.high_keV, int(signal_mask.sum()))
+            logger.info(
+                "decompose_phases fits %.3f to %.3f keV (%d channels left out)",
+                window.axis.low_keV,
+                window.axis.high_keV,
+                int(signal_mask.sum()),
+            )
         algorithm = _WholeImageFit(estimator)
 
         original_data = self.data
@@ -408,33 +451,51 @@ class PhaseDecompositionMixin(_SignalBase):
             channel_totals = self.data.sum(axis=tuple(range(self.data.ndim - 1)))
             if hasattr(channel_totals, "compute"):
                 channel_totals = channel_totals.compute()
-            self.decomposition(algorithm=algorithm, normalize_poissonian_noise=False,
-                               navigation_mask=None, signal_mask=signal_mask,
-                               output_dimension=n_components, print_info=print_info)
+            self.decomposition(
+                algorithm=algorithm,
+                normalize_poissonian_noise=False,
+                navigation_mask=None,
+                signal_mask=signal_mask,
+                output_dimension=n_components,
+                print_info=print_info,
+            )
         finally:
             self.data = original_data
         n_pixels = int(np.prod(shape_2d))
         result = assemble_result(
-            energy=axis.energies[window.start:window.stop], window=window, model=model,
-            estimator=estimator, channel_totals=np.asarray(channel_totals), n_pixels=n_pixels,
-            shape_2d=shape_2d, acquisition={**signal_acquisition(self).as_dict(),
-                                            **model_acquisition(model)},
-            advice="python")
+            energy=axis.energies[window.start : window.stop],
+            window=window,
+            model=model,
+            estimator=estimator,
+            channel_totals=np.asarray(channel_totals),
+            n_pixels=n_pixels,
+            shape_2d=shape_2d,
+            acquisition={**signal_acquisition(self).as_dict(), **model_acquisition(model)},
+            advice="python",
+        )
         if uncertainty:
             from espm_cli.analysis.uncertainty import bootstrap_uncertainty, with_uncertainty
 
-            result = with_uncertainty(result, bootstrap_uncertainty(
-                estimator, model, result.detected,
-                seed=int(estimator_options.get("random_state") or 0)))
+            result = with_uncertainty(
+                result,
+                bootstrap_uncertainty(
+                    estimator, model, result.detected, seed=int(estimator_options.get("random_state") or 0)
+                ),
+            )
         self.learning_results.loadings = np.ascontiguousarray(estimator.H_.T)
         factors = np.zeros((axis.size, n_components))
-        factors[window.start:window.stop] = np.asarray(estimator.components_).T
+        factors[window.start : window.stop] = np.asarray(estimator.components_).T
         self.learning_results.factors = factors
         self.phase_results = PhaseResults(model=model, estimator=estimator, result=result)
         return self.phase_results
 
-    def kfactors_from_model(self, xray_lines: Sequence[str] | None = None, *,
-                            model: EDXModel | None = None, windows_width: float = 2.0) -> list[float]:
+    def kfactors_from_model(
+        self,
+        xray_lines: Sequence[str] | None = None,
+        *,
+        model: EDXModel | None = None,
+        windows_width: float = 2.0,
+    ) -> list[float]:
         """Cliff-Lorimer k-factors from the physics model, for ``quantification``.
 
         ``s.quantification(s.get_lines_intensity(), "CL", factors=s.kfactors_from_model())``
@@ -467,19 +528,25 @@ class PhaseDecompositionMixin(_SignalBase):
         labels = list(model.labels)
         missing = [line for line in xray_lines if str(line).split("_")[0] not in labels]
         if missing:
-            raise ValueError(f"line {missing[0]!r}: its element is not in the model "
-                             f"({', '.join(model.elements)})")
+            raise ValueError(
+                f"line {missing[0]!r}: its element is not in the model ({', '.join(model.elements)})"
+            )
         # the columns of G integrated exactly as exspy integrates the data
         columns = hs.signals.Signal1D(np.ascontiguousarray(np.asarray(model.G).T))
         columns.axes_manager.signal_axes[0].update_from(
-            self.axes_manager.signal_axes[0], ("offset", "scale", "units", "name"))
+            self.axes_manager.signal_axes[0], ("offset", "scale", "units", "name")
+        )
         columns.metadata.add_dictionary(
-            {"Acquisition_instrument": self.metadata.get_item("Acquisition_instrument").as_dictionary()})
+            {"Acquisition_instrument": self.metadata.get_item("Acquisition_instrument").as_dictionary()}
+        )
         columns.set_signal_type(self.metadata.Signal.signal_type)
-        intensities = columns.get_lines_intensity(xray_lines, integration_windows=windows_width,
-                                                  plot_result=False)
-        per_atom = [float(np.asarray(intensity.data)[labels.index(str(line).split("_")[0])])
-                    for line, intensity in zip(xray_lines, intensities)]
+        intensities = columns.get_lines_intensity(
+            xray_lines, integration_windows=windows_width, plot_result=False
+        )
+        per_atom = [
+            float(np.asarray(intensity.data)[labels.index(str(line).split("_")[0])])
+            for line, intensity in zip(xray_lines, intensities)
+        ]
         return cliff_lorimer_factors(xray_lines, per_atom)
 
     def phase_spectra(self) -> Any:
@@ -528,7 +595,6 @@ class PhaseDecompositionMixin(_SignalBase):
     def _require_phase_results(self, caller):
         if self.phase_results is None:
             raise RuntimeError(
-                f"{caller}() needs a decomposition: run s.decompose_phases(n_components) "
-                "first."
+                f"{caller}() needs a decomposition: run s.decompose_phases(n_components) first."
             )
         return self.phase_results

@@ -28,8 +28,9 @@ def _title(index, results):
     return f"{name}: {parts}"
 
 
-def phase_figure(results: Any, axes_manager: Any, *, figsize: tuple[float, float] | None = None,
-                 cmap: str = "viridis") -> Any:
+def phase_figure(
+    results: Any, axes_manager: Any, *, figsize: tuple[float, float] | None = None, cmap: str = "viridis"
+) -> Any:
     """Draw ``results`` (a PhaseResults) as k rows of (map, spectrum).
 
     Parameters
@@ -49,8 +50,9 @@ def phase_figure(results: Any, axes_manager: Any, *, figsize: tuple[float, float
     n_phases = results.maps.shape[0]
     if figsize is None:
         figsize = (10.0, 2.6 * n_phases + 0.4)
-    figure, axes = plt.subplots(n_phases, 2, figsize=figsize, squeeze=False,
-                                gridspec_kw={"width_ratios": [1, 2]})
+    figure, axes = plt.subplots(
+        n_phases, 2, figsize=figsize, squeeze=False, gridspec_kw={"width_ratios": [1, 2]}
+    )
     navigation_axes = axes_manager.navigation_axes
     energies = np.asarray(results.energy)  # keV, the fit window
     extent = None
@@ -60,9 +62,13 @@ def phase_figure(results: Any, axes_manager: Any, *, figsize: tuple[float, float
         extent = (x_low, x_high, y_high, y_low)
     for index in range(n_phases):
         map_axes, spectrum_axes = axes[index]
-        image = map_axes.imshow(results.maps[index], cmap=cmap, extent=extent,
-                                aspect="equal" if extent else "auto",
-                                interpolation="nearest")
+        image = map_axes.imshow(
+            results.maps[index],
+            cmap=cmap,
+            extent=extent,
+            aspect="equal" if extent else "auto",
+            interpolation="nearest",
+        )
         figure.colorbar(image, ax=map_axes, fraction=0.046, pad=0.04)
         map_axes.set_title(f"{results.names[index]} map")
         if extent is not None:

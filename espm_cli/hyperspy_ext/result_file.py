@@ -53,9 +53,13 @@ class ResultSignals:
 
 
 #: Acquisition keys of a result file -> ``set_microscope_parameters`` arguments.
-_MICROSCOPE_PARAMETERS = {"beam_energy_keV": "beam_energy", "elevation_deg": "elevation_angle",
-                          "azimuth_deg": "azimuth_angle", "tilt_deg": "tilt_stage",
-                          "mnka_fwhm_eV": "energy_resolution_MnKa"}
+_MICROSCOPE_PARAMETERS = {
+    "beam_energy_keV": "beam_energy",
+    "elevation_deg": "elevation_angle",
+    "azimuth_deg": "azimuth_angle",
+    "tilt_deg": "tilt_stage",
+    "mnka_fwhm_eV": "energy_resolution_MnKa",
+}
 
 
 def set_eds_metadata(signal: Any, acquisition: Mapping[str, Any], elements: Sequence[str]) -> None:
@@ -70,8 +74,11 @@ def set_eds_metadata(signal: Any, acquisition: Mapping[str, Any], elements: Sequ
         Set as ``Sample.elements``, with each element's main X-ray line in
         ``Sample.xray_lines`` (exspy's choice for the beam energy).
     """
-    values = {argument: float(acquisition[key]) for key, argument in _MICROSCOPE_PARAMETERS.items()
-              if acquisition.get(key) is not None}
+    values = {
+        argument: float(acquisition[key])
+        for key, argument in _MICROSCOPE_PARAMETERS.items()
+        if acquisition.get(key) is not None
+    }
     if values:
         signal.set_microscope_parameters(**values, display=False)
     if acquisition.get("thickness_nm") is not None:
@@ -101,8 +108,13 @@ def phase_spectra_signal(result: DecompositionResult) -> Any:
     energy = np.asarray(result.energy)
     acquisition = result.acquisition or {}
     energy_scale = float(energy[1] - energy[0]) if energy.size > 1 else 1.0
-    energy_axis = {"name": "Energy", "size": energy.size, "offset": float(energy[0]),
-                   "scale": energy_scale, "units": "keV"}
+    energy_axis = {
+        "name": "Energy",
+        "size": energy.size,
+        "offset": float(energy[0]),
+        "scale": energy_scale,
+        "units": "keV",
+    }
     phase_axis = {"name": "phase", "size": result.n_components, "navigate": True}
     signal = hs.signals.Signal1D(np.asarray(result.spectra), axes=[phase_axis, energy_axis])
     signal.metadata.General.title = "phase spectra"
@@ -137,8 +149,13 @@ def load_result(path: str | Path) -> ResultSignals:
     pixel_unit = result.pixel_unit or None
     scale = float(pixel_size) if pixel_size is not None else 1.0
     image_axes = [
-        {"name": name, "size": size, "scale": scale, "offset": 0.0,
-         "units": pixel_unit if pixel_size is not None else None}
+        {
+            "name": name,
+            "size": size,
+            "scale": scale,
+            "offset": 0.0,
+            "units": pixel_unit if pixel_size is not None else None,
+        }
         for name, size in (("y", maps.shape[1]), ("x", maps.shape[2]))
     ]
     phase_axis = {"name": "phase", "size": n_phases, "navigate": True}
@@ -150,8 +167,9 @@ def load_result(path: str | Path) -> ResultSignals:
     return ResultSignals(
         maps=maps_signal,
         spectra=spectra_signal,
-        composition=CompositionTable.from_array(tuple(result.elements), result.composition,
-                                                phases=result.phase_names or None),
+        composition=CompositionTable.from_array(
+            tuple(result.elements), result.composition, phases=result.phase_names or None
+        ),
         W=result.W,
         G_labels=tuple(result.G_labels),
         attributes=read_root_attributes(path),

@@ -81,7 +81,7 @@ class AcquisitionParameters:
         """
         return self.microscope == "SEM" and self.thickness_nm is None
 
-    def replace(self, **changes: Any) -> "AcquisitionParameters":
+    def replace(self, **changes: Any) -> AcquisitionParameters:
         """Return a copy with the given (non-None) values replaced."""
         changes = {name: value for name, value in changes.items() if value is not None}
         if "elements" in changes:

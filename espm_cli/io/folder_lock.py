@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 try:
     import fcntl
@@ -46,8 +46,9 @@ def _make_folders(folder: Path) -> list[Path]:
             for done in reversed(created):
                 with contextlib.suppress(OSError):
                     done.rmdir()
-            raise PermissionError(f"output directory {folder} is not writable "
-                                  f"({error.strerror or error})") from None
+            raise PermissionError(
+                f"output directory {folder} is not writable ({error.strerror or error})"
+            ) from None
         created.append(path)
     if not folder.is_dir():
         raise PermissionError(f"output directory {folder} is not writable (not a folder)")
@@ -93,12 +94,13 @@ def folder_lock(folder: str | Path, *, clean_partial_files: bool = True) -> Iter
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise FolderBusy(f"output folder {folder} is being written by another espm run; "
-                                 "wait for it to finish or choose another output folder") from None
+                raise FolderBusy(
+                    f"output folder {folder} is being written by another espm run; "
+                    "wait for it to finish or choose another output folder"
+                ) from None
             # the folder may have been removed (and made again) while we waited
             if not folder.is_dir() or not os.path.samestat(os.fstat(descriptor), os.stat(folder)):
-                raise FolderBusy(f"output folder {folder} was replaced while this run started; "
-                                 "run again")
+                raise FolderBusy(f"output folder {folder} was replaced while this run started; run again")
         if clean_partial_files:
             remove_partial_files(folder)
         yield folder

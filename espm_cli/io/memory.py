@@ -47,5 +47,7 @@ def require_memory(n_bytes: float, what: str, advice: str, *, available: int | N
     """
     available = available_memory_bytes() if available is None else available
     if available is not None and n_bytes > available:
-        raise NotEnoughMemory(f"{what} needs {format_bytes(n_bytes)} of memory at once, and only "
-                              f"{format_bytes(available)} is available; {advice}")
+        raise NotEnoughMemory(
+            f"{what} needs {format_bytes(n_bytes)} of memory at once, and only "
+            f"{format_bytes(available)} is available; {advice}"
+        )

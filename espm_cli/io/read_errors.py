@@ -10,8 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 
 #: Exceptions that come from inside a reader that met bytes it did not expect.
-_INTERNAL = (TypeError, AttributeError, IndexError, KeyError, StopIteration, ZeroDivisionError,
-             UnicodeDecodeError, EOFError, OverflowError)
+_INTERNAL = (
+    TypeError,
+    AttributeError,
+    IndexError,
+    KeyError,
+    StopIteration,
+    ZeroDivisionError,
+    UnicodeDecodeError,
+    EOFError,
+    OverflowError,
+)
 
 
 def reader_reason(error: BaseException, path: Path) -> str:
@@ -65,6 +74,8 @@ def truncation_reason(path: Path) -> str | None:
         return None
     expected = 0x118 + chunk_size * n_chunks
     if size < expected:
-        return (f"the file is truncated: {size} bytes where its header promises {expected} "
-                "(copy it again from the microscope computer)")
+        return (
+            f"the file is truncated: {size} bytes where its header promises {expected} "
+            "(copy it again from the microscope computer)"
+        )
     return None

@@ -188,8 +188,12 @@ def write_result(result: DecompositionResult, path: str | Path) -> Path:
             lines = f.create_group("lines")
             lines.create_dataset("element", data=_strings([r["element"] for r in result.lines]))
             lines.create_dataset("line", data=_strings([r["line"] for r in result.lines]))
-            lines.create_dataset("energy_keV", data=np.array([r["energy_keV"] for r in result.lines], dtype=np.float64))
-            lines.create_dataset("weight", data=np.array([r["weight"] for r in result.lines], dtype=np.float64))
+            lines.create_dataset(
+                "energy_keV", data=np.array([r["energy_keV"] for r in result.lines], dtype=np.float64)
+            )
+            lines.create_dataset(
+                "weight", data=np.array([r["weight"] for r in result.lines], dtype=np.float64)
+            )
             attrs["window_share"] = float(result.window_share)
             if result.phase_names:
                 _write_phases(f.create_group("phases"), result)
@@ -197,8 +201,9 @@ def write_result(result: DecompositionResult, path: str | Path) -> Path:
                 _write_uncertainty(f.create_group("uncertainty"), result)
             peaks = f.create_group("residual_peaks")
             for name in _PEAK_NUMBERS:
-                peaks.create_dataset(name, data=np.array([p[name] for p in result.residual_peaks],
-                                                         dtype=np.float64))
+                peaks.create_dataset(
+                    name, data=np.array([p[name] for p in result.residual_peaks], dtype=np.float64)
+                )
             for name in _PEAK_STRINGS:
                 peaks.create_dataset(name, data=_strings([p[name] for p in result.residual_peaks]))
     return path
@@ -221,8 +226,7 @@ def _write_phases(group, result: DecompositionResult) -> None:
 def _write_uncertainty(group, result: DecompositionResult) -> None:
     group.create_dataset("composition_sd", data=np.asarray(result.composition_sd, dtype=np.float64))
     group["composition_sd"].attrs["units"] = "at.%"
-    group.create_dataset("maps_sd", data=np.asarray(result.maps_sd, dtype=np.float64),
-                         compression="gzip")
+    group.create_dataset("maps_sd", data=np.asarray(result.maps_sd, dtype=np.float64), compression="gzip")
     for key, value in result.uncertainty.items():
         group.attrs[key] = value
 
@@ -231,17 +235,24 @@ def _read_uncertainty(f) -> dict:
     if "uncertainty" not in f:
         return {}
     group = f["uncertainty"]
-    return {"composition_sd": group["composition_sd"][()], "maps_sd": group["maps_sd"][()],
-            "uncertainty": {key: _decode(value.item() if hasattr(value, "item") else value)
-                            for key, value in group.attrs.items()}}
+    return {
+        "composition_sd": group["composition_sd"][()],
+        "maps_sd": group["maps_sd"][()],
+        "uncertainty": {
+            key: _decode(value.item() if hasattr(value, "item") else value)
+            for key, value in group.attrs.items()
+        },
+    }
 
 
 def _read_phases(f) -> dict:
     if "phases" not in f:
         return {}
     group = f["phases"]
-    out = {"phase_names": [str(s) for s in group["names"].asstr()[()]],
-           "phase_kinds": [str(s) for s in group["kinds"].asstr()[()]]}
+    out = {
+        "phase_names": [str(s) for s in group["names"].asstr()[()]],
+        "phase_kinds": [str(s) for s in group["kinds"].asstr()[()]],
+    }
     for name in _PHASE_ARRAYS:
         key = name.removeprefix("phase_")
         if key in group:
@@ -263,8 +274,19 @@ def _decode(value: Any) -> Any:
 
 
 #: Datasets every result file has; a file without one is not a result file.
-REQUIRED_DATASETS = ("energy", "G", "G_labels", "W", "maps", "spectra", "composition",
-                     "elements", "n_iter", "converged", "fit_seconds")
+REQUIRED_DATASETS = (
+    "energy",
+    "G",
+    "G_labels",
+    "W",
+    "maps",
+    "spectra",
+    "composition",
+    "elements",
+    "n_iter",
+    "converged",
+    "fit_seconds",
+)
 
 
 def _root_attributes(f) -> dict[str, Any]:
@@ -301,8 +323,9 @@ def read_result(path: str | Path) -> DecompositionResult:
     with h5py.File(path, "r") as f:
         missing = [name for name in REQUIRED_DATASETS if name not in f]
         if missing:
-            raise ValueError(f"path={str(path)!r} is not an espm_cli result file: it has no "
-                             f"{missing[0]!r} dataset.")
+            raise ValueError(
+                f"path={str(path)!r} is not an espm_cli result file: it has no {missing[0]!r} dataset."
+            )
         attrs = _root_attributes(f)
 
         def strings(name: str) -> list[str]:
@@ -312,11 +335,14 @@ def read_result(path: str | Path) -> DecompositionResult:
         if "lines" in f:
             group = f["lines"]
             for element, line, energy, weight in zip(
-                group["element"].asstr()[()], group["line"].asstr()[()],
-                group["energy_keV"][()], group["weight"][()],
+                group["element"].asstr()[()],
+                group["line"].asstr()[()],
+                group["energy_keV"][()],
+                group["weight"][()],
             ):
-                lines.append({"element": element, "line": line,
-                              "energy_keV": float(energy), "weight": float(weight)})
+                lines.append(
+                    {"element": element, "line": line, "energy_keV": float(energy), "weight": float(weight)}
+                )
         return DecompositionResult(
             energy=f["energy"][()],
             G=f["G"][()],
@@ -328,8 +354,9 @@ def read_result(path: str | Path) -> DecompositionResult:
             composition=f["composition"][()],
             elements=strings("elements"),
             loss_history=f["loss_history"][()],
-            loss_names=[str(s) for s in np.asarray(f["loss_history"].attrs.get("names", []), dtype=object)
-                        ] if "loss_history" in f else [],
+            loss_names=[str(s) for s in np.asarray(f["loss_history"].attrs.get("names", []), dtype=object)]
+            if "loss_history" in f
+            else [],
             n_iter=int(f["n_iter"][()]),
             converged=bool(f["converged"][()]),
             fit_seconds=float(f["fit_seconds"][()]),

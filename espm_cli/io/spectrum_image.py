@@ -14,8 +14,9 @@ import dataclasses
 import logging
 import math
 import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.sparse
@@ -89,8 +90,7 @@ class SpectrumImage:
     pixel_unit: str | None = None
     signal_type: str = ""
     processing: dict = dataclasses.field(default_factory=dict)
-    _lazy_totals: dict = dataclasses.field(default_factory=dict, init=False, repr=False,
-                                           compare=False)
+    _lazy_totals: dict = dataclasses.field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def is_lazy(self) -> bool:
@@ -103,11 +103,12 @@ class SpectrumImage:
             import dask
 
             counts = self.counts
-            channel, pixel, nnz = dask.compute(counts.sum(axis=0, dtype=np.float64),
-                                               counts.sum(axis=1, dtype=np.float64),
-                                               (counts != 0).sum())
-            self._lazy_totals.update(channel=np.asarray(channel), pixel=np.asarray(pixel),
-                                     nnz=int(nnz))
+            channel, pixel, nnz = dask.compute(
+                counts.sum(axis=0, dtype=np.float64),
+                counts.sum(axis=1, dtype=np.float64),
+                (counts != 0).sum(),
+            )
+            self._lazy_totals.update(channel=np.asarray(channel), pixel=np.asarray(pixel), nnz=int(nnz))
         return self._lazy_totals
 
     @property
@@ -145,7 +146,7 @@ class SpectrumImage:
             return float(self._totals()["channel"].sum())
         return float(self.counts.sum(dtype=np.float64))
 
-    def select_channels(self, start: int, stop: int) -> "SpectrumImage":
+    def select_channels(self, start: int, stop: int) -> SpectrumImage:
         """A view of channels [start, stop) (same pixels), with the energy axis shifted."""
         if not 0 <= start < stop <= self.n_channels:
             raise ValueError(f"channel window {start}-{stop} must lie within 0-{self.n_channels}")
@@ -153,9 +154,11 @@ class SpectrumImage:
         first = processing.get("channel_window", [0, self.n_channels])[0]
         processing["channel_window"] = [first + start, first + stop]
         return dataclasses.replace(
-            self, counts=self.counts[:, start:stop],
+            self,
+            counts=self.counts[:, start:stop],
             energy_offset_keV=self.energy_offset_keV + start * self.energy_scale_keV,
-            processing=processing)
+            processing=processing,
+        )
 
     def mean_spectrum(self) -> np.ndarray:
         """Mean counts per pixel in each channel, shape (n_channels,)."""
@@ -205,9 +208,7 @@ def _load_signals(path: Path) -> list:
             loaded = hs.load(str(path), lazy=True)
         except Exception as error:  # readers raise anything: report it in one line
             reason = reader_reason(error, path)
-            raise SpectrumImageError(
-                f"cannot read {path.name} as a spectrum image ({reason})"
-            ) from error
+            raise SpectrumImageError(f"cannot read {path.name} as a spectrum image ({reason})") from error
     return loaded if isinstance(loaded, list) else [loaded]
 
 
@@ -222,8 +223,7 @@ def _pick_spectrum_image(signals: list, path: Path):
                 "(a grid of pixels, each with a spectrum)"
             )
         raise SpectrumImageError(
-            f"{path.name} holds only images, no spectrum image "
-            "(a grid of pixels, each with a spectrum)"
+            f"{path.name} holds only images, no spectrum image (a grid of pixels, each with a spectrum)"
         )
     eds = [s for s in images if "EDS" in str(s.metadata.get_item("Signal.signal_type", ""))]
     candidates = eds or images
@@ -256,22 +256,29 @@ def _channel_window(
     low, high = (float(value) for value in energy_range)
     axis_low, axis_high = offset, offset + scale * (size - 1)
     if not low < high:
-        raise ProcessingOptionError("energy_range", f"energy_range must be LOW < HIGH in keV, got {low:g} {high:g}")
+        raise ProcessingOptionError(
+            "energy_range", f"energy_range must be LOW < HIGH in keV, got {low:g} {high:g}"
+        )
     if high < axis_low or low > axis_high:
         raise ProcessingOptionError(
             "energy_range",
             f"energy_range {low:g}-{high:g} keV lies outside the energy axis "
-            f"({axis_low:.3f} to {axis_high:.3f} keV)"
+            f"({axis_low:.3f} to {axis_high:.3f} keV)",
         )
     start = max(0, math.ceil((low - offset) / scale - 1e-9))
     stop = min(size, math.floor((high - offset) / scale + 1e-9) + 1)
     if low < axis_low or high > axis_high:
         logger.warning(
             "energy range %g-%g keV clipped to the axis (%.3f to %.3f keV)",
-            low, high, axis_low, axis_high,
+            low,
+            high,
+            axis_low,
+            axis_high,
         )
     if stop - start < 2:
-        raise ProcessingOptionError("energy_range", f"energy_range {low:g}-{high:g} keV covers fewer than 2 channels")
+        raise ProcessingOptionError(
+            "energy_range", f"energy_range {low:g}-{high:g} keV covers fewer than 2 channels"
+        )
     return start, stop
 
 
@@ -284,7 +291,7 @@ def _pixel_window(crop: Sequence[int] | None, ny: int, nx: int) -> tuple[int, in
         raise ProcessingOptionError(
             "crop",
             f"crop X Y WIDTH HEIGHT = {x0} {y0} {width} {height} must lie inside the "
-            f"image of {nx} pixels across and {ny} down (non-negative origin, size at least 1)"
+            f"image of {nx} pixels across and {ny} down (non-negative origin, size at least 1)",
         )
     return y0, y0 + height, x0, x0 + width
 
@@ -381,7 +388,7 @@ def load_spectrum_image(
         raise ProcessingOptionError(
             "bin_factor",
             f"bin_factor {bin_factor} must be between 1 and the image's smaller side "
-            f"({min(y1 - y0, x1 - x0)} pixels after cropping)"
+            f"({min(y1 - y0, x1 - x0)} pixels after cropping)",
         )
 
     width = channel_stop - channel_start
@@ -391,16 +398,36 @@ def load_spectrum_image(
     itemsize = np.dtype(data.dtype).itemsize
     # a block as read, plus its binned sum in 64-bit integers
     block_bytes = rows_per_block * row_bytes * (1 + (8 / itemsize if bin_factor > 1 else 0))
-    require_memory(block_bytes, f"reading {path.name} in blocks of {rows_per_block} rows",
-                   "use --crop or a smaller --bin")
+    require_memory(
+        block_bytes,
+        f"reading {path.name} in blocks of {rows_per_block} rows",
+        "use --crop or a smaller --bin",
+    )
     stored_bytes = usable_rows * row_bytes
     if stored_bytes > LARGE_READ_BYTES:
-        logger.warning("reading %s: %d x %d pixels x %d channels (%s as stored); this can take "
-                       "a minute", path.name, usable_rows, x1 - x0, width, format_bytes(stored_bytes))
+        logger.warning(
+            "reading %s: %d x %d pixels x %d channels (%s as stored); this can take a minute",
+            path.name,
+            usable_rows,
+            x1 - x0,
+            width,
+            format_bytes(stored_bytes),
+        )
     if lazy:
-        return _lazy_image(signal, data, path, signal_type, (y0, x0, x1, usable_rows),
-                           (channel_start, channel_stop), bin_factor, rows_per_block,
-                           offset, scale, (ny, nx, n_channels), crop)
+        return _lazy_image(
+            signal,
+            data,
+            path,
+            signal_type,
+            (y0, x0, x1, usable_rows),
+            (channel_start, channel_stop),
+            bin_factor,
+            rows_per_block,
+            offset,
+            scale,
+            (ny, nx, n_channels),
+            crop,
+        )
     blocks = []
     for row in range(y0, y0 + usable_rows, rows_per_block):
         stop = min(row + rows_per_block, y0 + usable_rows)
@@ -408,15 +435,17 @@ def load_spectrum_image(
         try:
             block = np.asarray(block.compute() if hasattr(block, "compute") else block)
         except Exception as error:  # a header that promises more than the file holds
-            raise SpectrumImageError(f"cannot read the counts of {path.name}: "
-                                     f"{damaged_file_reason(error, path)}") from error
+            raise SpectrumImageError(
+                f"cannot read the counts of {path.name}: {damaged_file_reason(error, path)}"
+            ) from error
         if block.dtype.kind == "f" and np.isnan(block).any():
             raise SpectrumImageError(f"{path.name} contains NaN counts")
         if not signed and block.size and block.min() < 0:
             raise SpectrumImageError(
                 f"{path.name} contains negative values (minimum {block.min():g}); the "
                 "Poisson (KL) fit needs counts >= 0. For signed data (background-subtracted, "
-                "denoised, difference images) use --method semi-nmf or --beta-loss frobenius")
+                "denoised, difference images) use --method semi-nmf or --beta-loss frobenius"
+            )
         block = _bin_block(block, bin_factor)
         blocks.append(scipy.sparse.csr_matrix(block.reshape(-1, block.shape[-1])))
         logger.debug("read rows %d-%d of %s", row, stop, path.name)
@@ -429,19 +458,47 @@ def load_spectrum_image(
     if fraction > DENSE_NONZERO_FRACTION and dense_bytes <= MAX_DENSE_BYTES:
         counts = counts.toarray()
 
-    image = _image(signal, counts, shape_2d, path, signal_type, offset, scale, channel_start,
-                   channel_stop, bin_factor, (ny, nx, n_channels), crop)
+    image = _image(
+        signal,
+        counts,
+        shape_2d,
+        path,
+        signal_type,
+        offset,
+        scale,
+        channel_start,
+        channel_stop,
+        bin_factor,
+        (ny, nx, n_channels),
+        crop,
+    )
     logger.info(
         "loaded %s: %d x %d pixels, %d channels, %.3g counts/pixel, %.2g%% nonzero (%s)",
-        path.name, shape_2d[0], shape_2d[1], image.n_channels,
-        image.total_counts / max(1, image.n_pixels), 100 * image.nonzero_fraction,
+        path.name,
+        shape_2d[0],
+        shape_2d[1],
+        image.n_channels,
+        image.total_counts / max(1, image.n_pixels),
+        100 * image.nonzero_fraction,
         "sparse" if image.is_sparse else "dense",
     )
     return image
 
 
-def _image(signal, counts, shape_2d, path, signal_type, offset, scale, channel_start,
-           channel_stop, bin_factor, original_shape, crop) -> SpectrumImage:
+def _image(
+    signal,
+    counts,
+    shape_2d,
+    path,
+    signal_type,
+    offset,
+    scale,
+    channel_start,
+    channel_stop,
+    bin_factor,
+    original_shape,
+    crop,
+) -> SpectrumImage:
     """The SpectrumImage of ``counts`` with the file's axes and metadata."""
     nav_axis = signal.axes_manager.navigation_axes[0]
     unit = str(nav_axis.units).strip()
@@ -465,8 +522,20 @@ def _image(signal, counts, shape_2d, path, signal_type, offset, scale, channel_s
     )
 
 
-def _lazy_image(signal, data, path, signal_type, pixels, channels, bin_factor,
-                rows_per_block, offset, scale, original_shape, crop) -> SpectrumImage:
+def _lazy_image(
+    signal,
+    data,
+    path,
+    signal_type,
+    pixels,
+    channels,
+    bin_factor,
+    rows_per_block,
+    offset,
+    scale,
+    original_shape,
+    crop,
+) -> SpectrumImage:
     """The image with its counts left as a dask array: (pixels, channels), blocks of rows."""
     import dask.array as da
 
@@ -474,9 +543,9 @@ def _lazy_image(signal, data, path, signal_type, pixels, channels, bin_factor,
     channel_start, channel_stop = channels
     if not hasattr(data, "dask"):
         data = da.from_array(data, chunks=(rows_per_block, -1, -1))
-    cube = data[y0:y0 + usable_rows, x0:x1, channel_start:channel_stop]
+    cube = data[y0 : y0 + usable_rows, x0:x1, channel_start:channel_stop]
     if bin_factor > 1:
-        cube = cube[:, :(x1 - x0) // bin_factor * bin_factor]
+        cube = cube[:, : (x1 - x0) // bin_factor * bin_factor]
         cube = cube.rechunk({0: rows_per_block, 1: -1, 2: -1})
         kind = np.dtype(cube.dtype).kind
         wide = np.uint64 if kind == "u" else (np.int64 if kind == "i" else cube.dtype)
@@ -484,8 +553,26 @@ def _lazy_image(signal, data, path, signal_type, pixels, channels, bin_factor,
     ny, nx, width = (int(n) for n in cube.shape)
     rows = max(1, rows_per_block // bin_factor)
     counts = cube.rechunk({0: rows, 1: -1, 2: -1}).reshape(ny * nx, width)
-    image = _image(signal, counts, (ny, nx), path, signal_type, offset, scale, channel_start,
-                   channel_stop, bin_factor, original_shape, crop)
-    logger.info("opened %s lazily: %d x %d pixels, %d channels, read in blocks of %d rows",
-                path.name, ny, nx, width, rows)
+    image = _image(
+        signal,
+        counts,
+        (ny, nx),
+        path,
+        signal_type,
+        offset,
+        scale,
+        channel_start,
+        channel_stop,
+        bin_factor,
+        original_shape,
+        crop,
+    )
+    logger.info(
+        "opened %s lazily: %d x %d pixels, %d channels, read in blocks of %d rows",
+        path.name,
+        ny,
+        nx,
+        width,
+        rows,
+    )
     return image

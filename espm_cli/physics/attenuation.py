@@ -7,8 +7,7 @@ import xraylib
 
 from .errors import PhysicsInputError
 
-__all__ = ["MIN_ATTENUATION_ENERGY_KEV", "mass_attenuation_compound",
-           "mass_attenuation_mixture"]
+__all__ = ["MIN_ATTENUATION_ENERGY_KEV", "mass_attenuation_compound", "mass_attenuation_mixture"]
 
 # xraylib's attenuation tables start at 0.1 keV and stop at 1000 keV.
 MIN_ATTENUATION_ENERGY_KEV = 0.1
@@ -16,8 +15,9 @@ MAX_ATTENUATION_ENERGY_KEV = 1000.0
 
 
 def _clamped(energy_keV):
-    return np.clip(np.asarray(energy_keV, dtype=np.float64), MIN_ATTENUATION_ENERGY_KEV,
-                   MAX_ATTENUATION_ENERGY_KEV)
+    return np.clip(
+        np.asarray(energy_keV, dtype=np.float64), MIN_ATTENUATION_ENERGY_KEV, MAX_ATTENUATION_ENERGY_KEV
+    )
 
 
 @lru_cache(maxsize=512)
@@ -27,8 +27,8 @@ def _compound_on_grid(formula, energies, photo_only):
         values = np.array([function(formula, energy) for energy in energies])
     except ValueError as error:
         raise PhysicsInputError(
-            f"formula={formula!r} is not allowed; it must be a chemical formula such as "
-            "'Si' or 'C22H10N2O5'.") from error
+            f"formula={formula!r} is not allowed; it must be a chemical formula such as 'Si' or 'C22H10N2O5'."
+        ) from error
     values.setflags(write=False)
     return values
 

@@ -1,7 +1,7 @@
 """Compositions of phases: from W's element rows to atomic and weight percent."""
 
-from dataclasses import dataclass
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,8 +40,11 @@ def _normalise_rows(values):
     totals = values.sum(axis=1, keepdims=True)
     empty = totals[:, 0] <= 0
     if np.any(empty):
-        warnings.warn(f"{int(empty.sum())} phase(s) have no element content; their "
-                      "composition is NaN.", RuntimeWarning, stacklevel=3)
+        warnings.warn(
+            f"{int(empty.sum())} phase(s) have no element content; their composition is NaN.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, 100.0 * values / np.where(totals > 0, totals, 1.0), np.nan)
 
@@ -61,5 +64,4 @@ def composition_from_amounts(elements, amounts):
     """
     amounts = np.clip(np.asarray(amounts, dtype=np.float64), 0.0, None)
     weights = np.array([atomic_weight(symbol) for symbol in elements])
-    return Composition(tuple(elements), _normalise_rows(amounts),
-                       _normalise_rows(amounts * weights[None, :]))
+    return Composition(tuple(elements), _normalise_rows(amounts), _normalise_rows(amounts * weights[None, :]))

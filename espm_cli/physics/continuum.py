@@ -21,6 +21,5 @@ def continuum_shapes(energy_keV, beam_energy_keV):
     inside = (energy > 0) & (energy < beam_energy_keV)
     safe = np.where(inside, energy, 1.0)
     kramers = np.where(inside, (beam_energy_keV - safe) / safe, 0.0)
-    correction = np.where(inside, (beam_energy_keV - safe) ** 2 / (beam_energy_keV * safe),
-                          0.0)
+    correction = np.where(inside, (beam_energy_keV - safe) ** 2 / (beam_energy_keV * safe), 0.0)
     return np.stack([kramers, correction], axis=1)

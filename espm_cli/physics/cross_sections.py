@@ -5,9 +5,9 @@ D. Bote, F. Salvat, A. Jablonski, C. J. Powell, Atomic Data and Nuclear Data Tab
 The parameter table ships as ``data/bote_salvat_2009.csv``.
 """
 
+import math
 from functools import lru_cache
 from importlib import resources
-import math
 
 import numpy as np
 import xraylib
@@ -57,23 +57,39 @@ def bote_salvat_table():
 
 def _sigma_low(overvoltage, params):
     u = overvoltage
-    bracket = (params["a1"] + params["a2"] * u + params["a3"] / (1 + u)
-               + params["a4"] / (1 + u) ** 3 + params["a5"] / (1 + u) ** 5)
-    return 4 * math.pi * BOHR_RADIUS_CM ** 2 * (u - 1) / u ** 2 * bracket ** 2
+    bracket = (
+        params["a1"]
+        + params["a2"] * u
+        + params["a3"] / (1 + u)
+        + params["a4"] / (1 + u) ** 3
+        + params["a5"] / (1 + u) ** 5
+    )
+    return 4 * math.pi * BOHR_RADIUS_CM**2 * (u - 1) / u**2 * bracket**2
 
 
 def _sigma_high(overvoltage, energy_eV, params, exponent):
     mc2 = ELECTRON_REST_ENERGY_EV
     x = math.sqrt(energy_eV * (energy_eV + 2 * mc2)) / mc2
     beta2 = energy_eV * (energy_eV + 2 * mc2) / (energy_eV + mc2) ** 2
-    braces = ((math.log(x ** 2) - beta2) * (1 + params["g1"] / x) + params["g2"]
-              + params["g3"] * (1 - beta2) ** exponent + params["g4"] / x)
-    return (4 * math.pi * BOHR_RADIUS_CM ** 2 * overvoltage / (overvoltage + params["b"])
-            * params["Anlj"] / beta2 * braces)
+    braces = (
+        (math.log(x**2) - beta2) * (1 + params["g1"] / x)
+        + params["g2"]
+        + params["g3"] * (1 - beta2) ** exponent
+        + params["g4"] / x
+    )
+    return (
+        4
+        * math.pi
+        * BOHR_RADIUS_CM**2
+        * overvoltage
+        / (overvoltage + params["b"])
+        * params["Anlj"]
+        / beta2
+        * braces
+    )
 
 
-def ionization_cross_section(atomic_number, shell, energy_eV, *, branch=None,
-                             exponent=PUBLISHED_EXPONENT):
+def ionization_cross_section(atomic_number, shell, energy_eV, *, branch=None, exponent=PUBLISHED_EXPONENT):
     """Ionization cross-section of one subshell by an electron of kinetic energy ``energy_eV``.
 
     Parameters
@@ -114,13 +130,19 @@ def _coster_kronig(atomic_number, transition):
 
 
 _CK_TRANSITIONS = {
-    ("L1", "L2"): xraylib.FL12_TRANS, ("L1", "L3"): xraylib.FL13_TRANS,
+    ("L1", "L2"): xraylib.FL12_TRANS,
+    ("L1", "L3"): xraylib.FL13_TRANS,
     ("L2", "L3"): xraylib.FL23_TRANS,
-    ("M1", "M2"): xraylib.FM12_TRANS, ("M1", "M3"): xraylib.FM13_TRANS,
-    ("M1", "M4"): xraylib.FM14_TRANS, ("M1", "M5"): xraylib.FM15_TRANS,
-    ("M2", "M3"): xraylib.FM23_TRANS, ("M2", "M4"): xraylib.FM24_TRANS,
-    ("M2", "M5"): xraylib.FM25_TRANS, ("M3", "M4"): xraylib.FM34_TRANS,
-    ("M3", "M5"): xraylib.FM35_TRANS, ("M4", "M5"): xraylib.FM45_TRANS,
+    ("M1", "M2"): xraylib.FM12_TRANS,
+    ("M1", "M3"): xraylib.FM13_TRANS,
+    ("M1", "M4"): xraylib.FM14_TRANS,
+    ("M1", "M5"): xraylib.FM15_TRANS,
+    ("M2", "M3"): xraylib.FM23_TRANS,
+    ("M2", "M4"): xraylib.FM24_TRANS,
+    ("M2", "M5"): xraylib.FM25_TRANS,
+    ("M3", "M4"): xraylib.FM34_TRANS,
+    ("M3", "M5"): xraylib.FM35_TRANS,
+    ("M4", "M5"): xraylib.FM45_TRANS,
 }
 
 
@@ -144,17 +166,17 @@ def effective_cross_sections(atomic_number, beam_energy_keV, exponent=PUBLISHED_
         ``shell -> sigma_eff`` in cm^2 for every shell in ``SUBSHELLS``.
     """
     energy_eV = 1000.0 * beam_energy_keV
-    direct = {shell: ionization_cross_section(atomic_number, shell, energy_eV,
-                                              exponent=exponent)
-              for shell in SUBSHELLS}
+    direct = {
+        shell: ionization_cross_section(atomic_number, shell, energy_eV, exponent=exponent)
+        for shell in SUBSHELLS
+    }
     effective = {"K": direct["K"]}
     for family in ("L", "M"):
         shells = [shell for shell in SUBSHELLS if shell.startswith(family)]
         for i, shell in enumerate(shells):
             total = direct[shell]
             for lower in shells[:i]:
-                total += _coster_kronig(atomic_number, _CK_TRANSITIONS[(lower, shell)]) \
-                    * effective[lower]
+                total += _coster_kronig(atomic_number, _CK_TRANSITIONS[(lower, shell)]) * effective[lower]
             effective[shell] = total
     return effective
 
@@ -173,6 +195,5 @@ def cross_sections_at_switch(exponent=PUBLISHED_EXPONENT):
         energy = _OVERVOLTAGE_SWITCH * params["edge_eV"]
         keys.append((z, shell))
         low.append(ionization_cross_section(z, shell, energy, branch="low"))
-        high.append(ionization_cross_section(z, shell, energy, branch="high",
-                                             exponent=exponent))
+        high.append(ionization_cross_section(z, shell, energy, branch="high", exponent=exponent))
     return keys, np.array(low), np.array(high)

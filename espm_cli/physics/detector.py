@@ -1,8 +1,8 @@
 """The X-ray detector: resolution (line width), geometry and efficiency."""
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
-import math
 from pathlib import Path
 
 import numpy as np
@@ -65,24 +65,23 @@ class Detector:
         _check_number("elevation_deg", self.elevation_deg, low=-90.0, high=90.0)
         _check_number("azimuth_deg", self.azimuth_deg, low=-360.0, high=360.0)
         _check_number("dead_layer_um", self.dead_layer_um, low=0.0, high=1e3)
-        _check_number("crystal_thickness_um", self.crystal_thickness_um, low=0.0, high=1e5,
-                      strict_low=True)
-        _check_number("fwhm_floor_eV", self.fwhm_floor_eV, low=0.0, high=1000.0,
-                      strict_low=True)
+        _check_number("crystal_thickness_um", self.crystal_thickness_um, low=0.0, high=1e5, strict_low=True)
+        _check_number("fwhm_floor_eV", self.fwhm_floor_eV, low=0.0, high=1000.0, strict_low=True)
         layers = tuple(tuple(layer) for layer in self.window_layers)
         for layer in layers:
             if len(layer) != 3 or not isinstance(layer[0], str):
                 raise PhysicsInputError(
                     f"window_layers entry {layer!r} is not allowed; each layer must be "
-                    "(formula, density g/cm^3, thickness um).")
-            _check_number("window layer density", layer[1], low=0.0, high=100.0,
-                          strict_low=True)
+                    "(formula, density g/cm^3, thickness um)."
+                )
+            _check_number("window layer density", layer[1], low=0.0, high=100.0, strict_low=True)
             _check_number("window layer thickness", layer[2], low=0.0, high=1e4)
         object.__setattr__(self, "window_layers", layers)
         if self.efficiency_file is not None and not Path(self.efficiency_file).is_file():
             raise PhysicsInputError(
                 f"efficiency_file={str(self.efficiency_file)!r} is not allowed; "
-                "it must name an existing two-column text file.")
+                "it must name an existing two-column text file."
+            )
 
     def fwhm_keV(self, energy_keV):
         """Line FWHM (keV) at ``energy_keV``; see :func:`line_fwhm_keV`."""
@@ -105,20 +104,25 @@ class Detector:
             table = _read_efficiency_file(str(self.efficiency_file))
             values = np.interp(energy, table[:, 0], table[:, 1])
         else:
-            values = _layered_efficiency(energy, self.window_layers, self.dead_layer_um,
-                                         self.crystal_thickness_um)
+            values = _layered_efficiency(
+                energy, self.window_layers, self.dead_layer_um, self.crystal_thickness_um
+            )
         return np.where(energy >= MIN_ATTENUATION_ENERGY_KEV, values, 0.0)
 
 
 def _check_number(name, value, *, low, high, strict_low=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool) and math.isfinite(value)
+    ok = (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
     if ok:
         ok = (value > low if strict_low else value >= low) and value <= high
     if not ok:
         bound = ">" if strict_low else ">="
         raise PhysicsInputError(
-            f"{name}={value!r} is not allowed; it must be a number {bound} {low} and <= {high}.")
+            f"{name}={value!r} is not allowed; it must be a number {bound} {low} and <= {high}."
+        )
 
 
 def line_fwhm_keV(energy_keV, mnka_fwhm_eV, fwhm_floor_eV=30.0):
@@ -127,8 +131,8 @@ def line_fwhm_keV(energy_keV, mnka_fwhm_eV, fwhm_floor_eV=30.0):
     Clamped below at ``fwhm_floor_eV``.
     """
     energy_eV = 1000.0 * np.asarray(energy_keV, dtype=np.float64)
-    squared = mnka_fwhm_eV ** 2 + FANO_SLOPE_EV * (energy_eV - MNKA_ENERGY_EV)
-    return np.sqrt(np.maximum(squared, fwhm_floor_eV ** 2)) / 1000.0
+    squared = mnka_fwhm_eV**2 + FANO_SLOPE_EV * (energy_eV - MNKA_ENERGY_EV)
+    return np.sqrt(np.maximum(squared, fwhm_floor_eV**2)) / 1000.0
 
 
 def gaussian_channel_areas(channel_edges_keV, centre_keV, fwhm_keV):
@@ -155,11 +159,17 @@ def _read_efficiency_file(path):
         table = np.loadtxt(path, comments="#", delimiter=None, ndmin=2)
     except ValueError:
         table = np.loadtxt(path, comments="#", delimiter=",", ndmin=2)
-    if table.shape[1] != 2 or table.shape[0] < 2 or not np.all(np.isfinite(table)) \
-            or np.any(np.diff(table[:, 0]) <= 0) or np.any(table[:, 1] < 0):
+    if (
+        table.shape[1] != 2
+        or table.shape[0] < 2
+        or not np.all(np.isfinite(table))
+        or np.any(np.diff(table[:, 0]) <= 0)
+        or np.any(table[:, 1] < 0)
+    ):
         raise PhysicsInputError(
             f"efficiency_file={path!r} is not allowed; it must hold two columns (energy keV "
-            "increasing, efficiency >= 0) with at least two rows.")
+            "increasing, efficiency >= 0) with at least two rows."
+        )
     table.setflags(write=False)
     return table
 

@@ -1,7 +1,7 @@
 """The energy axis of a spectrum: offset, scale and size, as hyperspy gives them."""
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,18 +33,23 @@ class EnergyAxis:
     size: int
 
     def __post_init__(self):
-        if not (isinstance(self.offset_keV, (int, float, np.floating, np.integer))
-                and math.isfinite(self.offset_keV)):
+        if not (
+            isinstance(self.offset_keV, (int, float, np.floating, np.integer))
+            and math.isfinite(self.offset_keV)
+        ):
             raise EnergyAxisError(
-                f"offset_keV={self.offset_keV!r} is not allowed; it must be a finite number.")
-        if not (isinstance(self.scale_keV, (int, float, np.floating, np.integer))
-                and math.isfinite(self.scale_keV) and self.scale_keV > 0):
+                f"offset_keV={self.offset_keV!r} is not allowed; it must be a finite number."
+            )
+        if not (
+            isinstance(self.scale_keV, (int, float, np.floating, np.integer))
+            and math.isfinite(self.scale_keV)
+            and self.scale_keV > 0
+        ):
             raise EnergyAxisError(
-                f"scale_keV={self.scale_keV!r} is not allowed; it must be a finite number > 0.")
-        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) \
-                or self.size < 1:
-            raise EnergyAxisError(
-                f"size={self.size!r} is not allowed; it must be an integer >= 1.")
+                f"scale_keV={self.scale_keV!r} is not allowed; it must be a finite number > 0."
+            )
+        if isinstance(self.size, bool) or not isinstance(self.size, (int, np.integer)) or self.size < 1:
+            raise EnergyAxisError(f"size={self.size!r} is not allowed; it must be an integer >= 1.")
         object.__setattr__(self, "offset_keV", float(self.offset_keV))
         object.__setattr__(self, "scale_keV", float(self.scale_keV))
         object.__setattr__(self, "size", int(self.size))

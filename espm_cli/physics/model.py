@@ -15,9 +15,9 @@ numbers of atoms).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-import math
 from typing import Any
 
 import numpy as np
@@ -80,11 +80,18 @@ class EDXModel:
     G: np.ndarray
     lines: list[XRayLine]
 
-    def __init__(self, energy_axis: EnergyAxis | Any, elements: Sequence[str],
-                 beam_energy_keV: float, *, detector: Detector | None = None,
-                 sample: Sample | None = None, ignored_elements: Sequence[str] = (),
-                 kfactors: Mapping[str, float] | None = None,
-                 cross_section_exponent: float = PUBLISHED_EXPONENT) -> None:
+    def __init__(
+        self,
+        energy_axis: EnergyAxis | Any,
+        elements: Sequence[str],
+        beam_energy_keV: float,
+        *,
+        detector: Detector | None = None,
+        sample: Sample | None = None,
+        ignored_elements: Sequence[str] = (),
+        kfactors: Mapping[str, float] | None = None,
+        cross_section_exponent: float = PUBLISHED_EXPONENT,
+    ) -> None:
         self.energy_axis = _as_axis(energy_axis)
         self.beam_energy_keV = _check_beam_energy(beam_energy_keV, self.energy_axis)
         self.detector = Detector() if detector is None else detector
@@ -97,11 +104,13 @@ class EDXModel:
         self.cross_section_exponent = float(cross_section_exponent)
         self.kfactors = None if kfactors is None else dict(kfactors)
         self.take_off_angle_deg = take_off_angle_deg(
-            self.detector.elevation_deg, self.sample.tilt_deg, self.detector.azimuth_deg)
+            self.detector.elevation_deg, self.sample.tilt_deg, self.detector.azimuth_deg
+        )
         self.absorption_composition = (
-            self.sample.composition if self.sample.composition is not None
-            else {symbol: 1.0 / len(self.quantified_elements)
-                  for symbol in self.quantified_elements})
+            self.sample.composition
+            if self.sample.composition is not None
+            else {symbol: 1.0 / len(self.quantified_elements) for symbol in self.quantified_elements}
+        )
         self._build()
 
     # --- public API -----------------------------------------------------------------
@@ -119,7 +128,7 @@ class EDXModel:
     def continuum_mask(self) -> np.ndarray:
         """Boolean (m,): True for the continuum columns."""
         mask = np.zeros(len(self.elements) + len(CONTINUUM_LABELS), dtype=bool)
-        mask[len(self.elements):] = True
+        mask[len(self.elements) :] = True
         return mask
 
     @property
@@ -150,9 +159,9 @@ class EDXModel:
         if W.ndim != 2 or W.shape[0] != len(self.labels) or not np.all(np.isfinite(W)):
             raise PhysicsInputError(
                 f"W with shape {W.shape} is not allowed; it must be finite with shape "
-                f"({len(self.labels)}, k) (rows: {', '.join(self.labels)}).")
-        rows = [i for i, symbol in enumerate(self.elements)
-                if symbol not in self.ignored_elements]
+                f"({len(self.labels)}, k) (rows: {', '.join(self.labels)})."
+            )
+        rows = [i for i, symbol in enumerate(self.elements) if symbol not in self.ignored_elements]
         return composition_from_amounts(self.quantified_elements, W[rows, :].T)
 
     def with_composition(self, composition: Mapping[str, float]) -> EDXModel:
@@ -169,54 +178,65 @@ class EDXModel:
             Weights of the phases in the mean (e.g. total abundance); equal by default.
         """
         atomic = self.composition(W).atomic_percent
-        weights = np.ones(atomic.shape[0]) if phase_weights is None else np.asarray(
-            phase_weights, dtype=np.float64)
+        weights = (
+            np.ones(atomic.shape[0]) if phase_weights is None else np.asarray(phase_weights, dtype=np.float64)
+        )
         valid = np.all(np.isfinite(atomic), axis=1) & (weights > 0)
         if weights.shape != (atomic.shape[0],) or not np.any(valid):
             raise PhysicsInputError(
                 "phase_weights must have one nonnegative value per phase and W must hold at "
-                "least one phase with element content.")
+                "least one phase with element content."
+            )
         mean = np.average(atomic[valid], axis=0, weights=weights[valid])
         return self.with_composition(dict(zip(self.quantified_elements, mean / 100.0)))
 
     def __repr__(self) -> str:
-        return (f"EDXModel({len(self.energy_axis.energies)} channels, elements="
-                f"{list(self.elements)}, ignored={list(self.ignored_elements)}, "
-                f"E0={self.beam_energy_keV} keV)")
+        return (
+            f"EDXModel({len(self.energy_axis.energies)} channels, elements="
+            f"{list(self.elements)}, ignored={list(self.ignored_elements)}, "
+            f"E0={self.beam_energy_keV} keV)"
+        )
 
     # --- construction ---------------------------------------------------------------
     def _copy_with(self, **changes):
-        arguments = dict(detector=self.detector, sample=self.sample,
-                         ignored_elements=self.ignored_elements, kfactors=self.kfactors,
-                         cross_section_exponent=self.cross_section_exponent)
+        arguments = dict(
+            detector=self.detector,
+            sample=self.sample,
+            ignored_elements=self.ignored_elements,
+            kfactors=self.kfactors,
+            cross_section_exponent=self.cross_section_exponent,
+        )
         arguments.update(changes)
         return EDXModel(self.energy_axis, self.elements, self.beam_energy_keV, **arguments)
 
     def _absorption(self, energy_keV, edge_keV=None):
         if self.sample.bulk:
             edge = energy_keV if edge_keV is None else edge_keV
-            return bulk_absorption(energy_keV, edge, self.absorption_composition,
-                                   self.beam_energy_keV, self.take_off_angle_deg)
-        return thin_film_absorption(energy_keV, self.absorption_composition,
-                                    self.sample.mass_thickness_g_cm2, self.take_off_angle_deg)
+            return bulk_absorption(
+                energy_keV, edge, self.absorption_composition, self.beam_energy_keV, self.take_off_angle_deg
+            )
+        return thin_film_absorption(
+            energy_keV, self.absorption_composition, self.sample.mass_thickness_g_cm2, self.take_off_angle_deg
+        )
 
     def _build(self):
         axis = self.energy_axis
         edges = axis.edges
         columns, lines = [], []
         for symbol in self.elements:
-            element_line_list = element_lines(symbol, self.beam_energy_keV, axis.low_keV,
-                                              axis.high_keV, self.cross_section_exponent)
+            element_line_list = element_lines(
+                symbol, self.beam_energy_keV, axis.low_keV, axis.high_keV, self.cross_section_exponent
+            )
             if not element_line_list:
                 raise NoLinesInRangeError(
                     f"element {symbol!r} has no X-ray line between {axis.low_keV:.3g} and "
                     f"{axis.high_keV:.4g} keV (the energy axis) below the beam energy "
-                    f"{self.beam_energy_keV:g} keV (lines under 0.1 keV are not modelled).")
+                    f"{self.beam_energy_keV:g} keV (lines under 0.1 keV are not modelled)."
+                )
             energies = np.array([line.energy_keV for line in element_line_list])
             weights = np.array([line.weight for line in element_line_list])
             line_edges = np.array([line.edge_keV for line in element_line_list])
-            factors = weights * self.detector.efficiency(energies) * self._absorption(
-                energies, line_edges)
+            factors = weights * self.detector.efficiency(energies) * self._absorption(energies, line_edges)
             fwhm = self.detector.fwhm_keV(energies)
             column = np.zeros(axis.size)
             for centre, width, factor in zip(energies, fwhm, factors):
@@ -241,24 +261,29 @@ class EDXModel:
             if symbol not in self.elements:
                 raise PhysicsInputError(
                     f"kfactors key {symbol!r} is not allowed; it must be one of the model's "
-                    f"elements {list(self.elements)}.")
-            if not (isinstance(value, (int, float, np.integer, np.floating))
-                    and math.isfinite(value) and value > 0):
+                    f"elements {list(self.elements)}."
+                )
+            if not (
+                isinstance(value, (int, float, np.integer, np.floating))
+                and math.isfinite(value)
+                and value > 0
+            ):
                 raise PhysicsInputError(
-                    f"kfactors[{symbol!r}]={value!r} is not allowed; it must be a number > 0.")
+                    f"kfactors[{symbol!r}]={value!r} is not allowed; it must be a number > 0."
+                )
         reference = next(iter(self.kfactors))
         ref_index = self.elements.index(reference)
         ref_sum = columns[ref_index].sum()
         for symbol, value in self.kfactors.items():
             index = self.elements.index(symbol)
-            model_k = (ref_sum * atomic_weight(symbol)) / (
-                columns[index].sum() * atomic_weight(reference))
+            model_k = (ref_sum * atomic_weight(symbol)) / (columns[index].sum() * atomic_weight(reference))
             scales[index] = model_k / (value / self.kfactors[reference])
         return scales
 
 
-def elements_with_lines(energy_axis: EnergyAxis | Any, elements: Sequence[str],
-                        beam_energy_keV: float) -> list[str]:
+def elements_with_lines(
+    energy_axis: EnergyAxis | Any, elements: Sequence[str], beam_energy_keV: float
+) -> list[str]:
     """The elements that have at least one line on the axis below the beam energy.
 
     :class:`EDXModel` refuses an element without any (e.g. O Ka on an axis starting at
@@ -277,8 +302,7 @@ def elements_with_lines(energy_axis: EnergyAxis | Any, elements: Sequence[str],
     """
     axis = _as_axis(energy_axis)
     beam = _check_beam_energy(beam_energy_keV, axis)
-    return [symbol for symbol in elements
-            if element_lines(symbol.strip(), beam, axis.low_keV, axis.high_keV)]
+    return [symbol for symbol in elements if element_lines(symbol.strip(), beam, axis.low_keV, axis.high_keV)]
 
 
 def _as_axis(energy_axis):
@@ -288,24 +312,29 @@ def _as_axis(energy_axis):
 
 
 def _check_beam_energy(beam_energy_keV, axis):
-    ok = isinstance(beam_energy_keV, (int, float, np.integer, np.floating)) and not isinstance(
-        beam_energy_keV, bool) and math.isfinite(beam_energy_keV)
+    ok = (
+        isinstance(beam_energy_keV, (int, float, np.integer, np.floating))
+        and not isinstance(beam_energy_keV, bool)
+        and math.isfinite(beam_energy_keV)
+    )
     if not ok or not 0.1 < beam_energy_keV <= MAX_BEAM_ENERGY_KEV:
         raise BeamEnergyError(
             f"beam_energy_keV={beam_energy_keV!r} is not allowed; it must be a number in "
-            f"(0.1, {MAX_BEAM_ENERGY_KEV:g}] keV.")
+            f"(0.1, {MAX_BEAM_ENERGY_KEV:g}] keV."
+        )
     if beam_energy_keV <= axis.low_keV:
         raise BeamEnergyError(
             f"beam_energy_keV={beam_energy_keV!r} is not allowed; it must lie above the start "
-            f"of the energy axis ({axis.low_keV:.4g} keV).")
+            f"of the energy axis ({axis.low_keV:.4g} keV)."
+        )
     return float(beam_energy_keV)
 
 
 def _check_elements(elements, ignored_elements):
     if isinstance(elements, str) or not hasattr(elements, "__iter__"):
         raise PhysicsInputError(
-            f"elements={elements!r} is not allowed; it must be a list of symbols like "
-            "['Fe', 'Pt'].")
+            f"elements={elements!r} is not allowed; it must be a list of symbols like ['Fe', 'Pt']."
+        )
     if isinstance(ignored_elements, str):
         ignored_elements = (ignored_elements,)
     symbols = [s.strip() if isinstance(s, str) else s for s in elements]
@@ -315,10 +344,12 @@ def _check_elements(elements, ignored_elements):
     duplicates = sorted({s for s in symbols if symbols.count(s) > 1})
     if duplicates:
         raise PhysicsInputError(
-            f"elements={list(elements)!r} is not allowed; {duplicates} appear more than once.")
+            f"elements={list(elements)!r} is not allowed; {duplicates} appear more than once."
+        )
     ordered = symbols + [s for s in dict.fromkeys(ignored) if s not in symbols]
     if not ordered or len(ordered) == len(ignored) and set(ordered) <= set(ignored):
         raise PhysicsInputError(
             f"elements={list(elements)!r} is not allowed; at least one element must be "
-            "quantified (not ignored).")
+            "quantified (not ignored)."
+        )
     return tuple(ordered), tuple(dict.fromkeys(ignored))

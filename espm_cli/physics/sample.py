@@ -1,7 +1,7 @@
 """The sample: thickness, density, tilt, composition, and its thin-film self-absorption."""
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -9,8 +9,13 @@ from .attenuation import mass_attenuation_mixture
 from .errors import PhysicsInputError
 from .xray_lines import atomic_number, atomic_weight
 
-__all__ = ["Sample", "take_off_angle_deg", "thin_film_absorption", "bulk_absorption",
-           "atomic_to_mass_fractions"]
+__all__ = [
+    "Sample",
+    "take_off_angle_deg",
+    "thin_film_absorption",
+    "bulk_absorption",
+    "atomic_to_mass_fractions",
+]
 
 
 @dataclass(frozen=True)
@@ -44,21 +49,23 @@ class Sample:
         for name in ("thickness_nm", "density_g_cm3"):
             value = getattr(self, name)
             if value is not None and not (_is_number(value) and value >= 0):
-                raise PhysicsInputError(
-                    f"{name}={value!r} is not allowed; it must be None or a number >= 0.")
+                raise PhysicsInputError(f"{name}={value!r} is not allowed; it must be None or a number >= 0.")
         if self.thickness_nm and self.density_g_cm3 is None:
             raise PhysicsInputError(
                 f"density_g_cm3=None is not allowed with thickness_nm={self.thickness_nm!r}; "
-                "give the density (g/cm^3) or leave the thickness out.")
+                "give the density (g/cm^3) or leave the thickness out."
+            )
         if not isinstance(self.bulk, (bool, np.bool_)):
             raise PhysicsInputError(f"bulk={self.bulk!r} is not allowed; it must be True or False.")
         if self.bulk and (self.thickness_nm is not None or self.density_g_cm3 is not None):
             raise PhysicsInputError(
                 f"thickness_nm={self.thickness_nm!r} is not allowed with bulk=True; a bulk "
-                "sample has no thickness (leave thickness_nm and density_g_cm3 as None).")
+                "sample has no thickness (leave thickness_nm and density_g_cm3 as None)."
+            )
         if not (_is_number(self.tilt_deg) and -90.0 < self.tilt_deg < 90.0):
             raise PhysicsInputError(
-                f"tilt_deg={self.tilt_deg!r} is not allowed; it must be a number in (-90, 90).")
+                f"tilt_deg={self.tilt_deg!r} is not allowed; it must be a number in (-90, 90)."
+            )
         if self.composition is not None:
             object.__setattr__(self, "composition", normalise_composition(self.composition))
 
@@ -71,8 +78,11 @@ class Sample:
 
 
 def _is_number(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, bool) and math.isfinite(value)
+    return (
+        isinstance(value, (int, float, np.integer, np.floating))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+    )
 
 
 def normalise_composition(composition):
@@ -80,23 +90,25 @@ def normalise_composition(composition):
     if not isinstance(composition, dict) or not composition:
         raise PhysicsInputError(
             f"composition={composition!r} is not allowed; it must be a non-empty dict "
-            "{element symbol: atomic fraction}.")
+            "{element symbol: atomic fraction}."
+        )
     for symbol, fraction in composition.items():
         atomic_number(symbol)
         if not (_is_number(fraction) and fraction >= 0):
             raise PhysicsInputError(
-                f"composition[{symbol!r}]={fraction!r} is not allowed; it must be a number >= 0.")
+                f"composition[{symbol!r}]={fraction!r} is not allowed; it must be a number >= 0."
+            )
     total = float(sum(composition.values()))
     if total <= 0:
         raise PhysicsInputError(
-            f"composition={composition!r} is not allowed; its fractions must not all be 0.")
+            f"composition={composition!r} is not allowed; its fractions must not all be 0."
+        )
     return {symbol.strip(): float(fraction) / total for symbol, fraction in composition.items()}
 
 
 def atomic_to_mass_fractions(atomic_fractions):
     """``{symbol: atomic fraction}`` -> ``{symbol: mass fraction}`` via atomic weights."""
-    masses = {symbol: fraction * atomic_weight(symbol)
-              for symbol, fraction in atomic_fractions.items()}
+    masses = {symbol: fraction * atomic_weight(symbol) for symbol, fraction in atomic_fractions.items()}
     total = sum(masses.values())
     return {symbol: mass / total for symbol, mass in masses.items()}
 
@@ -138,7 +150,8 @@ def thin_film_absorption(energy_keV, atomic_fractions, mass_thickness_g_cm2, tak
     if take_off_deg <= 0:
         raise PhysicsInputError(
             f"take-off angle {take_off_deg:.3g} deg is not allowed for absorption; the "
-            "detector elevation and stage tilt must leave it > 0.")
+            "detector elevation and stage tilt must leave it > 0."
+        )
     mu_rho = mass_attenuation_mixture(atomic_to_mass_fractions(atomic_fractions), energy)
     x = mu_rho * mass_thickness_g_cm2 / math.sin(math.radians(take_off_deg))
     small = x < 1e-8
@@ -171,15 +184,15 @@ def bulk_absorption(energy_keV, edge_keV, atomic_fractions, beam_energy_keV, tak
     if take_off_deg <= 0:
         raise PhysicsInputError(
             f"take-off angle {take_off_deg:.3g} deg is not allowed for absorption; the "
-            "detector elevation and stage tilt must leave it > 0.")
+            "detector elevation and stage tilt must leave it > 0."
+        )
     energy = np.asarray(energy_keV, dtype=np.float64)
     edge = np.minimum(np.asarray(edge_keV, dtype=np.float64), 0.999 * beam_energy_keV)
     mass_fractions = atomic_to_mass_fractions(atomic_fractions)
     mean_a = sum(w * atomic_weight(s) for s, w in mass_fractions.items())
     mean_z = sum(w * atomic_number(s) for s, w in mass_fractions.items())
-    h = 1.2 * mean_a / mean_z ** 2
-    lenard = 4.5e5 / (beam_energy_keV ** 1.65 - np.maximum(edge, 0.0) ** 1.65)
-    chi = mass_attenuation_mixture(mass_fractions, energy) / math.sin(
-        math.radians(take_off_deg))
+    h = 1.2 * mean_a / mean_z**2
+    lenard = 4.5e5 / (beam_energy_keV**1.65 - np.maximum(edge, 0.0) ** 1.65)
+    chi = mass_attenuation_mixture(mass_fractions, energy) / math.sin(math.radians(take_off_deg))
     ratio = chi / lenard
     return 1.0 / ((1.0 + ratio) * (1.0 + h / (1.0 + h) * ratio))

@@ -7,9 +7,9 @@ Weights are expressed in units of ``CROSS_SECTION_UNIT_CM2`` (1e-22 cm^2 = 100 b
 puts the strong lines of common elements at 0.01 to 10.
 """
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
-import re
 
 import xraylib
 
@@ -33,20 +33,54 @@ RELATIVE_WEIGHT_CUTOFF = 1e-3
 MIN_LINE_ENERGY_KEV = 0.1
 
 _SHELL_CONSTANTS = {
-    "K": xraylib.K_SHELL, "L1": xraylib.L1_SHELL, "L2": xraylib.L2_SHELL,
-    "L3": xraylib.L3_SHELL, "M1": xraylib.M1_SHELL, "M2": xraylib.M2_SHELL,
-    "M3": xraylib.M3_SHELL, "M4": xraylib.M4_SHELL, "M5": xraylib.M5_SHELL,
+    "K": xraylib.K_SHELL,
+    "L1": xraylib.L1_SHELL,
+    "L2": xraylib.L2_SHELL,
+    "L3": xraylib.L3_SHELL,
+    "M1": xraylib.M1_SHELL,
+    "M2": xraylib.M2_SHELL,
+    "M3": xraylib.M3_SHELL,
+    "M4": xraylib.M4_SHELL,
+    "M5": xraylib.M5_SHELL,
 }
 _IUPAC_PATTERN = re.compile(r"^(K|L[1-3]|M[1-5])([K-Q][1-7]?)_LINE$")
 _SIEGBAHN_NAMES = {
-    "KL3": "Ka1", "KL2": "Ka2", "KM3": "Kb1", "KM2": "Kb3", "KN3": "Kb2", "KN2": "Kb2",
-    "KM5": "Kb5", "KM4": "Kb5",
-    "L3M5": "La1", "L3M4": "La2", "L2M4": "Lb1", "L3N5": "Lb2", "L3N4": "Lb15",
-    "L1M3": "Lb3", "L1M2": "Lb4", "L3O4": "Lb5", "L3O5": "Lb5", "L3N1": "Lb6",
-    "L2N4": "Lg1", "L1N2": "Lg2", "L1N3": "Lg3", "L2O4": "Lg6", "L2N1": "Lg5",
-    "L3M1": "Ll", "L2M1": "Ln", "L2M3": "Lb17", "L1M4": "Lb10", "L1M5": "Lb9",
-    "M5N7": "Ma", "M5N6": "Ma2", "M4N6": "Mb", "M3N5": "Mg", "M3N4": "Mg2",
-    "M5N3": "Mz", "M4N2": "Mz2", "M2N4": "M2N4",
+    "KL3": "Ka1",
+    "KL2": "Ka2",
+    "KM3": "Kb1",
+    "KM2": "Kb3",
+    "KN3": "Kb2",
+    "KN2": "Kb2",
+    "KM5": "Kb5",
+    "KM4": "Kb5",
+    "L3M5": "La1",
+    "L3M4": "La2",
+    "L2M4": "Lb1",
+    "L3N5": "Lb2",
+    "L3N4": "Lb15",
+    "L1M3": "Lb3",
+    "L1M2": "Lb4",
+    "L3O4": "Lb5",
+    "L3O5": "Lb5",
+    "L3N1": "Lb6",
+    "L2N4": "Lg1",
+    "L1N2": "Lg2",
+    "L1N3": "Lg3",
+    "L2O4": "Lg6",
+    "L2N1": "Lg5",
+    "L3M1": "Ll",
+    "L2M1": "Ln",
+    "L2M3": "Lb17",
+    "L1M4": "Lb10",
+    "L1M5": "Lb9",
+    "M5N7": "Ma",
+    "M5N6": "Ma2",
+    "M4N6": "Mb",
+    "M3N5": "Mg",
+    "M3N4": "Mg2",
+    "M5N3": "Mz",
+    "M4N2": "Mz2",
+    "M2N4": "M2N4",
 }
 
 
@@ -85,8 +119,8 @@ def atomic_number(symbol):
     """Atomic number of an element symbol; :class:`UnknownElementError` if it is none."""
     if not isinstance(symbol, str) or not symbol.strip():
         raise UnknownElementError(
-            f"element={symbol!r} is not allowed; it must be a chemical element symbol "
-            "such as 'Fe'.")
+            f"element={symbol!r} is not allowed; it must be a chemical element symbol such as 'Fe'."
+        )
     return _atomic_number(symbol.strip())
 
 
@@ -98,7 +132,8 @@ def _atomic_number(symbol):
         z = 0
     if not 1 <= z <= 99:
         raise UnknownElementError(
-            f"element={symbol!r} is not a known chemical element symbol (H to Es, e.g. 'Fe').")
+            f"element={symbol!r} is not a known chemical element symbol (H to Es, e.g. 'Fe')."
+        )
     return z
 
 
@@ -117,8 +152,7 @@ def _line_catalogue():
         # Intra-shell (Coster-Kronig) transitions such as L1L3 are sub-keV satellites that
         # EDX detectors do not resolve: left out.
         if match and match.group(2)[0] != match.group(1)[0]:
-            catalogue.append((match.group(1) + match.group(2), match.group(1),
-                              getattr(xraylib, attribute)))
+            catalogue.append((match.group(1) + match.group(2), match.group(1), getattr(xraylib, attribute)))
     return tuple(sorted(catalogue))
 
 
@@ -166,8 +200,9 @@ def element_lines(symbol, beam_energy_keV, low_keV, high_keV, exponent=PUBLISHED
         weight = sigma[subshell] * yield_rate / CROSS_SECTION_UNIT_CM2
         if weight > 0:
             edge = bote_salvat_table()[(z, subshell)]["edge_eV"] / 1000.0
-            candidates.append(XRayLine(symbol, _SIEGBAHN_NAMES.get(iupac, iupac), iupac,
-                                       subshell, energy, weight, edge))
+            candidates.append(
+                XRayLine(symbol, _SIEGBAHN_NAMES.get(iupac, iupac), iupac, subshell, energy, weight, edge)
+            )
     if not candidates:
         return ()
     strongest = max(line.weight for line in candidates)

@@ -59,8 +59,9 @@ def compare_to_truth(result: DecompositionResult, truth: DecompositionResult) ->
             correlation = float("nan")
         if shared:
             # an element below detection has no composition: it counts as absent (0 at.%)
-            fit_at = np.nan_to_num(np.array([result.composition[i][result.elements.index(e)]
-                                             for e in shared]))
+            fit_at = np.nan_to_num(
+                np.array([result.composition[i][result.elements.index(e)] for e in shared])
+            )
             true_at = np.array([truth.composition[j][truth.elements.index(e)] for e in shared])
             error = float(np.mean(np.abs(fit_at - true_at)))
         else:

@@ -64,8 +64,9 @@ def plot_maps(result: DecompositionResult, path: str | Path) -> Path:
     k, ny, nx = maps.shape
     columns = min(k, 4)
     rows = math.ceil(k / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.8 * columns, 3.3 * rows), squeeze=False,
-                                layout="constrained")
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(3.8 * columns, 3.3 * rows), squeeze=False, layout="constrained"
+    )
     if result.pixel_size:
         extent = (0, nx * result.pixel_size, ny * result.pixel_size, 0)
         unit = result.pixel_unit or ""
@@ -102,8 +103,11 @@ def _strongest_lines(result: DecompositionResult) -> list[dict]:
     top = {}
     for (element, _), line in strongest.items():
         top[element] = max(top.get(element, 0.0), line["weight"])
-    chosen = [line for (element, _), line in strongest.items()
-              if line["weight"] >= LINE_DRAW_FRACTION * top[element]]
+    chosen = [
+        line
+        for (element, _), line in strongest.items()
+        if line["weight"] >= LINE_DRAW_FRACTION * top[element]
+    ]
     return sorted(chosen, key=lambda line: line["energy_keV"])
 
 
@@ -123,8 +127,13 @@ def plot_spectra(result: DecompositionResult, path: str | Path, *, log: bool = F
         axis.plot(energy, spectrum, lw=1.2, label=name)
     axis.plot(energy, spectra.sum(axis=0), color="k", lw=0.8, ls="--", label="model (sum)")
     if log:
-        positive = np.concatenate([spectra[spectra > 0], np.asarray(result.mean_spectrum)[
-            np.asarray(result.mean_spectrum) > 0]]) if spectra.size else np.array([1.0])
+        positive = (
+            np.concatenate(
+                [spectra[spectra > 0], np.asarray(result.mean_spectrum)[np.asarray(result.mean_spectrum) > 0]]
+            )
+            if spectra.size
+            else np.array([1.0])
+        )
         axis.set_yscale("log")
         if positive.size:
             axis.set_ylim(bottom=max(positive.min(), positive.max() * 1e-5))
@@ -137,9 +146,17 @@ def plot_spectra(result: DecompositionResult, path: str | Path, *, log: bool = F
         level = (level + 1) % 3 if line["energy_keV"] - previous < 0.02 * span else 0
         previous = line["energy_keV"]
         name = str(line["line"]).rstrip("0123456789")
-        axis.text(line["energy_keV"], 0.98 - 0.1 * level, f"{line['element']} {name}",
-                  transform=transform, va="top", ha="center", fontsize=7, color="0.25",
-                  bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7})
+        axis.text(
+            line["energy_keV"],
+            0.98 - 0.1 * level,
+            f"{line['element']} {name}",
+            transform=transform,
+            va="top",
+            ha="center",
+            fontsize=7,
+            color="0.25",
+            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
+        )
     axis.set_xlim(energy.min(), energy.max())
     axis.set_xlabel("energy (keV)")
     axis.set_ylabel("counts per pixel")
@@ -153,7 +170,9 @@ def plot_composition(result: DecompositionResult, path: str | Path) -> Path:
     plt = _pyplot()
     composition = np.nan_to_num(np.asarray(result.composition, dtype=float))
     elements = list(result.elements)
-    figure, axis = plt.subplots(figsize=(max(5.0, 0.9 * max(1, len(elements)) * max(1, result.n_components) / 2 + 3), 4))
+    figure, axis = plt.subplots(
+        figsize=(max(5.0, 0.9 * max(1, len(elements)) * max(1, result.n_components) / 2 + 3), 4)
+    )
     if not elements:
         axis.text(0.5, 0.5, "no physics model: no composition", ha="center", va="center")
         axis.set_axis_off()
@@ -161,8 +180,9 @@ def plot_composition(result: DecompositionResult, path: str | Path) -> Path:
     positions = np.arange(len(elements))
     width = 0.8 / result.n_components
     for index, name in enumerate(phase_names(result)):
-        axis.bar(positions + (index - (result.n_components - 1) / 2) * width,
-                 composition[index], width, label=name)
+        axis.bar(
+            positions + (index - (result.n_components - 1) / 2) * width, composition[index], width, label=name
+        )
     axis.set_xticks(positions, elements)
     axis.set_ylabel("at.%")
     axis.set_ylim(0, 100)
@@ -175,15 +195,21 @@ def plot_convergence(result: DecompositionResult, path: str | Path) -> Path:
     """The objective and each of its non-constant terms per iteration."""
     plt = _pyplot()
     history = np.asarray(result.loss_history, dtype=float)
-    names = list(result.loss_names) or [f"term {i}" for i in range(history.shape[-1] if history.ndim == 2 else 0)]
+    names = list(result.loss_names) or [
+        f"term {i}" for i in range(history.shape[-1] if history.ndim == 2 else 0)
+    ]
     last = len(names) - 1  # the total
     shown = [last] if names else []
     if history.size:
         # each term that varies and is not simply the total (regularisers off)
-        shown += [i for i in range(last) if np.ptp(history[:, i]) > 0
-                  and not np.allclose(history[:, i], history[:, last])]
-    figure, axes = plt.subplots(1, max(1, len(shown)), figsize=(4 * max(1, len(shown)), 3.4),
-                                squeeze=False, layout="constrained")
+        shown += [
+            i
+            for i in range(last)
+            if np.ptp(history[:, i]) > 0 and not np.allclose(history[:, i], history[:, last])
+        ]
+    figure, axes = plt.subplots(
+        1, max(1, len(shown)), figsize=(4 * max(1, len(shown)), 3.4), squeeze=False, layout="constrained"
+    )
     iterations = np.arange(1, history.shape[0] + 1) if history.ndim == 2 else np.array([])
     for axis, index in zip(axes.flat, shown):
         if history.size:

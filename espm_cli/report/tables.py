@@ -26,12 +26,16 @@ def composition_rows(result: DecompositionResult) -> list[dict]:
     names = phase_names(result)
     nan = float("nan")
     for index in range(result.n_components):
-        row = {"phase": index + 1, "name": names[index],
-               "kind": result.phase_kinds[index] if result.phase_kinds else "",
-               "mean_abundance": float(maps[index].mean()),
-               "counts": float(result.phase_counts[index]) if result.phase_counts is not None else nan,
-               "line_fraction": (float(result.line_fraction[index])
-                                 if result.line_fraction is not None else nan)}
+        row = {
+            "phase": index + 1,
+            "name": names[index],
+            "kind": result.phase_kinds[index] if result.phase_kinds else "",
+            "mean_abundance": float(maps[index].mean()),
+            "counts": float(result.phase_counts[index]) if result.phase_counts is not None else nan,
+            "line_fraction": (
+                float(result.line_fraction[index]) if result.line_fraction is not None else nan
+            ),
+        }
         for column, element in enumerate(result.elements):
             row[f"{element}_at%"] = float(composition[index, column])
         if result.composition_sd is not None:  # --uncertainty: 1σ beside each value
@@ -45,14 +49,18 @@ def write_composition_csv(result: DecompositionResult, path: str | Path) -> Path
     """Write the composition table (at.% per phase and element) atomically."""
     rows = composition_rows(result)
     buffer = io.StringIO()
-    fields = (["phase", "name", "kind", "mean_abundance", "counts", "line_fraction"]
-              + [f"{e}_at%" for e in result.elements])
+    fields = ["phase", "name", "kind", "mean_abundance", "counts", "line_fraction"] + [
+        f"{e}_at%" for e in result.elements
+    ]
     if result.composition_sd is not None:
         fields += [f"{e}_at%_sd" for e in result.elements]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({name: (("" if value != value else f"{value:.4g}")
-                                if isinstance(value, float) else value)
-                         for name, value in row.items()})
+        writer.writerow(
+            {
+                name: (("" if value != value else f"{value:.4g}") if isinstance(value, float) else value)
+                for name, value in row.items()
+            }
+        )
     return write_text_atomic(path, buffer.getvalue())

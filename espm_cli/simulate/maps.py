@@ -11,8 +11,14 @@ import numpy as np
 SHAPES = ("particles", "layer", "gradient")
 
 
-def particles_map(shape: tuple[int, int], rng: np.random.Generator, n_particles: int | None = None,
-                  *, coverage: float | None = None, radius: float | None = None) -> np.ndarray:
+def particles_map(
+    shape: tuple[int, int],
+    rng: np.random.Generator,
+    n_particles: int | None = None,
+    *,
+    coverage: float | None = None,
+    radius: float | None = None,
+) -> np.ndarray:
     """Round particles with soft edges (values in [0, 1]).
 
     Parameters
@@ -87,16 +93,20 @@ def parse_shape(spec: str):
     if name not in _MAKERS:
         raise ValueError(f"shape {name!r} is not allowed; choose from {', '.join(SHAPES)}")
     if values and name != "particles" or len(values) > 2:
-        raise ValueError(f"shape {spec!r} is not allowed; only particles take options, as "
-                         "particles:COVERAGE or particles:COVERAGE:RADIUS (e.g. particles:0.04:6)")
+        raise ValueError(
+            f"shape {spec!r} is not allowed; only particles take options, as "
+            "particles:COVERAGE or particles:COVERAGE:RADIUS (e.g. particles:0.04:6)"
+        )
     options = {}
     try:
         numbers = [float(value) for value in values]
     except ValueError:
         numbers = None
     if numbers is None or (numbers and not 0 < numbers[0] < 1) or (len(numbers) > 1 and not numbers[1] > 0):
-        raise ValueError(f"shape {spec!r} is not allowed; COVERAGE must be in (0, 1) and "
-                         "RADIUS (pixels) > 0, e.g. particles:0.04:6")
+        raise ValueError(
+            f"shape {spec!r} is not allowed; COVERAGE must be in (0, 1) and "
+            "RADIUS (pixels) > 0, e.g. particles:0.04:6"
+        )
     for key, value in zip(("coverage", "radius"), numbers):
         options[key] = value
     return name, options

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io.result_file import DecompositionResult, write_result
 from .maps import abundance_maps
-from .phases import DEFAULT_PHASES, Phase, elements_of
+from .phases import DEFAULT_PHASES, elements_of
 
 LOSS_NAMES = ["kl_divergence", "laplacian", "log_sparsity", "total"]
 
@@ -72,8 +72,12 @@ class SimulationSettings:
             ("energy_scale_keV", self.energy_scale_keV > 0, self.energy_scale_keV, "> 0"),
             ("continuum_fraction", 0 <= self.continuum_fraction < 1, self.continuum_fraction, "in [0, 1)"),
             ("phases", len(self.phases) >= 1, len(self.phases), "at least one phase"),
-            ("density_g_cm3", self.thickness_nm is None or self.density_g_cm3 is not None,
-             self.density_g_cm3, "given with thickness_nm (g/cm^3)"),
+            (
+                "density_g_cm3",
+                self.thickness_nm is None or self.density_g_cm3 is not None,
+                self.density_g_cm3,
+                "given with thickness_nm (g/cm^3)",
+            ),
         ]
         for name, ok, value, allowed in checks:
             if not ok:
@@ -97,11 +101,16 @@ def _edx_model(settings: SimulationSettings, elements):
     from ..physics import EnergyAxis
 
     acquisition = AcquisitionParameters(
-        elements=tuple(elements), beam_energy_keV=settings.beam_energy_keV,
-        elevation_deg=settings.elevation_deg, azimuth_deg=settings.azimuth_deg,
-        tilt_deg=settings.tilt_deg, mnka_fwhm_eV=settings.mnka_fwhm_eV,
-        thickness_nm=settings.thickness_nm, density_g_cm3=settings.density_g_cm3,
-        microscope="TEM")
+        elements=tuple(elements),
+        beam_energy_keV=settings.beam_energy_keV,
+        elevation_deg=settings.elevation_deg,
+        azimuth_deg=settings.azimuth_deg,
+        tilt_deg=settings.tilt_deg,
+        mnka_fwhm_eV=settings.mnka_fwhm_eV,
+        thickness_nm=settings.thickness_nm,
+        density_g_cm3=settings.density_g_cm3,
+        microscope="TEM",
+    )
     axis = EnergyAxis(settings.energy_offset_keV, settings.energy_scale_keV, settings.n_channels)
     return build_model(axis, acquisition, elements=list(elements), source="the simulation")
 
@@ -166,9 +175,12 @@ def simulate(settings: SimulationSettings = SimulationSettings()) -> Simulation:
         acquisition={"elements": elements, "beam_energy_keV": settings.beam_energy_keV},
         pixel_size=settings.pixel_size_nm,
         pixel_unit="nm",
-        lines=[{"element": l.element, "line": l.name, "energy_keV": l.energy_keV, "weight": l.weight}
-               for l in model.lines],
-        phase_names=[phase.name for phase in phases], phase_kinds=["phase"] * len(phases),
+        lines=[
+            {"element": l.element, "line": l.name, "energy_keV": l.energy_keV, "weight": l.weight}
+            for l in model.lines
+        ],
+        phase_names=[phase.name for phase in phases],
+        phase_kinds=["phase"] * len(phases),
         phase_counts=(model.G @ W).sum(axis=0) * H.sum(axis=1),
     )
     return Simulation(counts=counts, truth=truth, settings=settings, elements=elements)
@@ -188,7 +200,9 @@ def truth_path(path: str | Path) -> Path:
     return path.with_name(f"{path.stem}_truth.h5")
 
 
-def write_simulation(simulation: Simulation, path: str | Path, *, overwrite: bool = False) -> tuple[Path, Path]:
+def write_simulation(
+    simulation: Simulation, path: str | Path, *, overwrite: bool = False
+) -> tuple[Path, Path]:
     """Write the counts as an EDS_TEM .hspy file and the truth beside it, atomically.
 
     Returns
@@ -214,8 +228,9 @@ def write_simulation(simulation: Simulation, path: str | Path, *, overwrite: boo
             try:
                 signal.save(staging / path.name, overwrite=True)
             except ImportError as error:  # .zspy without zarr
-                raise ValueError(f"cannot write {path.name}: {error} (install zarr, or "
-                                 "write .hspy)") from None
+                raise ValueError(
+                    f"cannot write {path.name}: {error} (install zarr, or write .hspy)"
+                ) from None
         write_result(simulation.truth, truth_file)
         if path.is_dir():  # a .zspy folder being overwritten: move it aside, then drop it
             os.replace(path, staging / "previous")
@@ -239,9 +254,13 @@ def _eds_signal(simulation: Simulation):
     for axis, name in zip(signal.axes_manager.navigation_axes, ("x", "y")):
         axis.name, axis.units, axis.scale = name, "nm", settings.pixel_size_nm
     signal.set_microscope_parameters(
-        beam_energy=settings.beam_energy_keV, live_time=1.0, tilt_stage=settings.tilt_deg,
-        azimuth_angle=settings.azimuth_deg, elevation_angle=settings.elevation_deg,
-        energy_resolution_MnKa=settings.mnka_fwhm_eV, display=False,
+        beam_energy=settings.beam_energy_keV,
+        live_time=1.0,
+        tilt_stage=settings.tilt_deg,
+        azimuth_angle=settings.azimuth_deg,
+        elevation_angle=settings.elevation_deg,
+        energy_resolution_MnKa=settings.mnka_fwhm_eV,
+        display=False,
     )
     signal.add_elements(simulation.elements)
     if settings.thickness_nm is not None:

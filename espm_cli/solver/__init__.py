@@ -5,5 +5,14 @@ from espm_cli.solver.estimator import LOSS_NAMES, SmoothNMF, smooth_nmf
 from espm_cli.solver.minibatch import MiniBatchSmoothNMF
 from espm_cli.solver.semi_nmf import SemiNMF
 
-__all__ = ["Backend", "LOSS_NAMES", "MiniBatchSmoothNMF", "SemiNMF", "SmoothNMF", "available_backends", "get_backend",
-           "register_backend", "smooth_nmf"]
+__all__ = [
+    "Backend",
+    "LOSS_NAMES",
+    "MiniBatchSmoothNMF",
+    "SemiNMF",
+    "SmoothNMF",
+    "available_backends",
+    "get_backend",
+    "register_backend",
+    "smooth_nmf",
+]

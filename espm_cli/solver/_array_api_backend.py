@@ -48,12 +48,15 @@ _GPU_BLOCK_ENTRIES = 1 << 26  # on a GPU (256 MB of float32)
 
 # --- namespaces, devices and what is available ------------------------------------------
 
+
 def _compat():
     try:
         return importlib.import_module("array_api_compat")
     except ImportError:
-        raise ValueError("the array-API backends need array-api-compat; install it with "
-                         "pip install 'espm-cli[gpu]' (or pip install array-api-compat).") from None
+        raise ValueError(
+            "the array-API backends need array-api-compat; install it with "
+            "pip install 'espm-cli[gpu]' (or pip install array-api-compat)."
+        ) from None
 
 
 def _gpu_library(name):
@@ -103,8 +106,15 @@ def availability():
     if usable:
         rows.insert(1, ("cuda", True, f"through {usable[0]}: {reasons[usable[0]][1]}"))
     else:
-        rows.insert(1, ("cuda", False, "; ".join(reason for _, reason in reasons.values())
-                        + ("" if compat is not None else "; array-api-compat not installed")))
+        rows.insert(
+            1,
+            (
+                "cuda",
+                False,
+                "; ".join(reason for _, reason in reasons.values())
+                + ("" if compat is not None else "; array-api-compat not installed"),
+            ),
+        )
     return rows
 
 
@@ -124,19 +134,22 @@ def _cuda_namespace(library, device):
         if device not in (None, "cuda"):
             text = str(device)
             if not text.startswith("cuda:") or not text[5:].isdigit():
-                raise ValueError(f"device={device!r} is not a CUDA device for cupy; use "
-                                 "'cuda' or 'cuda:N'.")
+                raise ValueError(f"device={device!r} is not a CUDA device for cupy; use 'cuda' or 'cuda:N'.")
             index = int(text[5:])
         if index != module.cuda.runtime.getDevice():
             # array-api-compat creates CuPy arrays on the current device only
-            raise ValueError(f"device={device!r}: cupy runs on the current CUDA device "
-                             f"({module.cuda.runtime.getDevice()}); select another with "
-                             "CUDA_VISIBLE_DEVICES, or use backend='torch'.")
+            raise ValueError(
+                f"device={device!r}: cupy runs on the current CUDA device "
+                f"({module.cuda.runtime.getDevice()}); select another with "
+                "CUDA_VISIBLE_DEVICES, or use backend='torch'."
+            )
         return compat.array_namespace(module.empty(0)), module.cuda.Device(index)
     backend = "cuda" if library is None else library
-    raise ValueError(f"backend={backend!r} is not available here ({'; '.join(reasons)}): "
-                     "install the GPU extra (pip install 'espm-cli[gpu]') on a machine with "
-                     "an NVIDIA GPU, or use backend='auto'.")
+    raise ValueError(
+        f"backend={backend!r} is not available here ({'; '.join(reasons)}): "
+        "install the GPU extra (pip install 'espm-cli[gpu]') on a machine with "
+        "an NVIDIA GPU, or use backend='auto'."
+    )
 
 
 def _torch_namespace(device):
@@ -147,20 +160,24 @@ def _torch_namespace(device):
     try:
         torch = importlib.import_module("torch")
     except ImportError:
-        raise ValueError("backend='torch' is not available here (torch not installed); use "
-                         "backend='auto'.") from None
+        raise ValueError(
+            "backend='torch' is not available here (torch not installed); use backend='auto'."
+        ) from None
     return compat.array_namespace(torch.empty(0)), torch.device(device)
 
 
 def _numpy_namespace(device):
     compat = _compat()
     if device not in (None, "cpu"):
-        raise ValueError(f"device={device!r}: backend='array-api' runs numpy on the CPU "
-                         "(device='cpu' or None); use backend='cuda' for a GPU.")
+        raise ValueError(
+            f"device={device!r}: backend='array-api' runs numpy on the CPU "
+            "(device='cpu' or None); use backend='cuda' for a GPU."
+        )
     return compat.array_namespace(np.empty(0)), "cpu"
 
 
 # --- the prepared counts ----------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class _Nonzeros:
@@ -185,24 +202,24 @@ class _Nonzeros:
         return self.make(values, self.indptr, self.cols, self.shape) @ M
 
     def transposed_times(self, xp, values, M):
-        return self.make(xp.take(values, self.order_t), self.indptr_t, self.indices_t,
-                         self.shape[::-1]) @ M
+        return self.make(xp.take(values, self.order_t), self.indptr_t, self.indices_t, self.shape[::-1]) @ M
 
 
 def _sparse_maker(xp):
     """The library's CSR constructor for ``xp`` (None: no sparse arrays, use dense)."""
     compat = _compat()
     if compat.is_numpy_namespace(xp):
-        return lambda values, indptr, indices, shape: sp.csr_array(
-            (values, indices, indptr), shape=shape)
+        return lambda values, indptr, indices, shape: sp.csr_array((values, indices, indptr), shape=shape)
     if compat.is_cupy_namespace(xp):
         cupyx_sparse = importlib.import_module("cupyx.scipy.sparse")
         return lambda values, indptr, indices, shape: cupyx_sparse.csr_matrix(
-            (values, indices, indptr), shape=shape)
+            (values, indices, indptr), shape=shape
+        )
     if compat.is_torch_namespace(xp):
         torch = importlib.import_module("torch")
-        return lambda values, indptr, indices, shape: _TorchCSR(torch.sparse_csr_tensor(
-            indptr, indices, values, size=shape))
+        return lambda values, indptr, indices, shape: _TorchCSR(
+            torch.sparse_csr_tensor(indptr, indices, values, size=shape)
+        )
     return None
 
 
@@ -288,17 +305,25 @@ def _put(xp, device, array, dtype=None):
     """A host array (or scalar) on the device, in ``dtype`` (default: its own)."""
     array = np.asarray(array)
     if dtype is None:
-        dtype = getattr(xp, {np.dtype(np.float64): "float64", np.dtype(np.float32): "float32",
-                             np.dtype(np.int32): "int32", np.dtype(np.int64): "int64",
-                             np.dtype(bool): "bool"}[array.dtype])
+        dtype = getattr(
+            xp,
+            {
+                np.dtype(np.float64): "float64",
+                np.dtype(np.float32): "float32",
+                np.dtype(np.int32): "int32",
+                np.dtype(np.int64): "int64",
+                np.dtype(bool): "bool",
+            }[array.dtype],
+        )
     return xp.asarray(array, dtype=dtype, device=device)
 
 
-def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=None,
-             device=None):
+def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=None, device=None):
     if observed_pixels is not None or missing is not None:
-        raise ValueError("the array-API backends do not serve masked pixels or entries; use "
-                         "backend='reference' (or 'auto').")
+        raise ValueError(
+            "the array-API backends do not serve masked pixels or entries; use "
+            "backend='reference' (or 'auto')."
+        )
     xp, device = namespace(device)
     np_dtype = np.dtype(dtype)
     compute = xp.float32 if np_dtype == np.float32 else xp.float64
@@ -322,7 +347,9 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
             indptr_t=_put(xp, device, indptr_t.astype(index)),
             indices_t=_put(xp, device, host.rows[order_t].astype(index)),
             order_t=_put(xp, device, order_t.astype(index)),
-            shape=csr.shape, make=make)
+            shape=csr.shape,
+            make=make,
+        )
         values = csr.data.astype(np.float64)
     else:
         counts = host.dense if host.dense is not None else host.csr.toarray()
@@ -337,13 +364,22 @@ def _prepare(namespace, X, dtype, *, beta=1.0, observed_pixels=None, missing=Non
     elif beta == 1.0:
         constant = 0.0  # (the KL path uses the total and Σ X log X/Y)
     else:
-        constant = float(np.sum(positive ** beta))
+        constant = float(np.sum(positive**beta))
     compat = _compat()
-    on_gpu = compat.is_cupy_namespace(xp) or (compat.is_torch_namespace(xp)
-                                              and getattr(device, "type", "") == "cuda")
-    return DeviceCounts(host=host, xp=xp, device=device, dtype=compute, beta=float(beta),
-                        X=dense, nonzeros=nonzeros, data_constant=constant,
-                        block_entries=_GPU_BLOCK_ENTRIES if on_gpu else _BLOCK_ENTRIES)
+    on_gpu = compat.is_cupy_namespace(xp) or (
+        compat.is_torch_namespace(xp) and getattr(device, "type", "") == "cuda"
+    )
+    return DeviceCounts(
+        host=host,
+        xp=xp,
+        device=device,
+        dtype=compute,
+        beta=float(beta),
+        X=dense,
+        nonzeros=nonzeros,
+        data_constant=constant,
+        block_entries=_GPU_BLOCK_ENTRIES if on_gpu else _BLOCK_ENTRIES,
+    )
 
 
 def _on_device(data, array):
@@ -360,7 +396,8 @@ def _is_device_array(data, array):
     if not compat.is_array_api_obj(array):
         return False
     return compat.array_namespace(array) is data.xp or (
-        compat.is_numpy_namespace(data.xp) and isinstance(array, np.ndarray))
+        compat.is_numpy_namespace(data.xp) and isinstance(array, np.ndarray)
+    )
 
 
 def to_host(array):
@@ -392,6 +429,7 @@ def _output(data, array, host):
 
 # --- array-API pieces: the grid, the closed form, the simplex root -----------------------
 
+
 def _f64(xp, array):
     return xp.astype(array, xp.float64) if array.dtype != xp.float64 else array
 
@@ -407,9 +445,12 @@ def neighbour_sum(xp, H, shape_2d):
     maps = xp.reshape(H, (k, ny, nx))
     row = xp.zeros((k, 1, nx), dtype=H.dtype, device=_device_of(H))
     col = xp.zeros((k, ny, 1), dtype=H.dtype, device=_device_of(H))
-    total = (xp.concat([row, maps[:, :-1, :]], axis=1) + xp.concat([maps[:, 1:, :], row], axis=1)
-             + xp.concat([col, maps[:, :, :-1]], axis=2)
-             + xp.concat([maps[:, :, 1:], col], axis=2))
+    total = (
+        xp.concat([row, maps[:, :-1, :]], axis=1)
+        + xp.concat([maps[:, 1:, :], row], axis=1)
+        + xp.concat([col, maps[:, :, :-1]], axis=2)
+        + xp.concat([maps[:, :, 1:], col], axis=2)
+    )
     return xp.reshape(total, (k, ny * nx))
 
 
@@ -438,8 +479,7 @@ def _sum_and_slope(xp, nu, a, beta, c, free, eps):
     zero = xp.zeros_like(h)
     slope = xp.where((h > eps) & (root > 0), -h / root, zero)
     clipped = xp.clip(h, min=eps)
-    return (xp.sum(xp.where(free, clipped, zero), axis=0),
-            xp.sum(xp.where(free, slope, zero), axis=0))
+    return (xp.sum(xp.where(free, clipped, zero), axis=0), xp.sum(xp.where(free, slope, zero), axis=0))
 
 
 def _bracketed_newton_step(xp, nu, excess, slope, low, high, tolerance):
@@ -449,8 +489,7 @@ def _bracketed_newton_step(xp, nu, excess, slope, low, high, tolerance):
     newton = nu - excess / slope
     inside = xp.isfinite(newton) & (newton > low) & (newton < high)
     step = xp.where(inside, newton, 0.5 * (low + high))
-    done = (xp.abs(excess) <= tolerance) | (
-        high - low <= 1e-15 * xp.maximum(xp.abs(low), xp.abs(high)))
+    done = (xp.abs(excess) <= tolerance) | (high - low <= 1e-15 * xp.maximum(xp.abs(low), xp.abs(high)))
     return xp.where(done, nu, step), low, high, done
 
 
@@ -459,8 +498,7 @@ def _one_hot(xp, index, n_rows, like):
     return xp.reshape(rows, (n_rows, 1)) == xp.reshape(index, (1, index.shape[0]))
 
 
-def simplex_minimiser(xp, a, beta, c, free, target, eps, rtol=_ROOT_RTOL,
-                      max_iter=_ROOT_MAX_ITER):
+def simplex_minimiser(xp, a, beta, c, free, target, eps, rtol=_ROOT_RTOL, max_iter=_ROOT_MAX_ITER):
     """Minimise ``Σ_k a h² + β h − c log h`` per column subject to ``Σ_free h = target``.
 
     The vectorised bracketed Newton solve of :func:`espm_cli.solver.simplex.simplex_minimiser`
@@ -508,14 +546,14 @@ def _simplex_minimiser(xp, a, beta, c, free, target, eps, rtol, max_iter):
         if not bool(xp.any(active)):
             break
         total, slope = _sum_and_slope(xp, nu, a, beta, c, free, eps)
-        step, low, high, done = _bracketed_newton_step(xp, nu, total - target, slope, nu_low,
-                                                       nu_high, rtol * target)
+        step, low, high, done = _bracketed_newton_step(
+            xp, nu, total - target, slope, nu_low, nu_high, rtol * target
+        )
         nu_low = xp.where(active, low, nu_low)
         nu_high = xp.where(active, high, nu_high)
         nu = xp.where(active, step, nu)
         active = active & ~done
-    h = xp.where(free, xp.clip(quadratic_log_minimiser(xp, a, beta + nu[None, :], c), min=eps),
-                 zero)
+    h = xp.where(free, xp.clip(quadratic_log_minimiser(xp, a, beta + nu[None, :], c), min=eps), zero)
     # Linear free entries (a = c = 0) bound ν from below by −β (simplex.py).
     linear_entries = free & (a == 0) & (c == 0)
     mixed = xp.any(linear_entries, axis=0) & ~linear & (n_free > 0)
@@ -524,8 +562,9 @@ def _simplex_minimiser(xp, a, beta, c, free, target, eps, rtol, max_iter):
         best = xp.argmin(linear_beta, axis=0)
         nu_floor = -xp.min(linear_beta, axis=0)
         nu_floor = xp.where(mixed, nu_floor, group_zero)
-        at_floor = xp.where(free, xp.clip(quadratic_log_minimiser(
-            xp, a, beta + nu_floor[None, :], c), min=eps), zero)
+        at_floor = xp.where(
+            free, xp.clip(quadratic_log_minimiser(xp, a, beta + nu_floor[None, :], c), min=eps), zero
+        )
         room = target - xp.sum(at_floor, axis=0)
         poles = free & (a == 0) & (c > 0)
         pole_beta = xp.min(xp.where(poles, beta, inf), axis=0)
@@ -534,8 +573,7 @@ def _simplex_minimiser(xp, a, beta, c, free, target, eps, rtol, max_iter):
         h = xp.where(take[None, :], at_floor, h)
     if bool(xp.any(linear)):
         best = xp.argmin(xp.where(free, beta, inf), axis=0)
-        spread = xp.where(free, xp.full(shape, eps, dtype=xp.float64,
-                                        device=_device_of(beta)), zero)
+        spread = xp.where(free, xp.full(shape, eps, dtype=xp.float64, device=_device_of(beta)), zero)
         rest = xp.broadcast_to((target - (n_free - 1.0) * eps)[None, :], shape)
         spread = xp.where(_one_hot(xp, best, shape[0], beta), rest, spread)
         h = xp.where(linear[None, :], spread, h)
@@ -562,8 +600,7 @@ def _quadratic_update(xp, a, beta, c, *, free, fixed, simplex_rows, eps, dtype):
         group = free & rows
         target = xp.ones(beta.shape[1:], dtype=xp.float64, device=_device_of(beta))
         if fixed is not None:
-            target = target - xp.sum(xp.where(rows & ~free, fixed,
-                                              xp.zeros_like(fixed)), axis=0)
+            target = target - xp.sum(xp.where(rows & ~free, fixed, xp.zeros_like(fixed)), axis=0)
         root = simplex_minimiser(xp, a, beta, c, group, target, eps)
         updated = xp.where(rows, xp.astype(root, updated.dtype), updated)
     if fixed is not None:
@@ -594,10 +631,12 @@ class _Power:
     def derivative(self, h, shift):
         """``g(h) + shift`` and ``h g'(h)`` (as PowerSurrogate.derivative)."""
         t = h / self.h0
-        up = self.P * t ** self.e1
-        down = self.Q * t ** self.e2
-        return (up - down + 2.0 * self.a * h + self.lin + shift - self.c / h,
-                self.e1 * up - self.e2 * down + 2.0 * self.a * h + self.c / h)
+        up = self.P * t**self.e1
+        down = self.Q * t**self.e2
+        return (
+            up - down + 2.0 * self.a * h + self.lin + shift - self.c / h,
+            self.e1 * up - self.e2 * down + 2.0 * self.a * h + self.c / h,
+        )
 
 
 def _full(xp, value, shape, like):
@@ -666,8 +705,11 @@ def power_minimiser(s, eps, shift, start=None, entries=None, max_iter=_ROOT_MAX_
         newton = u - value / slope
         inside = xp.isfinite(newton) & (newton > lo) & (newton < hi)
         new_u = xp.where(inside, newton, 0.5 * (lo + hi))
-        done = ((xp.abs(new_u - u) <= _POWER_RTOL * xp.maximum(one, xp.abs(u)))
-                | (value == 0) | (hi - lo <= _POWER_RTOL * xp.maximum(one, xp.abs(hi))))
+        done = (
+            (xp.abs(new_u - u) <= _POWER_RTOL * xp.maximum(one, xp.abs(u)))
+            | (value == 0)
+            | (hi - lo <= _POWER_RTOL * xp.maximum(one, xp.abs(hi)))
+        )
         low = xp.where(todo, lo, low)
         high = xp.where(todo, hi, high)
         u = xp.where(todo & (value != 0), new_u, u)
@@ -708,27 +750,27 @@ def power_simplex_minimiser(s, free, target, eps, rtol=_ROOT_RTOL, max_iter=_ROO
             if not bool(xp.any(active)):
                 break
             columns = xp.broadcast_to(active[None, :], shape)
-            values = power_minimiser(s, eps, xp.broadcast_to(nu[None, :], shape),
-                                     start=current, entries=columns)
+            values = power_minimiser(
+                s, eps, xp.broadcast_to(nu[None, :], shape), start=current, entries=columns
+            )
             current = xp.where(columns, values, current)
             _, slope_log = s.derivative(values, nu[None, :])
             slopes = xp.where((values > eps) & (slope_log > 0), -values / slope_log, zero)
             total = xp.sum(xp.where(free, values, zero), axis=0)
             slope = xp.sum(xp.where(reachable, slopes, zero), axis=0)
-            step, low, high, done = _bracketed_newton_step(xp, nu, total - target, slope,
-                                                           nu_low, nu_high, rtol * target)
+            step, low, high, done = _bracketed_newton_step(
+                xp, nu, total - target, slope, nu_low, nu_high, rtol * target
+            )
             nu_low = xp.where(active, low, nu_low)
             nu_high = xp.where(active, high, nu_high)
             nu = xp.where(active, step, nu)
             active = active & ~done
         at_eps = xp.full(shape, float(eps), dtype=xp.float64, device=_device_of(s.P))
-        h = xp.where(groups[None, :], xp.where(free, xp.where(reachable, current, at_eps),
-                                               zero), h)
+        h = xp.where(groups[None, :], xp.where(free, xp.where(reachable, current, at_eps), zero), h)
     linear_groups = ~groups & (n_free > 0)
     if bool(xp.any(linear_groups)):
         best = xp.argmin(xp.where(free, s.lin, inf), axis=0)
-        spread = xp.where(free, xp.full(shape, float(eps), dtype=xp.float64,
-                                        device=_device_of(s.P)), zero)
+        spread = xp.where(free, xp.full(shape, float(eps), dtype=xp.float64, device=_device_of(s.P)), zero)
         rest = xp.broadcast_to((target - (n_free - 1.0) * eps)[None, :], shape)
         spread = xp.where(_one_hot(xp, best, shape[0], s.P), rest, spread)
         h = xp.where(linear_groups[None, :], spread, h)
@@ -744,8 +786,7 @@ def _power_update(s, *, free, fixed, simplex_rows, eps, dtype):
             rows = xp.reshape(simplex_rows, (simplex_rows.shape[0], 1))
             target = xp.ones(s.shape[1:], dtype=xp.float64, device=_device_of(s.P))
             if fixed is not None:
-                target = target - xp.sum(xp.where(rows & ~free, fixed,
-                                                  xp.zeros_like(fixed)), axis=0)
+                target = target - xp.sum(xp.where(rows & ~free, fixed, xp.zeros_like(fixed)), axis=0)
             root = power_simplex_minimiser(s, free & rows, target, eps)
             updated = xp.where(rows, root, updated)
         if fixed is not None:
@@ -754,6 +795,7 @@ def _power_update(s, *, free, fixed, simplex_rows, eps, dtype):
 
 
 # --- the statistics of the data ---------------------------------------------------------
+
 
 def _column_sums(xp, B):
     return xp.sum(_f64(xp, B), axis=0)
@@ -795,8 +837,9 @@ def _kl_divergence(data, B, H, ratio):
     xp = data.xp
     counts = data.nonzeros.values if data.nonzeros is not None else data.X
     positive = counts > 0
-    logs = xp.where(positive, counts * xp.log(xp.where(positive, ratio, xp.ones_like(ratio))),
-                    xp.zeros_like(ratio))
+    logs = xp.where(
+        positive, counts * xp.log(xp.where(positive, ratio, xp.ones_like(ratio))), xp.zeros_like(ratio)
+    )
     model_total = float(xp.sum(_column_sums(xp, B) * xp.sum(_f64(xp, H), axis=1)))
     return model_total - data.total + float(xp.sum(_f64(xp, logs)))
 
@@ -812,8 +855,7 @@ def _frobenius_data_part(data, B):
 def _frobenius_divergence(data, B, H, data_part):
     xp = data.xp
     H64, B64 = _f64(xp, H), _f64(xp, B)
-    model_square = float(xp.sum((xp.permute_dims(B64, (1, 0)) @ B64)
-                                * (H64 @ xp.permute_dims(H64, (1, 0)))))
+    model_square = float(xp.sum((xp.permute_dims(B64, (1, 0)) @ B64) * (H64 @ xp.permute_dims(H64, (1, 0)))))
     cross = float(xp.sum(_f64(xp, data_part) * H64))
     return 0.5 * data.data_constant - cross + 0.5 * model_square
 
@@ -831,6 +873,7 @@ def _regularisation_terms(xp, H, shape_2d, lambda_L, mu, epsilon_reg):
 
 
 # --- the steps --------------------------------------------------------------------------
+
 
 def _statistics(data, B, H, for_W=False):
     """The step statistics at (B, H) (masked_counts.statistics without a mask).
@@ -897,8 +940,21 @@ def _power_divergence(data, H, stats):
     return (data.data_constant + (beta - 1.0) * model_power - beta * cross) / (beta * (beta - 1.0))
 
 
-def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10, workspace=None):
+def h_step(
+    data,
+    G,
+    W,
+    H,
+    *,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=False,
+    fixed=None,
+    eps=1e-10,
+    workspace=None,
+):
     """One majorize-minimize update of H with W fixed (reference.h_step, β = 1 or 2).
 
     Parameters and result as :func:`espm_cli.solver.reference.h_step`; the arrays may be
@@ -932,12 +988,14 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
             if laplacian:
                 a = 0.5 * lambda_L * _degrees(xp, shape_2d, data.device)
                 c = lambda_L * H64 * neighbour_sum(xp, H64, shape_2d)
-            surrogate = _Power(xp, _f64(xp, stats["P"]), _f64(xp, stats["Q"]), H64, a, lin, c,
-                               data.beta)
+            surrogate = _Power(xp, _f64(xp, stats["P"]), _f64(xp, stats["Q"]), H64, a, lin, c, data.beta)
             free, fixed = _held(xp, fixed, H.shape, H)
             rows = xp.ones((k,), dtype=xp.bool, device=data.device) if simplex else None
-            return _output(data, _power_update(surrogate, free=free, fixed=fixed,
-                                               simplex_rows=rows, eps=eps, dtype=dtype), host)
+            return _output(
+                data,
+                _power_update(surrogate, free=free, fixed=fixed, simplex_rows=rows, eps=eps, dtype=dtype),
+                host,
+            )
         else:  # beta_steps.h_step with PowerSurrogate.quadratic, in float64
             H64 = _f64(xp, H)
             lin = 0.0
@@ -951,8 +1009,9 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
             beta = lin - _f64(xp, stats["Q"])
         free, fixed = _held(xp, fixed, H.shape, H)
         rows = xp.ones((k,), dtype=xp.bool, device=data.device) if simplex else None
-        H_new = _quadratic_update(xp, a, beta, c, free=free, fixed=fixed, simplex_rows=rows,
-                                  eps=eps, dtype=dtype)
+        H_new = _quadratic_update(
+            xp, a, beta, c, free=free, fixed=fixed, simplex_rows=rows, eps=eps, dtype=dtype
+        )
     return _output(data, H_new, host)
 
 
@@ -978,30 +1037,38 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
         if data.beta == 1.0:  # W = numerator / denominator, constraints.multiplicative_w_update
             ratio = _kl_ratio(data, B, H)
             numerator = W * (Gt @ _ratio_times_Ht(data, ratio, H))
-            denominator = xp.astype(_column_sums(xp, G)[:, None]
-                                    * xp.sum(_f64(xp, H), axis=1)[None, :], dtype)
+            denominator = xp.astype(
+                _column_sums(xp, G)[:, None] * xp.sum(_f64(xp, H), axis=1)[None, :], dtype
+            )
             a, beta, c = xp.zeros((1, 1), dtype=dtype, device=data.device), denominator, numerator
         elif data.beta != 2.0:  # beta_steps.w_step: the power law W = W⁰ (Q / P)^γ
             stats = _statistics(data, B, H, for_W=True)
             P, Q = _f64(xp, Gt @ stats["P_W"]), _f64(xp, Gt @ stats["Q_W"])
             surrogate = _Power(xp, P, Q, _f64(xp, W), 0.0, 0.0, 0.0, data.beta)
             free, fixed = _held(xp, fixed, W.shape, W)
-            rows = None if simplex_rows is None else _put(xp, data.device,
-                                                          np.asarray(simplex_rows, dtype=bool))
-            return _output(data, _power_update(surrogate, free=free, fixed=fixed,
-                                               simplex_rows=rows, eps=eps, dtype=dtype), host)
+            rows = (
+                None if simplex_rows is None else _put(xp, data.device, np.asarray(simplex_rows, dtype=bool))
+            )
+            return _output(
+                data,
+                _power_update(surrogate, free=free, fixed=fixed, simplex_rows=rows, eps=eps, dtype=dtype),
+                host,
+            )
         else:  # beta_steps.w_step: P = Gᵀ B H Hᵀ, Q = Gᵀ X Hᵀ, float64 surrogate
-            counts_Ht = (data.nonzeros.times(xp, data.nonzeros.values, Ht)
-                         if data.nonzeros is not None else data.X @ Ht)
+            counts_Ht = (
+                data.nonzeros.times(xp, data.nonzeros.values, Ht)
+                if data.nonzeros is not None
+                else data.X @ Ht
+            )
             P = _f64(xp, Gt @ (B @ (H @ Ht)))
             Q = _f64(xp, Gt @ counts_Ht)
             W64 = _f64(xp, W)
             a, beta, c = 0.5 * P / W64, -Q, xp.zeros_like(W64)
         free, fixed = _held(xp, fixed, W.shape, W)
-        rows = None if simplex_rows is None else _put(xp, data.device,
-                                                      np.asarray(simplex_rows, dtype=bool))
-        W_new = _quadratic_update(xp, a, beta, c, free=free, fixed=fixed, simplex_rows=rows,
-                                  eps=eps, dtype=dtype)
+        rows = None if simplex_rows is None else _put(xp, data.device, np.asarray(simplex_rows, dtype=bool))
+        W_new = _quadratic_update(
+            xp, a, beta, c, free=free, fixed=fixed, simplex_rows=rows, eps=eps, dtype=dtype
+        )
     return _output(data, W_new, host)
 
 
@@ -1024,15 +1091,13 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
             divergence = _frobenius_divergence(data, B, H, stats["Q"])
         else:
             divergence = _power_divergence(data, H, stats)
-        laplacian, log_sparsity = _regularisation_terms(xp, H, shape_2d, lambda_L, mu,
-                                                        epsilon_reg)
+        laplacian, log_sparsity = _regularisation_terms(xp, H, shape_2d, lambda_L, mu, epsilon_reg)
     return np.array([divergence, laplacian, log_sparsity]), stats
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
     """The three terms of F in float64 (as reference.objective_terms / beta_steps')."""
-    return evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                    epsilon_reg=epsilon_reg)[0]
+    return evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg)[0]
 
 
 def _onto_simplex(xp, values, free, target, eps):
@@ -1044,8 +1109,9 @@ def _onto_simplex(xp, values, free, target, eps):
     excess_sums = xp.sum(excess, axis=0)
     room = target - n_free * eps
     positive = excess_sums > 0
-    share = xp.where(positive[None, :], excess / xp.where(positive, excess_sums,
-                                                          xp.ones_like(excess_sums)), zero)
+    share = xp.where(
+        positive[None, :], excess / xp.where(positive, excess_sums, xp.ones_like(excess_sums)), zero
+    )
     even = xp.where(free, xp.broadcast_to(1.0 / xp.clip(n_free, min=1.0), values.shape), zero)
     share = xp.where(positive[None, :], share, even)
     return xp.where(free, eps + room * share, values)
@@ -1061,16 +1127,13 @@ def extrapolated_point(G, W, H, W_before, H_before, step, settings, update_W):
     with np.errstate(all="ignore"):
         dtype = H.dtype
         H_e = _f64(xp, xp.maximum(H + step * (H - H_before), _SHRINK_FLOOR * H))
-        W_e = _f64(xp, xp.maximum(W + step * (W - W_before), _SHRINK_FLOOR * W)
-                   if update_W else W)
+        W_e = _f64(xp, xp.maximum(W + step * (W - W_before), _SHRINK_FLOOR * W) if update_W else W)
         eps = settings["eps"]
         fixed_W = settings["fixed_W"] if update_W else None
         fixed_H = settings["fixed_H"]
         W_e, H_e = xp.clip(W_e, min=eps), xp.clip(H_e, min=eps)
-        free_W = xp.ones(W_e.shape, dtype=xp.bool, device=_device_of(W_e)) if fixed_W is None \
-            else fixed_W < 0
-        free_H = xp.ones(H_e.shape, dtype=xp.bool, device=_device_of(H_e)) if fixed_H is None \
-            else fixed_H < 0
+        free_W = xp.ones(W_e.shape, dtype=xp.bool, device=_device_of(W_e)) if fixed_W is None else fixed_W < 0
+        free_H = xp.ones(H_e.shape, dtype=xp.bool, device=_device_of(H_e)) if fixed_H is None else fixed_H < 0
         if fixed_W is not None:
             W_e = xp.where(free_W, W_e, fixed_W)
         if fixed_H is not None:
@@ -1081,8 +1144,7 @@ def extrapolated_point(G, W, H, W_before, H_before, step, settings, update_W):
         elif settings["simplex"] == "W":
             simplex_rows = settings["simplex_rows"] if update_W else None
             rows = np.zeros(W_e.shape[0], bool) if simplex_rows is None else simplex_rows
-            rows = xp.reshape(_put(xp, _device_of(W_e), np.asarray(rows, dtype=bool)),
-                              (W_e.shape[0], 1))
+            rows = xp.reshape(_put(xp, _device_of(W_e), np.asarray(rows, dtype=bool)), (W_e.shape[0], 1))
             group = free_W & rows
             whole = xp.all(free_W, axis=0) & xp.all(free_H, axis=1)
             sums = xp.sum(xp.where(group, W_e, xp.zeros_like(W_e)), axis=0)
@@ -1095,6 +1157,7 @@ def extrapolated_point(G, W, H, W_before, H_before, step, settings, update_W):
 
 
 # --- registration -----------------------------------------------------------------------
+
 
 def serves_unmasked(beta, weighted):
     """Every β, without masked pixels or entries (masked channels are dropped before)."""
@@ -1116,19 +1179,31 @@ def array_api_backend(namespace, *, default_dtype="float64"):
     -------
     Backend
     """
-    def prepare_counts(X, dtype, *, beta=1.0, observed_pixels=None, missing=None, device=None):
-        return _prepare(namespace, X, dtype, beta=beta, observed_pixels=observed_pixels,
-                        missing=missing, device=device)
 
-    return Backend(prepare_counts, h_step, w_step, objective_terms,
-                   serves=serves_unmasked, evaluate=evaluate, to_device=_on_device,
-                   to_host=to_host, extrapolated_point=extrapolated_point,
-                   default_dtype=default_dtype)
+    def prepare_counts(X, dtype, *, beta=1.0, observed_pixels=None, missing=None, device=None):
+        return _prepare(
+            namespace, X, dtype, beta=beta, observed_pixels=observed_pixels, missing=missing, device=device
+        )
+
+    return Backend(
+        prepare_counts,
+        h_step,
+        w_step,
+        objective_terms,
+        serves=serves_unmasked,
+        evaluate=evaluate,
+        to_device=_on_device,
+        to_host=to_host,
+        extrapolated_point=extrapolated_point,
+        default_dtype=default_dtype,
+    )
 
 
 register_backend("array-api", array_api_backend(_numpy_namespace))
-register_backend("cuda", array_api_backend(lambda device: _cuda_namespace(None, device),
-                                           default_dtype="float32"))
-register_backend("cupy", array_api_backend(lambda device: _cuda_namespace("cupy", device),
-                                           default_dtype="float32"))
+register_backend(
+    "cuda", array_api_backend(lambda device: _cuda_namespace(None, device), default_dtype="float32")
+)
+register_backend(
+    "cupy", array_api_backend(lambda device: _cuda_namespace("cupy", device), default_dtype="float32")
+)
 register_backend("torch", array_api_backend(_torch_namespace, default_dtype="float32"))

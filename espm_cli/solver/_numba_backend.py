@@ -33,10 +33,10 @@ variable ``NUMBA_NUM_THREADS``, default: the CPU count); no numba threading laye
 TBB) is involved, so no process-wide setting is needed.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
-import threading
 
 import numba
 import numpy as np
@@ -94,8 +94,9 @@ def run_over_blocks(block_function, n_blocks, n_threads=None):
     n_tasks = min(n_blocks, 4 * n_threads)
     bounds = np.linspace(0, n_blocks, n_tasks + 1).round().astype(int)
     pool = _thread_pool(n_threads)
-    futures = [pool.submit(block_function, int(lo), int(hi))
-               for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo]
+    futures = [
+        pool.submit(block_function, int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:]) if hi > lo
+    ]
     for future in futures:
         future.result()
 
@@ -175,15 +176,13 @@ class NonzeroCounts:
         estimator's initialisation reads.
         """
         nz = self.nonzeros
-        return sp.csc_array((nz.counts, nz.channel_index.astype(np.int32), nz.pixel_start),
-                            shape=self.shape)
+        return sp.csc_array((nz.counts, nz.channel_index.astype(np.int32), nz.pixel_start), shape=self.shape)
 
     def is_identity(self, G):
         """Whether G is the identity (G=None in the estimator); checked once per G object."""
         if self._identity_of[0] is not G:
             square = G.ndim == 2 and G.shape[0] == G.shape[1]
-            identity = square and bool(
-                np.all(np.diagonal(G) == 1) and np.count_nonzero(G) == G.shape[0])
+            identity = square and bool(np.all(np.diagonal(G) == 1) and np.count_nonzero(G) == G.shape[0])
             self._identity_of = (G, identity)
         return self._identity_of[1]
 
@@ -194,8 +193,7 @@ class NonzeroCounts:
         totals = np.zeros(nz.n_channels)
         for start in range(0, nz.nnz, _CHUNK):
             chunk = slice(start, start + _CHUNK)
-            totals += np.bincount(nz.channel_index[chunk], weights=nz.counts[chunk],
-                                  minlength=nz.n_channels)
+            totals += np.bincount(nz.channel_index[chunk], weights=nz.counts[chunk], minlength=nz.n_channels)
         return totals
 
 
@@ -220,8 +218,10 @@ class Workspace:
     def at(self, W, H, step):
         """The values, after checking that this workspace is at (W, H)."""
         if self.W is not W or self.H is not H:
-            raise ValueError(f"the workspace handed to {step} was computed at other W and H "
-                             "arrays; pass the one returned for these arrays, or none")
+            raise ValueError(
+                f"the workspace handed to {step} was computed at other W and H "
+                "arrays; pass the one returned for these arrays, or none"
+            )
         return self.values
 
 
@@ -245,22 +245,29 @@ def prepare_counts(X, dtype=np.float64, *, beta=1.0, observed_pixels=None, missi
     NonzeroCounts
     """
     if not serves(beta, observed_pixels is not None or missing is not None):
-        raise ValueError(f"the numba backend does not serve beta_loss={beta:g} with masked "
-                         "pixels or entries; use backend='reference'")
+        raise ValueError(
+            f"the numba backend does not serve beta_loss={beta:g} with masked "
+            "pixels or entries; use backend='reference'"
+        )
     nonzeros = pixel_nonzeros_from_array(X)
     total = 0.0
     xlogx_total = 0.0
     square_total = 0.0
     for start in range(0, nonzeros.nnz, _CHUNK):  # no float64 copy of all the counts
-        values = nonzeros.counts[start:start + _CHUNK].astype(np.float64)
+        values = nonzeros.counts[start : start + _CHUNK].astype(np.float64)
         total += float(values.sum())
         if beta == 1.0:
             xlogx_total += float(np.dot(values, np.log(values)))
         else:
             square_total += float(np.dot(values, values))
-    return NonzeroCounts(nonzeros=nonzeros, block_start=pixel_blocks(nonzeros.pixel_start),
-                         total=total, xlogx_total=xlogx_total, beta=float(beta),
-                         square_total=square_total)
+    return NonzeroCounts(
+        nonzeros=nonzeros,
+        block_start=pixel_blocks(nonzeros.pixel_start),
+        total=total,
+        xlogx_total=xlogx_total,
+        beta=float(beta),
+        square_total=square_total,
+    )
 
 
 def serves(beta, weighted):
@@ -283,7 +290,7 @@ def _model_spectra(data, G, W):
     B = W if data.is_identity(G) else _as_float64(G) @ W
     if B.shape[1] < _REGISTER_WIDTH:
         padded = np.zeros((B.shape[0], _REGISTER_WIDTH))
-        padded[:, :B.shape[1]] = B
+        padded[:, : B.shape[1]] = B
         return padded
     return np.ascontiguousarray(B)
 
@@ -302,14 +309,38 @@ def _weighted_ratio(data, B, H64):
     log_model_partial = np.zeros(data.n_blocks)
     run_over_blocks(
         lambda first, end: kernels.count_ratio_pass(
-            nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
-            weighted_ratio, log_model_partial),
-        data.n_blocks)
+            nz.pixel_start,
+            nz.channel_index,
+            nz.counts,
+            B,
+            H64,
+            data.block_start,
+            first,
+            end,
+            weighted_ratio,
+            log_model_partial,
+        ),
+        data.n_blocks,
+    )
     return weighted_ratio, float(np.sum(log_model_partial))
 
 
-def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10, workspace=None, share=False):
+def h_step(
+    data,
+    G,
+    W,
+    H,
+    *,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=False,
+    fixed=None,
+    eps=1e-10,
+    workspace=None,
+    share=False,
+):
     """One majorize-minimize update of H with W fixed; see :func:`reference.h_step`.
 
     Parameters and return value as :func:`espm_cli.solver.reference.h_step`, with ``data``
@@ -325,9 +356,20 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     H_new, or (H_new, Workspace) with ``share``
     """
     if data.beta == 2.0:
-        return _frobenius_h_step(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                                 epsilon_reg=epsilon_reg, simplex=simplex, fixed=fixed,
-                                 eps=eps, share=share)
+        return _frobenius_h_step(
+            data,
+            G,
+            W,
+            H,
+            shape_2d=shape_2d,
+            lambda_L=lambda_L,
+            mu=mu,
+            epsilon_reg=epsilon_reg,
+            simplex=simplex,
+            fixed=fixed,
+            eps=eps,
+            share=share,
+        )
     nz = data.nonzeros
     k, n_pixels = H.shape
     if workspace is None:
@@ -346,11 +388,30 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     mu64 = sparsity_weights(mu, k)
     run_over_blocks(
         lambda first, end: kernels.h_update_pass(
-            nz.pixel_start, nz.channel_index, nz.counts, B, b, H64, weighted_ratio, mu64,
-            float(epsilon_reg), float(lambda_L) if use_laplacian else 0.0, grid_rows,
-            grid_cols, bool(simplex), fixed64, float(eps), data.block_start, first, end,
-            H_new, ratio_times_H_partial, row_sum_partial),
-        data.n_blocks)
+            nz.pixel_start,
+            nz.channel_index,
+            nz.counts,
+            B,
+            b,
+            H64,
+            weighted_ratio,
+            mu64,
+            float(epsilon_reg),
+            float(lambda_L) if use_laplacian else 0.0,
+            grid_rows,
+            grid_cols,
+            bool(simplex),
+            fixed64,
+            float(eps),
+            data.block_start,
+            first,
+            end,
+            H_new,
+            ratio_times_H_partial,
+            row_sum_partial,
+        ),
+        data.n_blocks,
+    )
     H_out = H_new.astype(H.dtype, copy=False)
     if not share:
         return H_out
@@ -365,14 +426,14 @@ def _ratio_times_H(data, G, W, H):
     partial = np.empty((data.n_blocks, nz.n_channels, B.shape[1]))
     run_over_blocks(
         lambda first, end: kernels.ratio_times_H_pass(
-            nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end,
-            partial),
-        data.n_blocks)
-    return partial.sum(axis=0)[:, :H.shape[0]]
+            nz.pixel_start, nz.channel_index, nz.counts, B, H64, data.block_start, first, end, partial
+        ),
+        data.n_blocks,
+    )
+    return partial.sum(axis=0)[:, : H.shape[0]]
 
 
-def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace=None,
-           share=False):
+def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace=None, share=False):
     """One majorize-minimize update of W with H fixed; see :func:`reference.w_step`.
 
     Parameters and return value as :func:`espm_cli.solver.reference.w_step`, with ``data``
@@ -388,25 +449,25 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace
     W_new, or (W_new, Workspace or None) with ``share``
     """
     if data.beta == 2.0:
-        return _frobenius_w_step(data, G, W, H, simplex_rows=simplex_rows, fixed=fixed,
-                                 eps=eps, workspace=workspace, share=share)
+        return _frobenius_w_step(
+            data, G, W, H, simplex_rows=simplex_rows, fixed=fixed, eps=eps, workspace=workspace, share=share
+        )
     if workspace is None:
         ratio_times_H = _ratio_times_H(data, G, W, H)
     else:
         (ratio_times_H,) = workspace.at(W, H, "w_step")
     W64 = _as_float64(W)
     numerator = W64 * _transpose_G_times(data, G, ratio_times_H)
-    column_sums = (np.ones(G.shape[1]) if data.is_identity(G)
-                   else np.sum(G, axis=0, dtype=np.float64))
+    column_sums = np.ones(G.shape[1]) if data.is_identity(G) else np.sum(G, axis=0, dtype=np.float64)
     row_sums = np.sum(H, axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums)
-    W_new = multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
-                                    fixed=fixed, eps=eps).astype(W.dtype, copy=False)
+    W_new = multiplicative_w_update(
+        numerator, denominator, simplex_rows=simplex_rows, fixed=fixed, eps=eps
+    ).astype(W.dtype, copy=False)
     return (W_new, None) if share else W_new
 
 
-def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-             workspace=None):
+def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0, workspace=None):
     """The objective terms at (W, H) and the workspace of the next :func:`h_step` there.
 
     Parameters
@@ -425,15 +486,25 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
         nonzeros it needs in its own pass).
     """
     if data.beta == 2.0:
-        return _frobenius_evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L,
-                                   mu=mu, epsilon_reg=epsilon_reg, workspace=workspace)
+        return _frobenius_evaluate(
+            data,
+            G,
+            W,
+            H,
+            shape_2d=shape_2d,
+            lambda_L=lambda_L,
+            mu=mu,
+            epsilon_reg=epsilon_reg,
+            workspace=workspace,
+        )
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     weighted_ratio, log_model_total = _weighted_ratio(data, B, H64)
-    model_total = float(B[:, :H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
+    model_total = float(B[:, : H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
     kl = model_total - data.total + data.xlogx_total - log_model_total
-    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                                                   epsilon_reg=epsilon_reg)
+    laplacian, log_sparsity = regularisation_terms(
+        H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
+    )
     return np.array([kl, laplacian, log_sparsity]), Workspace(W, H, (B, weighted_ratio))
 
 
@@ -443,8 +514,7 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`,
     with ``data`` from :func:`prepare_counts`.
     """
-    terms, _ = evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                        epsilon_reg=epsilon_reg)
+    terms, _ = evaluate(data, G, W, H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg)
     return terms
 
 
@@ -454,14 +524,14 @@ def _counts_times_H(data, H64, width):
     partial = np.empty((data.n_blocks, nz.n_channels, width))
     run_over_blocks(
         lambda first, end: kernels.counts_times_H_pass(
-            nz.pixel_start, nz.channel_index, nz.counts, H64, data.block_start, first, end,
-            partial),
-        data.n_blocks)
-    return partial.sum(axis=0)[:, :H64.shape[0]]
+            nz.pixel_start, nz.channel_index, nz.counts, H64, data.block_start, first, end, partial
+        ),
+        data.n_blocks,
+    )
+    return partial.sum(axis=0)[:, : H64.shape[0]]
 
 
-def _frobenius_h_step(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, simplex, fixed,
-                      eps, share):
+def _frobenius_h_step(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, simplex, fixed, eps, share):
     """The β = 2 H step (one pass: ``Bᵀ x_j`` and ``X H_newᵀ``); see :func:`h_step`."""
     nz = data.nonzeros
     k, n_pixels = H.shape
@@ -476,11 +546,28 @@ def _frobenius_h_step(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, sim
     mu64 = sparsity_weights(mu, k)
     run_over_blocks(
         lambda first, end: kernels.frobenius_h_pass(
-            nz.pixel_start, nz.channel_index, nz.counts, B, gram, H64, mu64,
-            float(epsilon_reg), float(lambda_L) if use_laplacian else 0.0, grid_rows,
-            grid_cols, bool(simplex), fixed64, float(eps), data.block_start, first, end,
-            H_new, partial),
-        data.n_blocks)
+            nz.pixel_start,
+            nz.channel_index,
+            nz.counts,
+            B,
+            gram,
+            H64,
+            mu64,
+            float(epsilon_reg),
+            float(lambda_L) if use_laplacian else 0.0,
+            grid_rows,
+            grid_cols,
+            bool(simplex),
+            fixed64,
+            float(eps),
+            data.block_start,
+            first,
+            end,
+            H_new,
+            partial,
+        ),
+        data.n_blocks,
+    )
     H_out = H_new.astype(H.dtype, copy=False)
     if not share:
         return H_out
@@ -500,8 +587,7 @@ def _frobenius_w_step(data, G, W, H, *, simplex_rows, fixed, eps, workspace, sha
     P = _transpose_G_times(data, G, model)
     Q = _transpose_G_times(data, G, counts_times_H)
     surrogate = PowerSurrogate(P, Q, _as_float64(W), 0.0, 0.0, 0.0, 2.0)
-    W_new = constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
-                               dtype=W.dtype)
+    W_new = constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps, dtype=W.dtype)
     if not share:
         return W_new
     return W_new, Workspace(W_new, H, (counts_times_H, H64))
@@ -519,8 +605,9 @@ def _frobenius_evaluate(data, G, W, H, *, shape_2d, lambda_L, mu, epsilon_reg, w
     cross = float(np.sum(B * counts_times_H))  # Σ X ∘ (B H) = Σ B ∘ (X Hᵀ)
     model_square = float(np.sum((B.T @ B) * (H64 @ H64.T)))
     divergence = 0.5 * data.square_total - cross + 0.5 * model_square
-    laplacian, log_sparsity = regularisation_terms(H64, shape_2d=shape_2d, lambda_L=lambda_L,
-                                                   mu=mu, epsilon_reg=epsilon_reg)
+    laplacian, log_sparsity = regularisation_terms(
+        H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
+    )
     return np.array([divergence, laplacian, log_sparsity]), None
 
 
@@ -546,9 +633,10 @@ def stream_nonzeros_seconds(data, repeats=5):
         start = time.perf_counter()
         run_over_blocks(
             lambda first, end: kernels.stream_nonzeros_pass(
-                nz.pixel_start, nz.channel_index, nz.counts, data.block_start, first, end,
-                partial),
-            data.n_blocks)
+                nz.pixel_start, nz.channel_index, nz.counts, data.block_start, first, end, partial
+            ),
+            data.n_blocks,
+        )
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -556,8 +644,18 @@ def stream_nonzeros_seconds(data, repeats=5):
 def _register():
     from espm_cli.solver.backends import Backend, register_backend
 
-    register_backend("numba", Backend(prepare_counts, h_step, w_step, objective_terms,
-                                      serves=serves, evaluate=evaluate, shares_steps=True))
+    register_backend(
+        "numba",
+        Backend(
+            prepare_counts,
+            h_step,
+            w_step,
+            objective_terms,
+            serves=serves,
+            evaluate=evaluate,
+            shares_steps=True,
+        ),
+    )
 
 
 _register()

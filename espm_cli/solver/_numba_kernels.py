@@ -32,8 +32,7 @@ _LOG_2 = math.log(2.0)
 _CONTRACT = {"contract"}
 
 
-@njit(cache=True, nogil=True, error_model="numpy",
-      fastmath={"contract", "reassoc", "nsz", "arcp"})
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract", "reassoc", "nsz", "arcp"})
 def weighted_log_sum(model, counts, bits):
     """``Σ_t counts[t] log model[t]`` for positive normal ``model``, vectorised.
 
@@ -81,8 +80,18 @@ def weighted_log_sum(model, counts, bits):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
-def count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
-                     end_block, weighted_ratio, log_model_partial):
+def count_ratio_pass(
+    pixel_start,
+    channel_index,
+    counts,
+    B,
+    H,
+    block_start,
+    first_block,
+    end_block,
+    weighted_ratio,
+    log_model_partial,
+):
     """Per pixel ``(Bᵀ (X / B H))`` and the block's ``Σ X log(B H)`` over the nonzeros.
 
     A pixel's model values are kept in a scratch row and their weighted logs summed by
@@ -147,7 +156,7 @@ def count_ratio_pass(pixel_start, channel_index, counts, B, H, block_start, firs
                         accumulated[kk] += B[i, kk] * r
                 for kk in range(k):
                     weighted_ratio[kk, j] = accumulated[kk]
-            log_sum += weighted_log_sum(model[:end - start], counts[start:end], bits)
+            log_sum += weighted_log_sum(model[: end - start], counts[start:end], bits)
         log_model_partial[block] = log_sum
 
 
@@ -175,10 +184,29 @@ def _store_column4(out, j, a0, a1, a2, a3):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
-def h_update_pass(pixel_start, channel_index, counts, B, b, H, weighted_ratio, mu,
-                  epsilon_reg, lambda_L, grid_rows, grid_cols, simplex, fixed, eps,
-                  block_start, first_block, end_block, H_new, ratio_times_H_partial,
-                  row_sum_partial):
+def h_update_pass(
+    pixel_start,
+    channel_index,
+    counts,
+    B,
+    b,
+    H,
+    weighted_ratio,
+    mu,
+    epsilon_reg,
+    lambda_L,
+    grid_rows,
+    grid_cols,
+    simplex,
+    fixed,
+    eps,
+    block_start,
+    first_block,
+    end_block,
+    H_new,
+    ratio_times_H_partial,
+    row_sum_partial,
+):
     """Update H pixel by pixel and accumulate the W step's ``(X / B H_new) H_newᵀ``.
 
     Parameters
@@ -288,8 +316,7 @@ def _accumulate_ratio_times_h(pixel_start, channel_index, counts, B, h, j, parti
         h3 = h[3] if k > 3 else 0.0
         for n in range(pixel_start[j], pixel_start[j + 1]):
             i = channel_index[n]
-            r = np.float64(counts[n]) / (B[i, 0] * h0 + B[i, 1] * h1 + B[i, 2] * h2
-                                         + B[i, 3] * h3)
+            r = np.float64(counts[n]) / (B[i, 0] * h0 + B[i, 1] * h1 + B[i, 2] * h2 + B[i, 3] * h3)
             partial[i, 0] += r * h0
             partial[i, 1] += r * h1
             partial[i, 2] += r * h2
@@ -307,8 +334,9 @@ def _accumulate_ratio_times_h(pixel_start, channel_index, counts, B, h, j, parti
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
-def ratio_times_H_pass(pixel_start, channel_index, counts, B, H, block_start, first_block,
-                       end_block, ratio_times_H_partial):
+def ratio_times_H_pass(
+    pixel_start, channel_index, counts, B, H, block_start, first_block, end_block, ratio_times_H_partial
+):
     """The block's ``Σ_j (X_ij / (B H)_ij) H_kj``, shape (c, kb), for a W step on its own."""
     k = H.shape[0]
     h = np.empty(k)
@@ -322,8 +350,7 @@ def ratio_times_H_pass(pixel_start, channel_index, counts, B, H, block_start, fi
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def stream_nonzeros_pass(pixel_start, channel_index, counts, block_start, first_block,
-                         end_block, partial):
+def stream_nonzeros_pass(pixel_start, channel_index, counts, block_start, first_block, end_block, partial):
     """Lower bound for a pass: read every nonzero once (Σ counts + Σ channel indices)."""
     for block in range(first_block, end_block):
         total = 0.0
@@ -333,9 +360,27 @@ def stream_nonzeros_pass(pixel_start, channel_index, counts, block_start, first_
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
-def frobenius_h_pass(pixel_start, channel_index, counts, B, gram, H, mu, epsilon_reg,
-                     lambda_L, grid_rows, grid_cols, simplex, fixed, eps, block_start,
-                     first_block, end_block, H_new, counts_times_H_partial):
+def frobenius_h_pass(
+    pixel_start,
+    channel_index,
+    counts,
+    B,
+    gram,
+    H,
+    mu,
+    epsilon_reg,
+    lambda_L,
+    grid_rows,
+    grid_cols,
+    simplex,
+    fixed,
+    eps,
+    block_start,
+    first_block,
+    end_block,
+    H_new,
+    counts_times_H_partial,
+):
     """The Frobenius (β = 2) H step pixel by pixel, and the W step's ``X H_newᵀ``.
 
     Pixel j's surrogate (docs/solver.md) is ``a_k h² + β_k h − c_k log h`` with
@@ -484,8 +529,9 @@ def _accumulate_counts_times_h(pixel_start, channel_index, counts, h, j, partial
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
-def counts_times_H_pass(pixel_start, channel_index, counts, H, block_start, first_block,
-                        end_block, counts_times_H_partial):
+def counts_times_H_pass(
+    pixel_start, channel_index, counts, H, block_start, first_block, end_block, counts_times_H_partial
+):
     """The block's ``Σ_j X_ij H_kj``, shape (c, kb), for a Frobenius W step or objective."""
     k = H.shape[0]
     h = np.empty(k)

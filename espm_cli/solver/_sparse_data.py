@@ -112,9 +112,7 @@ def _check_values(values: np.ndarray, name: str) -> None:
     if not np.all(np.isfinite(values)):
         raise ValueError(f"{name} contains NaN or infinite values; only finite counts are allowed.")
     if values.min() < 0:
-        raise ValueError(
-            f"{name} has a negative entry ({values.min()!r}); counts must be nonnegative."
-        )
+        raise ValueError(f"{name} has a negative entry ({values.min()!r}); counts must be nonnegative.")
 
 
 def _from_scipy(matrix: sp.spmatrix | sp.sparray, name: str) -> PixelNonzeros:
@@ -159,9 +157,7 @@ def _from_blocks(blocks, n_pixels: int, n_channels: int, dtype: np.dtype, name: 
     counts_dtype = _counts_dtype(np.dtype(dtype), values)
     return PixelNonzeros(
         pixel_start=pixel_start,
-        channel_index=(
-            np.concatenate(index_parts) if index_parts else np.zeros(0, index_dtype)
-        ),
+        channel_index=(np.concatenate(index_parts) if index_parts else np.zeros(0, index_dtype)),
         counts=values.astype(counts_dtype, copy=False),
         n_channels=int(n_channels),
     )

@@ -8,7 +8,8 @@ available name in ``AUTO_PREFERENCE``.
 """
 
 import importlib
-from typing import Callable, NamedTuple, Optional
+from collections.abc import Callable
+from typing import NamedTuple
 
 
 def serves_plain_kl(beta, weighted):
@@ -55,20 +56,21 @@ class Backend(NamedTuple):
     w_step: Callable
     objective_terms: Callable
     serves: Callable = serves_plain_kl
-    evaluate: Optional[Callable] = None
+    evaluate: Callable | None = None
     shares_steps: bool = False
-    to_device: Optional[Callable] = None
-    to_host: Optional[Callable] = None
-    extrapolated_point: Optional[Callable] = None
+    to_device: Callable | None = None
+    to_host: Callable | None = None
+    extrapolated_point: Callable | None = None
     default_dtype: str = "float64"
 
 
 _BACKENDS = {}
-_BACKEND_MODULES = {"reference": "espm_cli.solver.reference",
-                    "numba": "espm_cli.solver._numba_backend",
-                    # written once against the array API: numpy here, CuPy or PyTorch on a GPU
-                    **{name: "espm_cli.solver._array_api_backend"
-                       for name in ("array-api", "cuda", "cupy", "torch")}}
+_BACKEND_MODULES = {
+    "reference": "espm_cli.solver.reference",
+    "numba": "espm_cli.solver._numba_backend",
+    # written once against the array API: numpy here, CuPy or PyTorch on a GPU
+    **{name: "espm_cli.solver._array_api_backend" for name in ("array-api", "cuda", "cupy", "torch")},
+}
 AUTO_PREFERENCE = ("numba", "reference")
 
 
@@ -130,11 +132,16 @@ def backend_for(name, beta, pattern, device=None):
     """
     weighted = pattern.needs_weights
     general = beta != 1.0 or weighted
-    options = ({"beta": beta, "observed_pixels": pattern.observed_pixels,
-                "missing": pattern.missing} if general else {})
+    options = (
+        {"beta": beta, "observed_pixels": pattern.observed_pixels, "missing": pattern.missing}
+        if general
+        else {}
+    )
     if device is not None and name == "auto":
-        raise ValueError(f"device={device!r} needs a device backend: backend='cuda' (or "
-                         "'cupy', 'torch', 'array-api'); backend='auto' runs on the CPU.")
+        raise ValueError(
+            f"device={device!r} needs a device backend: backend='cuda' (or "
+            "'cupy', 'torch', 'array-api'); backend='auto' runs on the CPU."
+        )
     if name == "auto":
         for candidate in AUTO_PREFERENCE:
             try:
@@ -146,12 +153,15 @@ def backend_for(name, beta, pattern, device=None):
     backend = get_backend(name)
     if not backend.serves(beta, weighted):
         masks = " with masked pixels or entries" if weighted else ""
-        raise ValueError(f"backend={name!r} does not serve beta_loss={beta:g}{masks}; use "
-                         "backend='auto' or 'reference'.")
+        raise ValueError(
+            f"backend={name!r} does not serve beta_loss={beta:g}{masks}; use backend='auto' or 'reference'."
+        )
     if device is not None:
         if backend.to_device is None:
-            raise ValueError(f"device={device!r} needs a device backend: backend='cuda' (or "
-                             f"'cupy', 'torch', 'array-api'); backend={name!r} runs on the CPU.")
+            raise ValueError(
+                f"device={device!r} needs a device backend: backend='cuda' (or "
+                f"'cupy', 'torch', 'array-api'); backend={name!r} runs on the CPU."
+            )
         options = {**options, "device": device}
     return backend, options
 
@@ -166,9 +176,9 @@ def _register_reference():
     def prepare_counts(X, dtype, *, beta=1.0, observed_pixels=None, missing=None):
         if beta == 1.0 and observed_pixels is None and missing is None:
             return counts.prepare_counts(X, dtype)
-        return masked_counts.prepare_masked_counts(X, dtype, beta=beta,
-                                                   observed_pixels=observed_pixels,
-                                                   missing=missing)
+        return masked_counts.prepare_masked_counts(
+            X, dtype, beta=beta, observed_pixels=observed_pixels, missing=missing
+        )
 
     def h_step(data, *args, workspace=None, **kwargs):
         if workspace is not None:
@@ -186,8 +196,10 @@ def _register_reference():
             return beta_steps.evaluate(data, *args, **kwargs)
         return reference.objective_terms(data, *args, **kwargs), None
 
-    register_backend("reference", Backend(prepare_counts, h_step, w_step, objective_terms,
-                                          serves=serves_every_case, evaluate=evaluate))
+    register_backend(
+        "reference",
+        Backend(prepare_counts, h_step, w_step, objective_terms, serves=serves_every_case, evaluate=evaluate),
+    )
 
 
 _register_reference()

@@ -21,8 +21,7 @@ from espm_cli.solver.surrogate import PowerSurrogate
 def _is_identity(G):
     """Whether G is the identity (G=None in the estimator): its products are skipped."""
     n = G.shape[0]
-    return (G.shape[1] == n and bool(np.all(np.diagonal(G) == 1))
-            and int(np.count_nonzero(G)) == n)
+    return G.shape[1] == n and bool(np.all(np.diagonal(G) == 1)) and int(np.count_nonzero(G)) == n
 
 
 def _spectra(G, W):
@@ -30,8 +29,22 @@ def _spectra(G, W):
     return W if _is_identity(G) else G @ W
 
 
-def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10, workspace=None, l1=None):
+def h_step(
+    data,
+    G,
+    W,
+    H,
+    *,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=False,
+    fixed=None,
+    eps=1e-10,
+    workspace=None,
+    l1=None,
+):
     """One majorize-minimize update of H with W fixed (any β, observed entries only).
 
     Parameters and return value as :func:`espm_cli.solver.reference.h_step`;
@@ -55,9 +68,9 @@ def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1
     else:
         a, c = 0.0, 0.0
     surrogate = PowerSurrogate(stats["P_H"], stats["Q_H"], H64, a, lin, c, data.beta)
-    return constrained_update(surrogate, fixed=fixed,
-                              simplex_rows=np.ones(k, bool) if simplex else None, eps=eps,
-                              dtype=H.dtype)
+    return constrained_update(
+        surrogate, fixed=fixed, simplex_rows=np.ones(k, bool) if simplex else None, eps=eps, dtype=H.dtype
+    )
 
 
 def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
@@ -67,15 +80,15 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
     """
     identity = _is_identity(G)
     stats = statistics(data, W if identity else G @ W, H, for_W=True)
-    P, Q = ((stats[name] if identity else G.T @ stats[name]).astype(np.float64, copy=False)
-            for name in ("P_W", "Q_W"))
+    P, Q = (
+        (stats[name] if identity else G.T @ stats[name]).astype(np.float64, copy=False)
+        for name in ("P_W", "Q_W")
+    )
     surrogate = PowerSurrogate(P, Q, W.astype(np.float64), 0.0, 0.0, 0.0, data.beta)
-    return constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps,
-                              dtype=W.dtype)
+    return constrained_update(surrogate, fixed=fixed, simplex_rows=simplex_rows, eps=eps, dtype=W.dtype)
 
 
-def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-             l1=None):
+def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0, l1=None):
     """The objective terms and, from the same pass, the H-step statistics at (W, H).
 
     Returns
@@ -85,8 +98,9 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
         To be passed to the next :func:`h_step` at the same W and H.
     """
     stats = statistics(data, _spectra(G, W), H, for_H=True, loss=True)
-    laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
-                                                   mu=mu, epsilon_reg=epsilon_reg)
+    laplacian, log_sparsity = regularisation_terms(
+        H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
+    )
     terms = [stats.pop("divergence"), laplacian, log_sparsity]
     return np.array(terms + _l1_term(H, l1)), stats
 
@@ -98,14 +112,14 @@ def _l1_term(H, l1):
     return [float(np.asarray(l1, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))]
 
 
-def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-                    l1=None):
+def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0, l1=None):
     """The three terms of F in float64: divergence, Laplacian, log sparsity (and L1).
 
     Parameters and return value as :func:`espm_cli.solver.reference.objective_terms`; the
     first term is the β-divergence over the observed entries.
     """
     divergence = statistics(data, _spectra(G, W), H, loss=True)["divergence"]
-    laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L,
-                                                   mu=mu, epsilon_reg=epsilon_reg)
+    laplacian, log_sparsity = regularisation_terms(
+        H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
+    )
     return np.array([divergence, laplacian, log_sparsity] + _l1_term(H, l1))

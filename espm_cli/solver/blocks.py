@@ -29,8 +29,7 @@ def is_lazy(X):
     -------
     bool
     """
-    return (type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks")
-            and hasattr(X, "blocks"))
+    return type(X).__module__.split(".")[0] == "dask" and hasattr(X, "chunks") and hasattr(X, "blocks")
 
 
 def _block_csr(block):
@@ -72,8 +71,10 @@ def lazy_counts(X, name="X"):
         If X is not 2-D or does not hold real numbers.
     """
     if X.ndim != 2:
-        raise ValueError(f"{name} must be 2-D (n_pixels, n_channels); got a dask array with "
-                         f"shape {X.shape}. Reshape it (hyperspy: s.data.reshape(-1, n_channels)).")
+        raise ValueError(
+            f"{name} must be 2-D (n_pixels, n_channels); got a dask array with "
+            f"shape {X.shape}. Reshape it (hyperspy: s.data.reshape(-1, n_channels))."
+        )
     dtype = np.dtype(X.dtype)
     if not (np.issubdtype(dtype, np.number) or dtype == np.bool_) or dtype.kind == "c":
         raise ValueError(f"{name} has dtype {dtype}; it must hold real numbers (counts).")
@@ -97,8 +98,8 @@ def lazy_counts(X, name="X"):
     offset = 0
     while value_parts:  # assemble, freeing each part as it is copied
         values, columns = value_parts.pop(0), index_parts.pop(0)
-        indices[offset:offset + values.shape[0]] = columns
-        data[offset:offset + values.shape[0]] = values
+        indices[offset : offset + values.shape[0]] = columns
+        data[offset : offset + values.shape[0]] = values
         offset += values.shape[0]
     return sp.csr_matrix((data, indices, indptr), shape=(n_pixels, n_channels))
 

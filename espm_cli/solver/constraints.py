@@ -51,8 +51,9 @@ def quadratic_update(a, beta, c, *, fixed=None, simplex=False, eps, dtype):
     """
     free = free_entries(fixed, np.broadcast_shapes(np.shape(beta), np.shape(c)))
     if simplex:
-        target = 1.0 - np.sum(np.where(free, 0.0, fixed), axis=0, dtype=np.float64) \
-            if fixed is not None else 1.0
+        target = (
+            1.0 - np.sum(np.where(free, 0.0, fixed), axis=0, dtype=np.float64) if fixed is not None else 1.0
+        )
         updated = simplex_minimiser(a, beta, c, free, target, eps).astype(dtype)
     else:
         updated = np.maximum(quadratic_log_minimiser(a, beta, c), eps).astype(dtype, copy=False)
@@ -93,8 +94,7 @@ def constrained_update(surrogate, *, fixed=None, simplex_rows=None, eps, dtype):
     ndarray of shape (n_rows, n_columns), ``dtype``
     """
     if simplex_rows is not None and simplex_rows.all() and is_closed_form(surrogate.beta):
-        return quadratic_update(*surrogate.quadratic(), fixed=fixed, simplex=True, eps=eps,
-                                dtype=dtype)
+        return quadratic_update(*surrogate.quadratic(), fixed=fixed, simplex=True, eps=eps, dtype=dtype)
     free = free_entries(fixed, surrogate.shape)
     updated = _minimise(surrogate, eps)
     if simplex_rows is not None:
@@ -129,8 +129,7 @@ def multiplicative_w_update(numerator, denominator, *, simplex_rows=None, fixed=
     if simplex_rows is not None:
         rows = np.flatnonzero(simplex_rows)
         target = 1.0 - held_mass(None if fixed is None else fixed[rows], free[rows])
-        W_new[rows] = simplex_minimiser(0.0, denominator[rows], numerator[rows], free[rows],
-                                        target, eps)
+        W_new[rows] = simplex_minimiser(0.0, denominator[rows], numerator[rows], free[rows], target, eps)
     if fixed is not None:
         W_new = np.where(free, W_new, fixed)
     return W_new

@@ -67,12 +67,22 @@ def prepare_counts(X, dtype):
         csr.eliminate_zeros()
         csr.sort_indices()
         rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-        channel_totals = np.bincount(rows, weights=csr.data.astype(np.float64),
-                                     minlength=csr.shape[0])
-        return CountData(dense=None, csr=csr, rows=rows, cols=csr.indices,
-                         total=float(csr.data.sum(dtype=np.float64)),
-                         channel_totals=channel_totals)
+        channel_totals = np.bincount(rows, weights=csr.data.astype(np.float64), minlength=csr.shape[0])
+        return CountData(
+            dense=None,
+            csr=csr,
+            rows=rows,
+            cols=csr.indices,
+            total=float(csr.data.sum(dtype=np.float64)),
+            channel_totals=channel_totals,
+        )
     dense = np.asarray(X).T.astype(dtype)
     channel_totals = dense.sum(axis=1, dtype=np.float64)
-    return CountData(dense=dense, csr=None, rows=None, cols=None,
-                     total=float(channel_totals.sum()), channel_totals=channel_totals)
+    return CountData(
+        dense=dense,
+        csr=None,
+        rows=None,
+        cols=None,
+        total=float(channel_totals.sum()),
+        channel_totals=channel_totals,
+    )

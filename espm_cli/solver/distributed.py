@@ -61,6 +61,7 @@ class DistributedFitError(RuntimeError):
 
 # --- what runs on the workers ----------------------------------------------------------
 
+
 class _Block:
     """A block of whole rows with its halo: its prepared counts (halo rows empty)."""
 
@@ -71,8 +72,9 @@ class _Block:
         self.nx = nx
         top, bottom = halo
         c = counts.shape[1]
-        padded = sp.vstack([sp.csr_matrix((top * nx, c)), counts,
-                            sp.csr_matrix((bottom * nx, c))], format="csr")
+        padded = sp.vstack(
+            [sp.csr_matrix((top * nx, c)), counts, sp.csr_matrix((bottom * nx, c))], format="csr"
+        )
         self.backend = get_backend(backend_name)
         self.data = self.backend.prepare_counts(padded, np.dtype(dtype))
 
@@ -87,8 +89,10 @@ def _load_block(counts, rows, halo, nx, backend_name, dtype):
     counts = sp.csr_matrix(counts)
     values = counts.data
     if values.size and (not np.all(np.isfinite(values)) or values.min() < 0):
-        raise ValueError(f"X rows {rows[0] * nx}-{rows[1] * nx - 1} hold a NaN, infinite or "
-                         "negative count; the distributed fit needs finite counts >= 0.")
+        raise ValueError(
+            f"X rows {rows[0] * nx}-{rows[1] * nx - 1} hold a NaN, infinite or "
+            "negative count; the distributed fit needs finite counts >= 0."
+        )
     counts.sort_indices()
     return _Block(counts, rows, halo, nx, backend_name, dtype)
 
@@ -118,9 +122,12 @@ def _block_iteration(block, G, W, H, above, below, settings, take_step):
         parts.append(below)
     H_sub = np.ascontiguousarray(np.concatenate(parts, axis=1)) if len(parts) > 1 else H
     n_rows = H_sub.shape[1] // nx
-    regularisation = {"shape_2d": (n_rows, nx) if settings["lambda_L"] > 0 else None,
-                      "lambda_L": settings["lambda_L"], "mu": settings["mu"],
-                      "epsilon_reg": settings["epsilon_reg"]}
+    regularisation = {
+        "shape_2d": (n_rows, nx) if settings["lambda_L"] > 0 else None,
+        "lambda_L": settings["lambda_L"],
+        "mu": settings["mu"],
+        "epsilon_reg": settings["epsilon_reg"],
+    }
     backend = block.backend
     if backend.evaluate is None:
         terms, workspace = backend.objective_terms(block.data, G, W, H_sub, **regularisation), None
@@ -128,49 +135,72 @@ def _block_iteration(block, G, W, H, above, below, settings, take_step):
         terms, workspace = backend.evaluate(block.data, G, W, H_sub, **regularisation)
     B = G.astype(np.float64) @ W.astype(np.float64)
     b = B.sum(axis=0)
-    halo_columns = np.concatenate([H_sub[:, :top * nx], H_sub[:, H_sub.shape[1] - bottom * nx:]],
-                                  axis=1)
+    halo_columns = np.concatenate([H_sub[:, : top * nx], H_sub[:, H_sub.shape[1] - bottom * nx :]], axis=1)
     # the halo pixels have no counts: their model total is all they add to the divergence
     divergence = float(terms[0]) - float(b @ halo_columns.astype(np.float64).sum(axis=1))
     laplacian = 0.0
     if settings["lambda_L"] > 0:  # this block's rows, and the edges to the row below
-        own_and_below = H_sub[:, top * nx:]
-        laplacian = 0.5 * settings["lambda_L"] * (
-            laplacian_energy(own_and_below, (own_and_below.shape[1] // nx, nx))
-            - (laplacian_energy(below, (1, nx)) if bottom else 0.0))
+        own_and_below = H_sub[:, top * nx :]
+        laplacian = (
+            0.5
+            * settings["lambda_L"]
+            * (
+                laplacian_energy(own_and_below, (own_and_below.shape[1] // nx, nx))
+                - (laplacian_energy(below, (1, nx)) if bottom else 0.0)
+            )
+        )
     mu = sparsity_weights(settings["mu"], H.shape[0])
-    log_sparsity = (float(mu @ np.sum(np.log(H.astype(np.float64) + settings["epsilon_reg"]),
-                                      axis=1)) if np.any(mu > 0) else 0.0)
+    log_sparsity = (
+        float(mu @ np.sum(np.log(H.astype(np.float64) + settings["epsilon_reg"]), axis=1))
+        if np.any(mu > 0)
+        else 0.0
+    )
     result = {"terms": np.array([divergence, laplacian, log_sparsity])}
     if not take_step:
         return result
     fixed = np.full(H_sub.shape, -1.0)
-    fixed[:, :top * nx] = H_sub[:, :top * nx]
-    fixed[:, H_sub.shape[1] - bottom * nx:] = H_sub[:, H_sub.shape[1] - bottom * nx:]
+    fixed[:, : top * nx] = H_sub[:, : top * nx]
+    fixed[:, H_sub.shape[1] - bottom * nx :] = H_sub[:, H_sub.shape[1] - bottom * nx :]
     shared = {} if workspace is None else {"workspace": workspace}
-    H_new_sub = backend.h_step(block.data, G, W, H_sub, simplex=settings["simplex"] == "H",
-                               fixed=fixed if (top or bottom) else None, eps=settings["eps"],
-                               **regularisation, **shared)
-    H_new = np.ascontiguousarray(H_new_sub[:, top * nx:H_sub.shape[1] - bottom * nx])
+    H_new_sub = backend.h_step(
+        block.data,
+        G,
+        W,
+        H_sub,
+        simplex=settings["simplex"] == "H",
+        fixed=fixed if (top or bottom) else None,
+        eps=settings["eps"],
+        **regularisation,
+        **shared,
+    )
+    H_new = np.ascontiguousarray(H_new_sub[:, top * nx : H_sub.shape[1] - bottom * nx])
     ratio_times_H, row_sums, _ = kl_w_statistics(block.counts, B, H_new)
-    result.update(H=H_new, numerator=W.astype(np.float64) * (G.T.astype(np.float64) @ ratio_times_H),
-                  row_sums=row_sums, first=_first_row(H_new, nx), last=_last_row(H_new, nx))
+    result.update(
+        H=H_new,
+        numerator=W.astype(np.float64) * (G.T.astype(np.float64) @ ratio_times_H),
+        row_sums=row_sums,
+        first=_first_row(H_new, nx),
+        last=_last_row(H_new, nx),
+    )
     return result
 
 
 # --- the client side ----------------------------------------------------------------------
 
+
 def _row_chunks(X, shape_2d, rows_per_block):
     nx = shape_2d[1]
-    return [(lo, hi, X[lo * nx:hi * nx]) for lo, hi in row_blocks(shape_2d, rows_per_block)]
+    return [(lo, hi, X[lo * nx : hi * nx]) for lo, hi in row_blocks(shape_2d, rows_per_block)]
 
 
 def _checked_counts(estimator, X):
     """X as CSR or dask (p, c); the model and settings; refuses what is not served."""
     check_parameters(estimator.get_params(deep=False))
     if estimator.beta_loss not in ("kullback-leibler", 1, 1.0):
-        raise ValueError("the distributed fit serves the KL loss only; fit "
-                         f"beta_loss={estimator.beta_loss!r} in one process.")
+        raise ValueError(
+            "the distributed fit serves the KL loss only; fit "
+            f"beta_loss={estimator.beta_loss!r} in one process."
+        )
     for name in ("mask", "fixed_W", "fixed_H"):
         if getattr(estimator, name) is not None:
             raise ValueError(f"the distributed fit does not take {name}; fit in one process.")
@@ -183,8 +213,10 @@ def _checked_counts(estimator, X):
     n_pixels, n_channels = X.shape
     G_full, continuum = _physics_matrix(estimator.G, estimator.G_continuum, n_channels)
     if not G_full.any(axis=1).all():
-        raise ValueError("G has all-zero rows; the distributed fit needs them cut off "
-                         "beforehand (the workflow's fit window does it).")
+        raise ValueError(
+            "G has all-zero rows; the distributed fit needs them cut off "
+            "beforehand (the workflow's fit window does it)."
+        )
     settings = estimator._settings(n_pixels, G_full, continuum)
     return X, G_full, settings
 
@@ -202,8 +234,7 @@ def _start(estimator, X, G, settings, n_blocks):
     backend, _ = backend_for(estimator.backend, 1.0, pattern)
     data = backend.prepare_counts(sample, np.dtype(estimator.dtype))
     params = {**estimator.get_params(deep=False), "shape_2d": None, "lambda_L": 0.0}
-    start = SmoothNMF(**{name: value for name, value in params.items()
-                         if name in SmoothNMF().get_params()})
+    start = SmoothNMF(**{name: value for name, value in params.items() if name in SmoothNMF().get_params()})
     plain = dict(settings, shape_2d=None, lambda_L=0.0)
     W0, _ = start._starts(backend, data, sample, G, None, None, plain)[0]
     return W0
@@ -252,36 +283,56 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
         rows_per_block = max(1, min(_PIXELS_PER_BLOCK // nx, -(-ny // n_workers)))
     chunks = _row_chunks(X, (ny, nx), rows_per_block)
     n_blocks = len(chunks)
-    backend, _ = backend_for(estimator.backend, 1.0, find_missing(
-        sp.csr_matrix((1, n_channels))))
+    backend, _ = backend_for(estimator.backend, 1.0, find_missing(sp.csr_matrix((1, n_channels))))
     backend_name = "numba" if backend is get_backend("numba") else "reference"
     G = G_full.astype(dtype)
     try:
         blocks = []
-        for index, (lo, hi, part) in enumerate(chunks):
+        for lo, hi, part in chunks:
             halo = (1 if lo > 0 else 0, 1 if hi < ny else 0)
             # the block's counts travel in the task itself (a dask array: its graph), so a
             # lost worker's blocks can be rebuilt from it
-            blocks.append(client.submit(_load_block, part, (lo, hi), halo, nx, backend_name,
-                                        dtype.name, pure=False))
+            blocks.append(
+                client.submit(_load_block, part, (lo, hi), halo, nx, backend_name, dtype.name, pure=False)
+            )
         if W is None:
             W0 = _start(estimator, X, G, settings, n_blocks)
         else:
             W0 = np.asarray(W, dtype=np.float64)
         if H is None:
-            W0 = make_feasible(G, W0, np.ones((k, 1)), 0.0, simplex=settings["simplex"],
-                               simplex_rows=settings["simplex_rows"], fixed_W=None, fixed_H=None,
-                               eps=settings["eps"], rescale=False)[0]
-            H_blocks = [client.submit(_fresh_H, block, G, W0.astype(dtype), settings["simplex"],
-                                      settings["eps"]) for block in blocks]
+            W0 = make_feasible(
+                G,
+                W0,
+                np.ones((k, 1)),
+                0.0,
+                simplex=settings["simplex"],
+                simplex_rows=settings["simplex_rows"],
+                fixed_W=None,
+                fixed_H=None,
+                eps=settings["eps"],
+                rescale=False,
+            )[0]
+            H_blocks = [
+                client.submit(_fresh_H, block, G, W0.astype(dtype), settings["simplex"], settings["eps"])
+                for block in blocks
+            ]
         else:
             total = float(X.sum()) if not is_lazy(X) else float(X.sum().compute())
-            W0, H0 = make_feasible(G, W0, np.asarray(H, dtype=np.float64), total,
-                                   simplex=settings["simplex"],
-                                   simplex_rows=settings["simplex_rows"], fixed_W=None,
-                                   fixed_H=None, eps=settings["eps"])
-            H_blocks = [client.scatter(np.ascontiguousarray(H0[:, lo * nx:hi * nx].astype(dtype)))
-                        for lo, hi, _ in chunks]
+            W0, H0 = make_feasible(
+                G,
+                W0,
+                np.asarray(H, dtype=np.float64),
+                total,
+                simplex=settings["simplex"],
+                simplex_rows=settings["simplex_rows"],
+                fixed_W=None,
+                fixed_H=None,
+                eps=settings["eps"],
+            )
+            H_blocks = [
+                client.scatter(np.ascontiguousarray(H0[:, lo * nx : hi * nx].astype(dtype)))
+                for lo, hi, _ in chunks
+            ]
         W_t = W0.astype(dtype)
         G_future = client.scatter(G, broadcast=True)
         firsts = [client.submit(_first_row, Hb, nx) for Hb in H_blocks]
@@ -295,11 +346,21 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
         for iteration in range(estimator.max_iter + 1):
             last_task = iteration == estimator.max_iter
             W_future = client.scatter(W_t, broadcast=True)
-            states = [client.submit(_block_iteration, blocks[b], G_future, W_future, H_blocks[b],
-                                    lasts[b - 1] if b > 0 else None,
-                                    firsts[b + 1] if b < n_blocks - 1 else None,
-                                    settings, not last_task, pure=False)
-                      for b in range(n_blocks)]
+            states = [
+                client.submit(
+                    _block_iteration,
+                    blocks[b],
+                    G_future,
+                    W_future,
+                    H_blocks[b],
+                    lasts[b - 1] if b > 0 else None,
+                    firsts[b + 1] if b < n_blocks - 1 else None,
+                    settings,
+                    not last_task,
+                    pure=False,
+                )
+                for b in range(n_blocks)
+            ]
             summaries = client.gather([client.submit(_summary, s) for s in states])
             terms = [summary[0] for summary in summaries]
             stamps.append(time.perf_counter())
@@ -321,14 +382,17 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
             previous = row[-1]
             numerator = np.sum([summary[1] for summary in summaries], axis=0)
             row_sums = np.sum([summary[2] for summary in summaries], axis=0)
-            W_t = multiplicative_w_update(numerator, np.outer(column_sums, row_sums),
-                                          simplex_rows=settings["simplex_rows"], fixed=None,
-                                          eps=settings["eps"]).astype(dtype)
+            W_t = multiplicative_w_update(
+                numerator,
+                np.outer(column_sums, row_sums),
+                simplex_rows=settings["simplex_rows"],
+                fixed=None,
+                eps=settings["eps"],
+            ).astype(dtype)
             H_blocks = states  # each block's next task reads its H from its state
             firsts = [client.submit(operator.getitem, s, "first") for s in states]
             lasts = [client.submit(operator.getitem, s, "last") for s in states]
-        H_fit = np.concatenate(client.gather([client.submit(_own_H, Hb) for Hb in H_blocks]),
-                               axis=1)
+        H_fit = np.concatenate(client.gather([client.submit(_own_H, Hb) for Hb in H_blocks]), axis=1)
     except DistributedFitError:
         raise
     except Exception as error:
@@ -339,9 +403,13 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
             ) from error
         raise
     if not converged:
-        warnings.warn(f"SmoothNMF stopped at max_iter={estimator.max_iter} before the "
-                      f"objective's relative decrease fell below tol={estimator.tol}; raise "
-                      "max_iter or tol.", ConvergenceWarning, stacklevel=2)
+        warnings.warn(
+            f"SmoothNMF stopped at max_iter={estimator.max_iter} before the "
+            f"objective's relative decrease fell below tol={estimator.tol}; raise "
+            "max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
     n_iter = len(losses)
     estimator.G_, estimator.W_, estimator.H_ = G_full.astype(dtype), W_t, H_fit
     estimator.components_ = np.ascontiguousarray((estimator.G_ @ W_t).T)
@@ -356,8 +424,11 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
     estimator.kept_channels_ = np.ones(n_channels, bool)
     tasks = n_iter + 1
     estimator.iteration_seconds_ = np.diff(stamps)[1:]  # each after the first (which loads)
-    estimator.bytes_per_iteration_ = {"to_workers": sent / tasks, "to_client": received / tasks,
-                                      "between_workers_halo": float(halo_bytes)}
+    estimator.bytes_per_iteration_ = {
+        "to_workers": sent / tasks,
+        "to_client": received / tasks,
+        "between_workers_halo": float(halo_bytes),
+    }
     return estimator
 
 
@@ -373,7 +444,18 @@ def _own_H(H):
 
 
 def _is_cluster_failure(error):
-    names = {type(error).__name__} | {type(cause).__name__ for cause in
-                                      (error.__cause__, error.__context__) if cause is not None}
-    return bool(names & {"KilledWorker", "FutureCancelledError", "CancelledError",
-                         "CommClosedError", "FutureLostError", "OSError", "TimeoutError"})
+    names = {type(error).__name__} | {
+        type(cause).__name__ for cause in (error.__cause__, error.__context__) if cause is not None
+    }
+    return bool(
+        names
+        & {
+            "KilledWorker",
+            "FutureCancelledError",
+            "CancelledError",
+            "CommClosedError",
+            "FutureLostError",
+            "OSError",
+            "TimeoutError",
+        }
+    )

@@ -16,16 +16,23 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from espm_cli.solver.backends import backend_for, get_backend
 from espm_cli.solver.blocks import is_lazy, lazy_counts
 from espm_cli.solver.fit_loop import best_of_starts, raw_starts, run_updates
-from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.gradient import run_gradient_updates
+from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.losses import beta_value, divergence_name
 from espm_cli.solver.masked_counts import prepare_masked_counts
-from espm_cli.solver.missing import (expand_rows, fill_masked_array, fill_nan, find_missing,
-                                     keep_channels, mask_for, masked_array_mask,
-                                     model_energies, restrict_to_model_rows)
+from espm_cli.solver.missing import (
+    expand_rows,
+    fill_masked_array,
+    fill_nan,
+    find_missing,
+    keep_channels,
+    mask_for,
+    masked_array_mask,
+    model_energies,
+    restrict_to_model_rows,
+)
 from espm_cli.solver.scaling import data_scale, scale_factors, scaled_settings
-from espm_cli.solver.validation import (check_counts, check_parameters, has_negative,
-                                        warn_if_not_counts)
+from espm_cli.solver.validation import check_counts, check_parameters, has_negative, warn_if_not_counts
 
 logger = logging.getLogger(__name__)
 
@@ -194,12 +201,38 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         Number of channels.
     """
 
-    def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
-                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", n_init="auto",
-                 max_iter=200, tol=1e-4, fixed_W=None, fixed_H=None, random_state=None, verbose=0,
-                 dtype=None, eps=1e-10, extrapolate=True, backend="auto",
-                 beta_loss="kullback-leibler", mask=None, normalize=False, callback=None,
-                 device=None, solver="mu", l1=0.0, learning_rate=0.1):
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        G=None,
+        G_continuum=None,
+        lambda_L=0.0,
+        mu=0.0,
+        epsilon_reg=1.0,
+        simplex=None,
+        shape_2d=None,
+        init="auto",
+        n_init="auto",
+        max_iter=200,
+        tol=1e-4,
+        fixed_W=None,
+        fixed_H=None,
+        random_state=None,
+        verbose=0,
+        dtype=None,
+        eps=1e-10,
+        extrapolate=True,
+        backend="auto",
+        beta_loss="kullback-leibler",
+        mask=None,
+        normalize=False,
+        callback=None,
+        device=None,
+        solver="mu",
+        l1=0.0,
+        learning_rate=0.1,
+    ):
         self.n_components = n_components
         self.G = G
         self.G_continuum = G_continuum
@@ -277,19 +310,30 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if is_lazy(X):  # a dask array: its nonzeros, read block by block (never dense)
             X = lazy_counts(X)
         masked = masked_array_mask(X)
-        X = validate_data(self, fill_masked_array(X), reset=True,
-                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
-                          ensure_all_finite=False)
+        X = validate_data(
+            self,
+            fill_masked_array(X),
+            reset=True,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype="numeric",
+            ensure_all_finite=False,
+        )
         n_pixels, n_channels = X.shape
         k = self.n_components
         if k > min(n_pixels, n_channels):
             raise ValueError(
                 f"n_components={k} is too large: it must be at most min(n_pixels, n_channels)"
                 f" = {min(n_pixels, n_channels)} for X with n_samples={n_pixels} pixels and "
-                f"{n_channels} channels.")
+                f"{n_channels} channels."
+            )
         G_full, continuum = _physics_matrix(self.G, self.G_continuum, n_channels)
-        pattern = find_missing(X, mask=self.mask, masked_array=masked,
-                               empty_model_rows=~G_full.any(axis=1), energies=model_energies(self.G))
+        pattern = find_missing(
+            X,
+            mask=self.mask,
+            masked_array=masked,
+            empty_model_rows=~G_full.any(axis=1),
+            energies=model_energies(self.G),
+        )
         X = check_counts(fill_nan(X), signed=beta == 2.0)
         X = X.tocsr() if sp.issparse(X) else X
         if beta == 1.0:
@@ -299,18 +343,31 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if W is not None and rows is not None:
             W = np.asarray(W)[rows]
         scale = data_scale(X, pattern, k) if self.normalize else 1.0
-        backend, data, dtype = self._prepare(X if scale == 1.0 else X * scale, self.dtype, beta,
-                                             pattern, "l1" in settings or self.solver != "mu"
-                                             or has_negative(X))
+        backend, data, dtype = self._prepare(
+            X if scale == 1.0 else X * scale,
+            self.dtype,
+            beta,
+            pattern,
+            "l1" in settings or self.solver != "mu" or has_negative(X),
+        )
         _check_model_covers_counts(G, data.channel_totals)
         settings = scaled_settings(settings, scale)
         W, H = scale_factors(W, H, scale, settings["simplex"])
         starts = self._starts(backend, data, X, G, W, H, settings)
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged, objectives, best = best_of_starts(
-            backend, data, G, [(W0.astype(dtype), H0.astype(dtype)) for W0, H0 in starts],
-            settings, max_iter=self.max_iter, tol=self.tol, verbose=self.verbose,
-            callback=self.callback, extrapolate=self.extrapolate, loop=self._fit_loop())
+            backend,
+            data,
+            G,
+            [(W0.astype(dtype), H0.astype(dtype)) for W0, H0 in starts],
+            settings,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+            callback=self.callback,
+            extrapolate=self.extrapolate,
+            loop=self._fit_loop(),
+        )
         self.init_objectives_, self.best_init_ = objectives, best
         W_fit, H_fit = scale_factors(W_fit, H_fit, 1.0 / scale, settings["simplex"])
         if rows is not None:  # G=None: the spectra are 0 on the channels left out
@@ -319,10 +376,14 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         self.components_ = np.ascontiguousarray((self.G_ @ W_fit).T)
         self.n_iter_ = losses.shape[0]
         self.losses_, self.initial_losses_ = losses, initial
-        self.loss_names_ = ((divergence_name(beta),) + LOSS_NAMES[1:3]
-                            + (("l1_sparsity",) if "l1" in settings else ()) + LOSS_NAMES[3:])
+        self.loss_names_ = (
+            (divergence_name(beta),)
+            + LOSS_NAMES[1:3]
+            + (("l1_sparsity",) if "l1" in settings else ())
+            + LOSS_NAMES[3:]
+        )
         self.data_scale_ = scale
-        self.reconstruction_err_ = float(losses[-1, 0]) / scale ** beta
+        self.reconstruction_err_ = float(losses[-1, 0]) / scale**beta
         self.converged_ = converged
         self.kept_channels_ = pattern.kept_channels
         self.missing_summary_ = pattern.summary()
@@ -347,36 +408,61 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         if is_lazy(X):
             X = lazy_counts(X)
         masked = masked_array_mask(X)
-        X = validate_data(self, fill_masked_array(X), reset=False,
-                          accept_sparse=("csr", "csc", "coo"), dtype="numeric",
-                          ensure_all_finite=False)
+        X = validate_data(
+            self,
+            fill_masked_array(X),
+            reset=False,
+            accept_sparse=("csr", "csc", "coo"),
+            dtype="numeric",
+            ensure_all_finite=False,
+        )
         n_pixels = X.shape[0]
-        pattern = find_missing(X, mask=mask_for(self.mask, X.shape), masked_array=masked,
-                               left_out_channels=~self.kept_channels_)
+        pattern = find_missing(
+            X, mask=mask_for(self.mask, X.shape), masked_array=masked, left_out_channels=~self.kept_channels_
+        )
         X = check_counts(fill_nan(X), signed=self.beta_ == 2.0)
-        X, G, rows = keep_channels(X.tocsr() if sp.issparse(X) else X, self.G_,
-                                    pattern.kept_channels, identity=self.G is None)
+        X, G, rows = keep_channels(
+            X.tocsr() if sp.issparse(X) else X, self.G_, pattern.kept_channels, identity=self.G is None
+        )
         dtype = self.W_.dtype
         continuum = None
         settings = self._settings(n_pixels, G, continuum, for_transform=True)
         scale = self.data_scale_
-        backend, data, _ = self._prepare(X if scale == 1.0 else X * scale, dtype, self.beta_,
-                                         pattern, "l1" in settings or has_negative(X))
+        backend, data, _ = self._prepare(
+            X if scale == 1.0 else X * scale, dtype, self.beta_, pattern, "l1" in settings or has_negative(X)
+        )
         settings = scaled_settings(settings, scale)
-        W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale,
-                              settings["simplex"])
+        W, _ = scale_factors(self.W_ if rows is None else self.W_[rows], None, scale, settings["simplex"])
         W = W.astype(dtype)
         k = W.shape[1]
         pixel_totals = scale * np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
         model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
         H_start = np.tile(pixel_totals / model_totals.sum(), (k, 1))
-        _, H_start = make_feasible(G, W, H_start, data.total, simplex=settings["simplex"],
-                                   simplex_rows=None, fixed_W=None,
-                                   fixed_H=settings["fixed_H"], eps=self.eps, rescale=False)
-        _, H_fit, *_ = run_updates(backend, data, G, W, H_start.astype(dtype),
-                                    settings, max_iter=self.max_iter, tol=self.tol,
-                                    update_W=False, verbose=self.verbose,
-                                    extrapolate=self.extrapolate)
+        _, H_start = make_feasible(
+            G,
+            W,
+            H_start,
+            data.total,
+            simplex=settings["simplex"],
+            simplex_rows=None,
+            fixed_W=None,
+            fixed_H=settings["fixed_H"],
+            eps=self.eps,
+            rescale=False,
+        )
+        _, H_fit, *_ = run_updates(
+            backend,
+            data,
+            G,
+            W,
+            H_start.astype(dtype),
+            settings,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            update_W=False,
+            verbose=self.verbose,
+            extrapolate=self.extrapolate,
+        )
         _, H_fit = scale_factors(None, H_fit, 1.0 / scale, settings["simplex"])
         return H_fit.T
 
@@ -403,21 +489,23 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             dtype = np.dtype(dtype if dtype is not None else backend.default_dtype)
             return backend, backend.prepare_counts(X, dtype, **options), dtype
         if self.backend not in ("auto", "reference") or self.device is not None:
-            raise ValueError(f"backend={self.backend!r} serves solver='mu' without l1 on "
-                             f"nonnegative data only; solver={self.solver!r} with "
-                             f"l1={self.l1!r} (or signed data) needs backend='auto' or "
-                             "'reference' (and device=None).")
+            raise ValueError(
+                f"backend={self.backend!r} serves solver='mu' without l1 on "
+                f"nonnegative data only; solver={self.solver!r} with "
+                f"l1={self.l1!r} (or signed data) needs backend='auto' or "
+                "'reference' (and device=None)."
+            )
         dtype = np.dtype(dtype if dtype is not None else "float64")
-        data = prepare_masked_counts(X, dtype, beta=beta, observed_pixels=pattern.observed_pixels,
-                                     missing=pattern.missing)
+        data = prepare_masked_counts(
+            X, dtype, beta=beta, observed_pixels=pattern.observed_pixels, missing=pattern.missing
+        )
         return get_backend("reference"), data, dtype
 
     def _fit_loop(self):
         """The loop of one start: None (the MM loop) or the gradient solvers' loop."""
         if self.solver == "mu":
             return None
-        return partial(run_gradient_updates, solver=self.solver,
-                       learning_rate=float(self.learning_rate))
+        return partial(run_gradient_updates, solver=self.solver, learning_rate=float(self.learning_rate))
 
     @property
     def _n_features_out(self):
@@ -432,48 +520,70 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             if for_transform:
                 shape_2d = None
             else:
-                raise ValueError(f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
-                                 f"pixels but X has {n_pixels}; ny * nx must equal n_pixels. "
-                                 "In hyperspy a navigation mask removes pixels without "
-                                 "telling the estimator (exspy's EDS_TEM decomposition "
-                                 "masks 'vacuum' pixels by default): pass "
-                                 "navigation_mask=None, or fit only the kept pixels with "
-                                 "shape_2d=None and lambda_L=0.")
+                raise ValueError(
+                    f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
+                    f"pixels but X has {n_pixels}; ny * nx must equal n_pixels. "
+                    "In hyperspy a navigation mask removes pixels without "
+                    "telling the estimator (exspy's EDS_TEM decomposition "
+                    "masks 'vacuum' pixels by default): pass "
+                    "navigation_mask=None, or fit only the kept pixels with "
+                    "shape_2d=None and lambda_L=0."
+                )
         if self.lambda_L > 0 and self.shape_2d is None:
-            raise ValueError(f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of the "
-                             "Laplacian); give shape_2d or set lambda_L=0.")
+            raise ValueError(
+                f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of the "
+                "Laplacian); give shape_2d or set lambda_L=0."
+            )
         mu = np.asarray(self.mu, dtype=np.float64)
         if mu.ndim == 1 and mu.shape[0] != k:
-            raise ValueError(f"mu has {mu.shape[0]} values; it must be a scalar or have one "
-                             f"value per component (n_components={k}).")
+            raise ValueError(
+                f"mu has {mu.shape[0]} values; it must be a scalar or have one "
+                f"value per component (n_components={k})."
+            )
         mu = np.broadcast_to(mu, (k,)).copy()
         if self.simplex is not None and k * self.eps >= 1:
-            raise ValueError(f"eps={self.eps} is too large for simplex={self.simplex!r} with "
-                             f"n_components={k}: n_components * eps must be < 1.")
+            raise ValueError(
+                f"eps={self.eps} is too large for simplex={self.simplex!r} with "
+                f"n_components={k}: n_components * eps must be < 1."
+            )
         simplex_rows = None
         if self.simplex == "W" and not for_transform:
             simplex_rows = np.ones(m, bool) if continuum is None else ~continuum
             if not simplex_rows.any():
-                raise ValueError('simplex="W" needs at least one element (non-continuum) '
-                                 "column of G; all columns are marked continuum.")
+                raise ValueError(
+                    'simplex="W" needs at least one element (non-continuum) '
+                    "column of G; all columns are marked continuum."
+                )
             if simplex_rows.sum() * self.eps >= 1:
-                raise ValueError(f"eps={self.eps} is too large for simplex='W': the number of "
-                                 "element rows times eps must be < 1.")
+                raise ValueError(
+                    f"eps={self.eps} is too large for simplex='W': the number of "
+                    "element rows times eps must be < 1."
+                )
         fixed_W = None if for_transform else _fixed_entries(self.fixed_W, "fixed_W", (m, k))
-        fixed_H = _fixed_entries(self.fixed_H, "fixed_H", (k, n_pixels),
-                                 optional=for_transform)
-        for name, fixed, rows, simplex in (("fixed_H", fixed_H, None, "H"),
-                                           ("fixed_W", fixed_W, simplex_rows, "W")):
+        fixed_H = _fixed_entries(self.fixed_H, "fixed_H", (k, n_pixels), optional=for_transform)
+        for name, fixed, rows, simplex in (
+            ("fixed_H", fixed_H, None, "H"),
+            ("fixed_W", fixed_W, simplex_rows, "W"),
+        ):
             if fixed is not None and self.simplex == simplex:
                 _check_fixed_mass(name, fixed if rows is None else fixed[rows], self.eps)
-        settings = {"shape_2d": shape_2d, "lambda_L": float(self.lambda_L), "mu": mu,
-                    "epsilon_reg": float(self.epsilon_reg), "simplex": self.simplex,
-                    "simplex_rows": simplex_rows, "fixed_W": fixed_W, "fixed_H": fixed_H,
-                    "eps": float(self.eps)}
+        settings = {
+            "shape_2d": shape_2d,
+            "lambda_L": float(self.lambda_L),
+            "mu": mu,
+            "epsilon_reg": float(self.epsilon_reg),
+            "simplex": self.simplex,
+            "simplex_rows": simplex_rows,
+            "fixed_W": fixed_W,
+            "fixed_H": fixed_H,
+            "eps": float(self.eps),
+        }
         l1 = np.asarray(self.l1, dtype=np.float64)
         if l1.ndim == 1 and l1.shape[0] != k:
-            raise ValueError(f"l1 has {l1.shape[0]} values; it must be a scalar or have one "
-                             f"value per component (n_components={k}).")
+            raise ValueError(
+                f"l1 has {l1.shape[0]} values; it must be a scalar or have one "
+                f"value per component (n_components={k})."
+            )
         if np.any(l1 > 0):  # only then: the objective (and losses_) has an L1 column
             settings["l1"] = np.broadcast_to(l1, (k,)).copy()
         return settings
@@ -490,11 +600,12 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             n_init = _AUTO_N_INIT
         if init == "custom":
             if n_init != 1:
-                raise ValueError(f'n_init={self.n_init} needs starts of its own; with '
-                                 'init="custom" (your W and H) use n_init=1.')
+                raise ValueError(
+                    f"n_init={self.n_init} needs starts of its own; with "
+                    'init="custom" (your W and H) use n_init=1.'
+                )
             if W is None or H is None:
-                raise ValueError('init="custom" needs both W (m, k) and H (k, n_pixels) '
-                                 "passed to fit.")
+                raise ValueError('init="custom" needs both W (m, k) and H (k, n_pixels) passed to fit.')
             W, H = np.asarray(W, dtype=np.float64), np.asarray(H, dtype=np.float64)
             for name, array, shape in (("W", W, (m, k)), ("H", H, (k, n_pixels))):
                 if array.shape != shape:
@@ -505,12 +616,31 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         else:
             rng = np.random.default_rng(self.random_state)
             methods = [init] + _further_starts(init, n_init - 1)
-            raw = raw_starts(methods, backend, data, G, self.G is None, k, rng,
-                             settings["eps"], shape_2d=settings["shape_2d"])
-        return [make_feasible(G, W0, H0, data.total, simplex=settings["simplex"],
-                              simplex_rows=settings["simplex_rows"], fixed_W=settings["fixed_W"],
-                              fixed_H=settings["fixed_H"], eps=settings["eps"])
-                for W0, H0 in raw]
+            raw = raw_starts(
+                methods,
+                backend,
+                data,
+                G,
+                self.G is None,
+                k,
+                rng,
+                settings["eps"],
+                shape_2d=settings["shape_2d"],
+            )
+        return [
+            make_feasible(
+                G,
+                W0,
+                H0,
+                data.total,
+                simplex=settings["simplex"],
+                simplex_rows=settings["simplex_rows"],
+                fixed_W=settings["fixed_W"],
+                fixed_H=settings["fixed_H"],
+                eps=settings["eps"],
+            )
+            for W0, H0 in raw
+        ]
 
 
 def _further_starts(init, count):
@@ -538,22 +668,27 @@ def _physics_matrix(G, G_continuum, n_channels):
         if matrix.ndim != 2:
             raise ValueError(f"G must be a 2-D array (n_channels, m); got shape {matrix.shape}.")
         if matrix.shape[0] != n_channels:
-            raise ValueError(f"G has {matrix.shape[0]} rows but X has {n_channels} channels; "
-                             "G must be (n_channels, m).")
+            raise ValueError(
+                f"G has {matrix.shape[0]} rows but X has {n_channels} channels; G must be (n_channels, m)."
+            )
         if not np.all(np.isfinite(matrix)) or matrix.min() < 0:
             raise ValueError("G must be finite and nonnegative.")
         empty = np.flatnonzero(~matrix.any(axis=0))
         if empty.size:
-            raise ValueError(f"G column {int(empty[0])} is all zero; drop it (an element "
-                             "with no line in the energy range).")
+            raise ValueError(
+                f"G column {int(empty[0])} is all zero; drop it (an element "
+                "with no line in the energy range)."
+            )
     if G_continuum is not None:
         continuum = G_continuum
     if continuum is not None:
         continuum = np.asarray(continuum)
         if continuum.dtype != bool or continuum.shape != (matrix.shape[1],):
-            raise ValueError(f"G_continuum must be a boolean mask of length m="
-                             f"{matrix.shape[1]}; got {continuum.dtype} of shape "
-                             f"{continuum.shape}.")
+            raise ValueError(
+                f"G_continuum must be a boolean mask of length m="
+                f"{matrix.shape[1]}; got {continuum.dtype} of shape "
+                f"{continuum.shape}."
+            )
     return matrix, continuum
 
 
@@ -561,8 +696,10 @@ def _check_model_covers_counts(G, channel_totals):
     """Every channel with counts must be reachable by the model (a nonzero row of G)."""
     uncovered = np.flatnonzero(~G.any(axis=1) & (channel_totals > 0))
     if uncovered.size:
-        raise ValueError(f"G row {int(uncovered[0])} is all zero but X has counts in that "
-                         "channel; the model cannot explain them.")
+        raise ValueError(
+            f"G row {int(uncovered[0])} is all zero but X has counts in that "
+            "channel; the model cannot explain them."
+        )
 
 
 def _fixed_entries(fixed, name, shape, optional=False):
@@ -573,8 +710,10 @@ def _fixed_entries(fixed, name, shape, optional=False):
     if fixed.shape != shape:
         if optional:
             return None
-        raise ValueError(f"{name} has shape {fixed.shape}; it must be {shape} "
-                         "(negative entries free, others held at that value).")
+        raise ValueError(
+            f"{name} has shape {fixed.shape}; it must be {shape} "
+            "(negative entries free, others held at that value)."
+        )
     if not np.all(np.isfinite(fixed)):
         raise ValueError(f"{name} must be finite (use a negative value for a free entry).")
     return fixed
@@ -587,8 +726,10 @@ def _check_fixed_mass(name, fixed, eps):
     room = 1.0 - held - free.sum(axis=0) * eps
     bad = (free.any(axis=0) & (room <= 0)) | (~free.any(axis=0) & (np.abs(held - 1) > 1e-6))
     if bad.any():
-        raise ValueError(f"{name} breaks the simplex: in column {int(np.flatnonzero(bad)[0])} "
-                         "the held entries must sum to less than 1 (exactly 1 if none is free).")
+        raise ValueError(
+            f"{name} breaks the simplex: in column {int(np.flatnonzero(bad)[0])} "
+            "the held entries must sum to less than 1 (exactly 1 if none is free)."
+        )
 
 
 def smooth_nmf(X, n_components=2, *, W=None, H=None, **params):

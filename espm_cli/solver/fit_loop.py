@@ -19,8 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from espm_cli.solver.initialization import (element_abundances, make_feasible, nndsvda,
-                                            project_spectra, random_start, vertex_start)
+from espm_cli.solver.initialization import (
+    element_abundances,
+    make_feasible,
+    nndsvda,
+    project_spectra,
+    random_start,
+    vertex_start,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +48,23 @@ def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None
                 else:
                     identity = np.eye(G.shape[1])
                     abundances = element_abundances(
-                        lambda A: backend.h_step(data, G, identity, A, eps=eps), G,
-                        np.asarray(data.channel_totals, dtype=np.float64), pixel_totals)
-            starts.append(vertex_start(method, abundances, pixel_totals, k, rng,
-                                       column_sums=G.sum(axis=0), eps=eps, shape_2d=shape_2d))
+                        lambda A: backend.h_step(data, G, identity, A, eps=eps),  # noqa: B023 (called here, before the next pass)
+                        G,
+                        np.asarray(data.channel_totals, dtype=np.float64),
+                        pixel_totals,
+                    )
+            starts.append(
+                vertex_start(
+                    method,
+                    abundances,
+                    pixel_totals,
+                    k,
+                    rng,
+                    column_sums=G.sum(axis=0),
+                    eps=eps,
+                    shape_2d=shape_2d,
+                )
+            )
         else:
             start = nndsvda if method == "nndsvda" else random_start
             spectra, H = start(counts.astype(np.float64) if data.is_sparse else counts, k, rng)
@@ -53,8 +72,9 @@ def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None
     return starts
 
 
-def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose, callback,
-                    extrapolate=False, loop=None):
+def best_of_starts(
+    backend, data, G, starts, settings, *, max_iter, tol, verbose, callback, extrapolate=False, loop=None
+):
     """Run every start to convergence (in parallel), keep the lowest objective.
 
     With one start this is :func:`run_updates`. Otherwise each start runs on its own thread
@@ -78,8 +98,18 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
     run_updates_ = run_updates if loop is None else loop
     if len(starts) == 1:
         W, H, losses, initial, converged = run_updates_(
-            backend, data, G, *starts[0], settings, max_iter=max_iter, tol=tol,
-            update_W=True, verbose=verbose, callback=callback, extrapolate=extrapolate)
+            backend,
+            data,
+            G,
+            *starts[0],
+            settings,
+            max_iter=max_iter,
+            tol=tol,
+            update_W=True,
+            verbose=verbose,
+            callback=callback,
+            extrapolate=extrapolate,
+        )
         return W, H, losses, initial, converged, np.array([losses[-1, -1]]), 0
     stop = threading.Event()
 
@@ -90,10 +120,20 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
 
     def run(index):
         watch = follow_first if index == 0 else (lambda n_iter, row: stop.is_set())
-        return run_updates_(backend, data, G, *starts[index], settings,
-                           max_iter=max_iter, tol=tol, update_W=True,
-                           verbose=verbose if index == 0 else 0, callback=watch,
-                           warn_at_max_iter=False, extrapolate=extrapolate)
+        return run_updates_(
+            backend,
+            data,
+            G,
+            *starts[index],
+            settings,
+            max_iter=max_iter,
+            tol=tol,
+            update_W=True,
+            verbose=verbose if index == 0 else 0,
+            callback=watch,
+            warn_at_max_iter=False,
+            extrapolate=extrapolate,
+        )
 
     # the first start runs on the calling thread, so that the callback (and a Ctrl-C
     # handler it reads) lives where the caller does; the others on a small pool
@@ -106,14 +146,21 @@ def best_of_starts(backend, data, G, starts, settings, *, max_iter, tol, verbose
     if stop.is_set():  # stopped: the first start, the one the callback saw (deterministic)
         best = 0
     W, H, losses, initial, converged = runs[best]
-    logger.info("start %d of %d kept (final objectives: %s)", best + 1, len(starts),
-                ", ".join(f"{value:.8g}" for value in objectives))
+    logger.info(
+        "start %d of %d kept (final objectives: %s)",
+        best + 1,
+        len(starts),
+        ", ".join(f"{value:.8g}" for value in objectives),
+    )
     if stop.is_set():
         converged = False
     elif not converged:
-        warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                      f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                      ConvergenceWarning, stacklevel=3)
+        warnings.warn(
+            f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+            f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return W, H, losses, initial, converged, objectives, best
 
 
@@ -123,8 +170,22 @@ def regularisation_settings(settings):
     return {name: settings[name] for name in names}
 
 
-def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, verbose,
-                 callback=None, warn_at_max_iter=True, extrapolate=False):
+def run_updates(
+    backend,
+    data,
+    G,
+    W,
+    H,
+    settings,
+    *,
+    max_iter,
+    tol,
+    update_W,
+    verbose,
+    callback=None,
+    warn_at_max_iter=True,
+    extrapolate=False,
+):
     """The fit loop: H step, W step, (extrapolated trial,) objective, stopping test.
 
     With ``extrapolate``, after each iteration the point ``x + β (x - x_before)`` (W and H,
@@ -145,8 +206,10 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     device = backend.to_device is not None
     if device:  # a device backend: G, W, H and the held entries go there once, W, H come back
         G, W, H = (backend.to_device(data, array) for array in (G, W, H))
-        settings = {**settings, **{name: backend.to_device(data, settings[name])
-                                   for name in ("fixed_W", "fixed_H")}}
+        settings = {
+            **settings,
+            **{name: backend.to_device(data, settings[name]) for name in ("fixed_W", "fixed_H")},
+        }
     extrapolated_point = backend.extrapolated_point or _extrapolate
 
     chained = backend.shares_steps
@@ -157,8 +220,7 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
         if backend.evaluate is None:
             terms, workspace = backend.objective_terms(data, G, W, H, **regularisation), None
         elif chained:
-            terms, workspace = backend.evaluate(data, G, W, H, workspace=workspace,
-                                                **regularisation)
+            terms, workspace = backend.evaluate(data, G, W, H, workspace=workspace, **regularisation)
         else:
             terms, workspace = backend.evaluate(data, G, W, H, **regularisation)
         return np.append(terms, terms.sum()), workspace
@@ -176,16 +238,31 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
     extrapolation = 0.5
     W_before, H_before = W, H
     for iteration in range(max_iter):
-        H = backend.h_step(data, G, W, H, simplex=settings["simplex"] == "H",
-                           fixed=settings["fixed_H"], eps=settings["eps"], **regularisation,
-                           **shared(workspace, update_W))
+        H = backend.h_step(
+            data,
+            G,
+            W,
+            H,
+            simplex=settings["simplex"] == "H",
+            fixed=settings["fixed_H"],
+            eps=settings["eps"],
+            **regularisation,
+            **shared(workspace, update_W),
+        )
         workspace = None
         if chained and update_W:
             H, workspace = H
         if update_W:
-            W = backend.w_step(data, G, W, H, simplex_rows=settings["simplex_rows"],
-                               fixed=settings["fixed_W"], eps=settings["eps"],
-                               **shared(workspace, True))
+            W = backend.w_step(
+                data,
+                G,
+                W,
+                H,
+                simplex_rows=settings["simplex_rows"],
+                fixed=settings["fixed_W"],
+                eps=settings["eps"],
+                **shared(workspace, True),
+            )
             workspace = None
             if chained:
                 W, workspace = W
@@ -194,8 +271,7 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
             # kept point (Ang & Gillis 2019): then its pass feeds the next H step and the
             # iteration costs no more than a plain one. Else fall back on the MU point,
             # which the majorization guarantees is no worse.
-            W_e, H_e = extrapolated_point(G, W, H, W_before, H_before, extrapolation,
-                                          settings, update_W)
+            W_e, H_e = extrapolated_point(G, W, H, W_before, H_before, extrapolation, settings, update_W)
             trial, trial_workspace = objective(W_e, H_e)
             W_before, H_before = W, H
             if trial[-1] < previous - tol * abs(previous):
@@ -226,9 +302,12 @@ def run_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W, ve
         previous = current
     else:
         if warn_at_max_iter:
-            warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                          f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                          ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+                f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
     if device:
         W, H = backend.to_host(W), backend.to_host(H)
     return W, H, np.array(losses), initial, converged
@@ -241,8 +320,16 @@ def _extrapolate(G, W, H, W_before, H_before, step, settings, update_W):
     # multiplicative update hundreds of iterations to leave it.
     H_e = np.maximum(H + step * (H - H_before), _SHRINK_FLOOR * H)
     W_e = np.maximum(W + step * (W - W_before), _SHRINK_FLOOR * W) if update_W else W
-    W_e, H_e = make_feasible(G, W_e, H_e, 0.0, simplex=settings["simplex"],
-                             simplex_rows=settings["simplex_rows"] if update_W else None,
-                             fixed_W=settings["fixed_W"] if update_W else None,
-                             fixed_H=settings["fixed_H"], eps=settings["eps"], rescale=False)
+    W_e, H_e = make_feasible(
+        G,
+        W_e,
+        H_e,
+        0.0,
+        simplex=settings["simplex"],
+        simplex_rows=settings["simplex_rows"] if update_W else None,
+        fixed_W=settings["fixed_W"] if update_W else None,
+        fixed_H=settings["fixed_H"],
+        eps=settings["eps"],
+        rescale=False,
+    )
     return W_e.astype(dtype), H_e.astype(dtype)

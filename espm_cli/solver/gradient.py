@@ -67,8 +67,7 @@ def h_gradient(stats, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.
     H64 = H.astype(np.float64)
     gradient = stats["P_H"].astype(np.float64) - stats["Q_H"].astype(np.float64)
     if lambda_L > 0 and shape_2d is not None:
-        gradient += lambda_L * (grid_degrees(shape_2d)[None, :] * H64
-                                - neighbour_sum(H64, shape_2d))
+        gradient += lambda_L * (grid_degrees(shape_2d)[None, :] * H64 - neighbour_sum(H64, shape_2d))
     mu = sparsity_weights(mu, H.shape[0])
     if np.any(mu > 0):
         gradient += mu[:, None] / (H64 + epsilon_reg)
@@ -119,7 +118,7 @@ class _Block:
         self.rate = None  # adagrad: r
 
     def project(self, values):
-        rows = (np.ones(values.shape[0], bool) if self.simplex_all else self.simplex_rows)
+        rows = np.ones(values.shape[0], bool) if self.simplex_all else self.simplex_rows
         return project_factor(values, fixed=self.fixed, simplex_rows=rows, eps=self.eps)
 
     def point(self, W, H, values):
@@ -150,10 +149,10 @@ def _lipschitz_step(block, W, H, values, gradient, workspace):
     W1, H1 = block.point(W, H, probe.astype(values.dtype))
     probe_workspace = None
     if block.name == "H":
-        probe_workspace = statistics(block.data, block.G @ W1 if not _is_identity(block.G)
-                                     else W1, H1, for_H=True)
-    change = np.linalg.norm(block.free_gradient(
-        block.gradient(W1, H1, probe_workspace) - gradient))
+        probe_workspace = statistics(
+            block.data, block.G @ W1 if not _is_identity(block.G) else W1, H1, for_H=True
+        )
+    change = np.linalg.norm(block.free_gradient(block.gradient(W1, H1, probe_workspace) - gradient))
     return moved / change if change > 0 else scale
 
 
@@ -209,18 +208,32 @@ def adagrad_step(block, W, H, row, workspace, learning_rate):
         free = values if block.fixed is None else values[block.fixed < 0]
         scale = float(np.mean(np.abs(free))) if free.size else 0.0
         block.rate = learning_rate * (scale if scale > 0 else 1.0)
-    block.squares += gradient ** 2
-    scaled = np.divide(gradient, np.sqrt(block.squares), out=np.zeros_like(gradient),
-                       where=block.squares > 0)
+    block.squares += gradient**2
+    scaled = np.divide(gradient, np.sqrt(block.squares), out=np.zeros_like(gradient), where=block.squares > 0)
     updated = block.project(values.astype(np.float64) - block.rate * scaled)
     W_new, H_new = block.point(W, H, updated.astype(values.dtype))
     new_row, new_workspace = block.evaluate(W_new, H_new)
     return W_new, H_new, new_row, new_workspace
 
 
-def run_gradient_updates(backend, data, G, W, H, settings, *, max_iter, tol, update_W,
-                         verbose, callback=None, warn_at_max_iter=True, extrapolate=False,
-                         solver="pgd", learning_rate=0.1):
+def run_gradient_updates(
+    backend,
+    data,
+    G,
+    W,
+    H,
+    settings,
+    *,
+    max_iter,
+    tol,
+    update_W,
+    verbose,
+    callback=None,
+    warn_at_max_iter=True,
+    extrapolate=False,
+    solver="pgd",
+    learning_rate=0.1,
+):
     """The fit loop of the gradient solvers, with :func:`fit_loop.run_updates`'s signature.
 
     ``backend`` and ``extrapolate`` are not used (the steps are this module's own, on the
@@ -250,9 +263,13 @@ def run_gradient_updates(backend, data, G, W, H, settings, *, max_iter, tol, upd
             else:
                 W, H, row, workspace = step(block, W, H, row, workspace)
         if not np.all(np.isfinite(row)):
-            warnings.warn(f"solver={solver!r} left the finite range (objective {row[-1]}) at "
-                          f"iteration {iteration + 1}; the last finite point is kept. Lower "
-                          "learning_rate.", ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"solver={solver!r} left the finite range (objective {row[-1]}) at "
+                f"iteration {iteration + 1}; the last finite point is kept. Lower "
+                "learning_rate.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
             W, H, row = W_before, H_before, row_before
             break
         losses.append(row)
@@ -270,9 +287,12 @@ def run_gradient_updates(backend, data, G, W, H, settings, *, max_iter, tol, upd
         previous = current
     else:
         if warn_at_max_iter:
-            warnings.warn(f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                          f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                          ConvergenceWarning, stacklevel=3)
+            warnings.warn(
+                f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+                f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
     if not losses:
         losses.append(initial)
     return W, H, np.array(losses), initial, converged

@@ -113,8 +113,7 @@ def _onto_simplex(values, free, target, eps):
     return np.where(free, eps + room * share, values)
 
 
-def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixed_H, eps,
-                  rescale=True):
+def make_feasible(G, W, H, total_counts, *, simplex, simplex_rows, fixed_W, fixed_H, eps, rescale=True):
     """Scale a start to the data and project it onto bounds, fixed entries and simplex.
 
     Parameters
@@ -221,8 +220,18 @@ def element_abundances(step, G, channel_totals, pixel_totals, n_iterations=_ABUN
     return A
 
 
-def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_sums, eps,
-                 shape_2d=None, n_neighbours=_VERTEX_NEIGHBOURS):
+def vertex_start(
+    method,
+    abundances,
+    pixel_totals,
+    n_components,
+    rng,
+    *,
+    column_sums,
+    eps,
+    shape_2d=None,
+    n_neighbours=_VERTEX_NEIGHBOURS,
+):
     """A start from the extreme points of the pixels' content (near-separable NMF).
 
     Each pixel's share of counts in each column of G lies, up to noise, in the convex hull of
@@ -260,8 +269,7 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     raw_totals = np.asarray(pixel_totals, dtype=np.float64)
     if shape_2d is not None and not sp.issparse(abundances):
         smoothed_totals = _box_sum(raw_totals[None, :], shape_2d)[0]
-        search = _count_fractions(_box_sum(np.asarray(abundances, dtype=np.float64), shape_2d),
-                                  column_sums)
+        search = _count_fractions(_box_sum(np.asarray(abundances, dtype=np.float64), shape_2d), column_sums)
     else:
         smoothed_totals, search = raw_totals, raw
     kept = np.flatnonzero(smoothed_totals > 0)
@@ -272,8 +280,7 @@ def vertex_start(method, abundances, pixel_totals, n_components, rng, *, column_
     # a vertex averages a few of the nearest points, never a large share of a small image
     n_neighbours = max(1, min(n_neighbours, coordinates.shape[1] // (4 * k)))
     seeds = spa_vertices(coordinates, k, weights, n_neighbours) if method == "spa" else None
-    centres, labels = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds,
-                                      return_labels=True)
+    centres, labels = kmeans_vertices(coordinates, k, weights, rng, seeds=seeds, return_labels=True)
     vertex_fractions = _core_shares(raw, raw_totals, kept, coordinates, centres, labels, basis)
     vertex_fractions = np.maximum(vertex_fractions, 0.0)
     empty = vertex_fractions.sum(axis=0) <= 0
@@ -308,8 +315,7 @@ def _core_shares(raw, raw_totals, kept, coordinates, centres, labels, basis):
         if core.size == 0:
             shares[:, j] = basis @ centre
         else:
-            shares[:, j] = (np.asarray(raw[:, core] @ raw_totals[core]).ravel()
-                            / raw_totals[core].sum())
+            shares[:, j] = np.asarray(raw[:, core] @ raw_totals[core]).ravel() / raw_totals[core].sum()
     return shares
 
 
@@ -333,7 +339,7 @@ def _box_sum(values, shape_2d):
     total = np.zeros_like(grid)
     for dy in range(3):
         for dx in range(3):
-            total += padded[:, dy:dy + ny, dx:dx + nx]
+            total += padded[:, dy : dy + ny, dx : dx + nx]
     return total.reshape(values.shape)
 
 
@@ -343,12 +349,12 @@ def _leading_subspace(fractions, weights, n_components, rng):
     root = np.sqrt(weights)
     if m <= _DENSE_SUBSPACE_LIMIT:
         weighted = fractions @ sp.diags_array(root) if sp.issparse(fractions) else fractions * root
-        scatter = np.asarray((weighted @ weighted.T).todense() if sp.issparse(weighted)
-                             else weighted @ weighted.T)
+        scatter = np.asarray(
+            (weighted @ weighted.T).todense() if sp.issparse(weighted) else weighted @ weighted.T
+        )
         values, vectors = np.linalg.eigh(scatter)
         return vectors[:, ::-1][:, :n_components]
-    weighted = sp.csr_array(fractions @ sp.diags_array(root)) if sp.issparse(fractions) \
-        else fractions * root
+    weighted = sp.csr_array(fractions @ sp.diags_array(root)) if sp.issparse(fractions) else fractions * root
     U, _, _ = randomized_svd(weighted, n_components, random_state=int(rng.integers(2**31 - 1)))
     return U
 
@@ -376,8 +382,7 @@ def spa_vertices(coordinates, n_components, weights, n_neighbours):
         if norms[pick] <= 1e-12 * first_norm:
             # k exceeds the dimension the points span (k > m): take the point farthest
             # from the vertices found so far, so that no two vertices coincide
-            gaps = np.min([np.sum((coordinates - v[:, None]) ** 2, axis=0) for v in vertices],
-                          axis=0)
+            gaps = np.min([np.sum((coordinates - v[:, None]) ** 2, axis=0) for v in vertices], axis=0)
             pick = int(np.argmax(gaps))
         distance = np.sum((coordinates - coordinates[:, [pick]]) ** 2, axis=0)
         nearest = np.argpartition(distance, min(n_neighbours, q - 1))[:n_neighbours]
@@ -387,8 +392,9 @@ def spa_vertices(coordinates, n_components, weights, n_neighbours):
     return np.array(vertices)
 
 
-def kmeans_vertices(coordinates, n_components, weights, rng, n_iterations=_KMEANS_ITERATIONS,
-                    seeds=None, return_labels=False):
+def kmeans_vertices(
+    coordinates, n_components, weights, rng, n_iterations=_KMEANS_ITERATIONS, seeds=None, return_labels=False
+):
     """Weighted k-means (k-means++ seeding, Lloyd iterations) of the coordinates.
 
     ``seeds`` (k, k), when given, replaces the k-means++ seeding.
@@ -438,8 +444,7 @@ def _kmeans_plus_plus(points, n_components, weights, rng):
 
 
 def _nearest_centre(points, centres):
-    distances = (np.sum(points ** 2, axis=1)[:, None] - 2 * points @ centres.T
-                 + np.sum(centres ** 2, axis=1)[None, :])
+    distances = (
+        np.sum(points**2, axis=1)[:, None] - 2 * points @ centres.T + np.sum(centres**2, axis=1)[None, :]
+    )
     return np.argmin(distances, axis=1)
-
-

@@ -51,8 +51,7 @@ def divergence_name(beta):
         ``"kl_divergence"`` (β = 1), ``"frobenius"`` (β = 2, ½‖X − Y‖²), ``"itakura_saito"``
         (β = 0), else ``"beta_divergence"``.
     """
-    return {1.0: "kl_divergence", 2.0: "frobenius", 0.0: "itakura_saito"}.get(
-        float(beta), "beta_divergence")
+    return {1.0: "kl_divergence", 2.0: "frobenius", 0.0: "itakura_saito"}.get(float(beta), "beta_divergence")
 
 
 def mm_exponents(beta):
@@ -100,16 +99,18 @@ def elementwise_divergence(X, Y, beta):
     # cancellation near x = y to the size of y^β, not of x^β.
     ratio = X / Y
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = Y ** beta * (np.power(ratio, beta) + (beta - 1.0) - beta * ratio)
+        value = Y**beta * (np.power(ratio, beta) + (beta - 1.0) - beta * ratio)
     return value / (beta * (beta - 1.0))
 
 
 def zero_entries_message(beta, n_zero):
     """The error for β ≤ 0 on data with zeros (one line: what is wrong, what to do)."""
-    return (f"beta_loss={beta:g} is undefined where X is 0 and X has {n_zero} zero "
-            f"{'entry' if n_zero == 1 else 'entries'} (among the entries that are not masked); "
-            "use a beta_loss > 0 (e.g. 'kullback-leibler' for counts), or mask those entries "
-            "(mask=, or NaN).")
+    return (
+        f"beta_loss={beta:g} is undefined where X is 0 and X has {n_zero} zero "
+        f"{'entry' if n_zero == 1 else 'entries'} (among the entries that are not masked); "
+        "use a beta_loss > 0 (e.g. 'kullback-leibler' for counts), or mask those entries "
+        "(mask=, or NaN)."
+    )
 
 
 def is_closed_form(beta):
@@ -119,4 +120,3 @@ def is_closed_form(beta):
     quadratic (:mod:`espm_cli.solver.simplex`); other β need a 1-D root solve per entry.
     """
     return beta in (1.0, 2.0)
-

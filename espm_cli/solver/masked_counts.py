@@ -122,13 +122,19 @@ def prepare_masked_counts(X, dtype, *, beta, observed_pixels=None, missing=None)
     elif beta == 1.0:
         constant = float(np.sum(xlogy(values, values)))
     else:
-        constant = float(np.sum(values ** beta))
+        constant = float(np.sum(values**beta))
     channel_totals = np.bincount(counts.indices, weights=values, minlength=n_channels)
-    return MaskedCounts(counts=counts, beta=float(beta), pixel_weights=weights,
-                        missing=missing_csr, total=float(values.sum()),
-                        channel_totals=channel_totals, data_constant=constant,
-                        n_observed=n_observed,
-                        counts_by_pixel_columns=counts.tocsc() if beta == 2.0 else None)
+    return MaskedCounts(
+        counts=counts,
+        beta=float(beta),
+        pixel_weights=weights,
+        missing=missing_csr,
+        total=float(values.sum()),
+        channel_totals=channel_totals,
+        data_constant=constant,
+        n_observed=n_observed,
+        counts_by_pixel_columns=counts.tocsc() if beta == 2.0 else None,
+    )
 
 
 def _model_at(matrix, B, H):
@@ -302,6 +308,7 @@ def _block_statistics(data, B, H, for_H, for_W, loss):
         if beta == 0.0:  # Σ M (x/y − log x + log y − 1)
             out["divergence"] = cross - data.data_constant + log_model - data.n_observed
         else:
-            out["divergence"] = (data.data_constant + (beta - 1.0) * model_power
-                                 - beta * cross) / (beta * (beta - 1.0))
+            out["divergence"] = (data.data_constant + (beta - 1.0) * model_power - beta * cross) / (
+                beta * (beta - 1.0)
+            )
     return out

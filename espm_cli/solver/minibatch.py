@@ -72,12 +72,19 @@ def kl_w_statistics(counts, B, H):
     H64 = np.ascontiguousarray(H, dtype=np.float64)
     B64 = np.ascontiguousarray(B, dtype=np.float64)
     ratio_times_H = np.zeros(B64.shape)
-    log_model = _kl_w_pass(counts.indptr.astype(np.int64), counts.indices.astype(np.int64),
-                           counts.data.astype(np.float64), B64, H64, ratio_times_H)
+    log_model = _kl_w_pass(
+        counts.indptr.astype(np.int64),
+        counts.indices.astype(np.int64),
+        counts.data.astype(np.float64),
+        B64,
+        H64,
+        ratio_times_H,
+    )
     row_sums = H64.sum(axis=1)
     values = counts.data.astype(np.float64)
-    divergence = (float(B64.sum(axis=0) @ row_sums) - float(values.sum())
-                  + float(values @ np.log(values)) - log_model)
+    divergence = (
+        float(B64.sum(axis=0) @ row_sums) - float(values.sum()) + float(values @ np.log(values)) - log_model
+    )
     return ratio_times_H, row_sums, divergence
 
 
@@ -100,8 +107,9 @@ def fresh_abundances(counts, G, W, simplex, eps):
     pixel_totals = np.asarray(counts.sum(axis=1), dtype=np.float64).ravel()
     model_totals = G.sum(axis=0, dtype=np.float64) @ W.astype(np.float64)
     H = np.tile(pixel_totals / model_totals.sum(), (W.shape[1], 1))
-    return make_feasible(G, W, H, 0.0, simplex=simplex, simplex_rows=None, fixed_W=None,
-                         fixed_H=None, eps=eps, rescale=False)[1]
+    return make_feasible(
+        G, W, H, 0.0, simplex=simplex, simplex_rows=None, fixed_W=None, fixed_H=None, eps=eps, rescale=False
+    )[1]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -166,15 +174,49 @@ class MiniBatchSmoothNMF(SmoothNMF):
         Divergence per pixel of each batch after its H update.
     """
 
-    def __init__(self, n_components=2, *, G=None, G_continuum=None, lambda_L=0.0, mu=0.0,
-                 epsilon_reg=1.0, simplex=None, shape_2d=None, init="auto", max_iter=50,
-                 tol=1e-4, random_state=None, verbose=0, dtype="float64", eps=1e-10,
-                 backend="auto", batch_size=4096, forget_factor=0.7, fresh_restarts=False,
-                 max_no_improvement=10, transform_max_iter=10):
-        super().__init__(n_components, G=G, G_continuum=G_continuum, lambda_L=lambda_L, mu=mu,
-                         epsilon_reg=epsilon_reg, simplex=simplex, shape_2d=shape_2d,
-                         init=init, max_iter=max_iter, tol=tol, random_state=random_state,
-                         verbose=verbose, dtype=dtype, eps=eps, backend=backend)
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        G=None,
+        G_continuum=None,
+        lambda_L=0.0,
+        mu=0.0,
+        epsilon_reg=1.0,
+        simplex=None,
+        shape_2d=None,
+        init="auto",
+        max_iter=50,
+        tol=1e-4,
+        random_state=None,
+        verbose=0,
+        dtype="float64",
+        eps=1e-10,
+        backend="auto",
+        batch_size=4096,
+        forget_factor=0.7,
+        fresh_restarts=False,
+        max_no_improvement=10,
+        transform_max_iter=10,
+    ):
+        super().__init__(
+            n_components,
+            G=G,
+            G_continuum=G_continuum,
+            lambda_L=lambda_L,
+            mu=mu,
+            epsilon_reg=epsilon_reg,
+            simplex=simplex,
+            shape_2d=shape_2d,
+            init=init,
+            max_iter=max_iter,
+            tol=tol,
+            random_state=random_state,
+            verbose=verbose,
+            dtype=dtype,
+            eps=eps,
+            backend=backend,
+        )
         self.batch_size = batch_size
         self.forget_factor = forget_factor
         self.fresh_restarts = fresh_restarts
@@ -219,7 +261,7 @@ class MiniBatchSmoothNMF(SmoothNMF):
             divergence = 0.0
             for block in blocks:
                 H_block, stats = self._fit_block(counts, block, shape_2d, H_all, update=True)
-                H_all[:, block[0]:block[1]] = H_block
+                H_all[:, block[0] : block[1]] = H_block
                 divergence += stats
                 cost = self.batch_objectives_[-1]
                 alpha = min(1.0, (block[1] - block[0]) / n_pixels)
@@ -243,7 +285,7 @@ class MiniBatchSmoothNMF(SmoothNMF):
         divergence = 0.0
         for block in blocks:
             H_block, stats = self._fit_block(counts, block, shape_2d, H_all, update=False)
-            H_all[:, block[0]:block[1]] = H_block
+            H_all[:, block[0] : block[1]] = H_block
             divergence += stats
         final = self._objective_row(divergence, H_all, shape_2d)
         del self._block_cache
@@ -293,20 +335,22 @@ class MiniBatchSmoothNMF(SmoothNMF):
     def _counts(self, X, reset):
         """Checked CSR counts (p, c) on the kept channels; the settings on first use."""
         if beta_value(self.beta_loss) != 1.0:
-            raise ValueError("MiniBatchSmoothNMF fits the KL loss only; use SmoothNMF for "
-                             f"beta_loss={self.beta_loss!r}.")
+            raise ValueError(
+                f"MiniBatchSmoothNMF fits the KL loss only; use SmoothNMF for beta_loss={self.beta_loss!r}."
+            )
         if not 0 < float(self.forget_factor) <= 1:
-            raise ValueError(f"forget_factor={self.forget_factor!r} is not valid: it must be "
-                             "in (0, 1].")
+            raise ValueError(f"forget_factor={self.forget_factor!r} is not valid: it must be in (0, 1].")
         for name in ("batch_size", "transform_max_iter"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{name}={value!r} is not valid: it must be an int >= 1.")
         if self.max_no_improvement is not None and (
-                not isinstance(self.max_no_improvement, (int, np.integer))
-                or self.max_no_improvement < 1):
-            raise ValueError(f"max_no_improvement={self.max_no_improvement!r} is not valid: "
-                             "it must be None or an int >= 1.")
+            not isinstance(self.max_no_improvement, (int, np.integer)) or self.max_no_improvement < 1
+        ):
+            raise ValueError(
+                f"max_no_improvement={self.max_no_improvement!r} is not valid: "
+                "it must be None or an int >= 1."
+            )
         X = lazy_counts(X) if is_lazy(X) else X
         X = check_counts(sp.csr_matrix(X) if not sp.issparse(X) else X.tocsr())
         n_channels = X.shape[1]
@@ -321,18 +365,22 @@ class MiniBatchSmoothNMF(SmoothNMF):
             self._G = G.astype(self._dtype)
             self._backend, _ = backend_for(self.backend, 1.0, pattern)
             if self.lambda_L > 0 and self.shape_2d is None:
-                raise ValueError(f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of "
-                                 "the Laplacian); give shape_2d or set lambda_L=0.")
+                raise ValueError(
+                    f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of "
+                    "the Laplacian); give shape_2d or set lambda_L=0."
+                )
             # the checks and settings of SmoothNMF, without the grid (blocks have their own)
             plain = SmoothNMF(**{**self._smooth_params(), "shape_2d": None, "lambda_L": 0.0})
-            self._settings_block = dict(plain._settings(n_channels, G, continuum),
-                                        lambda_L=float(self.lambda_L))
+            self._settings_block = dict(
+                plain._settings(n_channels, G, continuum), lambda_L=float(self.lambda_L)
+            )
             self.kept_channels_, self.data_scale_, self.beta_ = self._kept, 1.0, 1.0
             self.n_steps_ = 0
             self.batch_objectives_ = []
         elif n_channels != self.n_features_in_:
-            raise ValueError(f"X has {n_channels} channels; this estimator was started on "
-                             f"{self.n_features_in_}.")
+            raise ValueError(
+                f"X has {n_channels} channels; this estimator was started on {self.n_features_in_}."
+            )
         X = X[:, self._kept] if not self._kept.all() else X
         X.sort_indices()
         return X
@@ -340,13 +388,17 @@ class MiniBatchSmoothNMF(SmoothNMF):
     def _grid(self, n_pixels):
         if self.shape_2d is None:
             if self.lambda_L > 0:
-                raise ValueError(f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of "
-                                 "the Laplacian); give shape_2d or set lambda_L=0.")
+                raise ValueError(
+                    f"lambda_L={self.lambda_L} needs shape_2d (the pixel grid of "
+                    "the Laplacian); give shape_2d or set lambda_L=0."
+                )
             return None
         shape_2d = (int(self.shape_2d[0]), int(self.shape_2d[1]))
         if shape_2d[0] * shape_2d[1] != n_pixels:
-            raise ValueError(f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
-                             f"pixels but X has {n_pixels}; ny * nx must equal n_pixels.")
+            raise ValueError(
+                f"shape_2d={self.shape_2d} holds {shape_2d[0] * shape_2d[1]} "
+                f"pixels but X has {n_pixels}; ny * nx must equal n_pixels."
+            )
         return shape_2d
 
     def _pixel_blocks(self, n_pixels, shape_2d):
@@ -354,26 +406,38 @@ class MiniBatchSmoothNMF(SmoothNMF):
             step = int(self.batch_size)
             return [(start, min(n_pixels, start + step)) for start in range(0, n_pixels, step)]
         nx = shape_2d[1]
-        return [(lo * nx, hi * nx)
-                for lo, hi in row_blocks(shape_2d, max(1, int(self.batch_size) // nx))]
+        return [(lo * nx, hi * nx) for lo, hi in row_blocks(shape_2d, max(1, int(self.batch_size) // nx))]
 
     def _regularisation(self, grid):
         settings = self._settings_block
-        return {"shape_2d": grid, "lambda_L": settings["lambda_L"] if grid else 0.0,
-                "mu": settings["mu"], "epsilon_reg": settings["epsilon_reg"]}
+        return {
+            "shape_2d": grid,
+            "lambda_L": settings["lambda_L"] if grid else 0.0,
+            "mu": settings["mu"],
+            "epsilon_reg": settings["epsilon_reg"],
+        }
 
     def _initialise(self, counts, W, grid):
         """W's start (``init`` on the first block) and empty running statistics."""
-        settings = dict(self._settings_block, shape_2d=grid,
-                        lambda_L=self._settings_block["lambda_L"] if grid else 0.0)
+        settings = dict(
+            self._settings_block, shape_2d=grid, lambda_L=self._settings_block["lambda_L"] if grid else 0.0
+        )
         data = self._backend.prepare_counts(counts, self._dtype)
         if self.init == "custom":
             if W is None:
                 raise ValueError('init="custom" needs W (m, k) passed to fit or partial_fit.')
-            W0 = make_feasible(self._G, np.asarray(W, dtype=np.float64),
-                               np.ones((self.n_components, counts.shape[0])), data.total,
-                               simplex=settings["simplex"], simplex_rows=settings["simplex_rows"],
-                               fixed_W=None, fixed_H=None, eps=settings["eps"], rescale=False)[0]
+            W0 = make_feasible(
+                self._G,
+                np.asarray(W, dtype=np.float64),
+                np.ones((self.n_components, counts.shape[0])),
+                data.total,
+                simplex=settings["simplex"],
+                simplex_rows=settings["simplex_rows"],
+                fixed_W=None,
+                fixed_H=None,
+                eps=settings["eps"],
+                rescale=False,
+            )[0]
         else:
             start = SmoothNMF(**{**self._smooth_params(), "shape_2d": grid})
             W0, _ = start._starts(self._backend, data, counts, self._G, None, None, settings)[0]
@@ -384,8 +448,7 @@ class MiniBatchSmoothNMF(SmoothNMF):
 
     def _smooth_params(self):
         names = SmoothNMF().get_params().keys()
-        return {name: value for name, value in self.get_params(deep=False).items()
-                if name in names}
+        return {name: value for name, value in self.get_params(deep=False).items() if name in names}
 
     def _fresh_H(self, counts):
         settings = self._settings_block
@@ -410,20 +473,34 @@ class MiniBatchSmoothNMF(SmoothNMF):
         fixed = None
         if (low, high) != (start, stop):
             fixed = np.full((self.n_components, high - low), -1.0)
-            fixed[:, :start - low] = H_all[:, low:start]
-            fixed[:, stop - low:] = H_all[:, stop:high]
+            fixed[:, : start - low] = H_all[:, low:start]
+            fixed[:, stop - low :] = H_all[:, stop:high]
         H0 = H_all[:, low:high] if not self.fresh_restarts or not update else None
         if H0 is None:
-            H0 = np.concatenate([H_all[:, low:start], self._fresh_H(counts[start:stop]),
-                                 H_all[:, stop:high]], axis=1)
-        step_settings = dict(settings, shape_2d=grid,
-                             lambda_L=settings["lambda_L"] if grid else 0.0,
-                             fixed_H=fixed, fixed_W=None)
-        _, H_new, *_ = run_updates(self._backend, data, self._G, self.W_,
-                                   np.ascontiguousarray(H0, dtype=self._dtype), step_settings,
-                                   max_iter=int(self.transform_max_iter), tol=self.tol,
-                                   update_W=False, verbose=0, warn_at_max_iter=False)
-        H_block = np.asarray(H_new[:, start - low:stop - low], dtype=np.float64)
+            H0 = np.concatenate(
+                [H_all[:, low:start], self._fresh_H(counts[start:stop]), H_all[:, stop:high]], axis=1
+            )
+        step_settings = dict(
+            settings,
+            shape_2d=grid,
+            lambda_L=settings["lambda_L"] if grid else 0.0,
+            fixed_H=fixed,
+            fixed_W=None,
+        )
+        _, H_new, *_ = run_updates(
+            self._backend,
+            data,
+            self._G,
+            self.W_,
+            np.ascontiguousarray(H0, dtype=self._dtype),
+            step_settings,
+            max_iter=int(self.transform_max_iter),
+            tol=self.tol,
+            update_W=False,
+            verbose=0,
+            warn_at_max_iter=False,
+        )
+        H_block = np.asarray(H_new[:, start - low : stop - low], dtype=np.float64)
         B = self._G.astype(np.float64) @ self.W_.astype(np.float64)
         ratio_times_H, row_sums, divergence = kl_w_statistics(own, B, H_block)
         if update:
@@ -433,9 +510,9 @@ class MiniBatchSmoothNMF(SmoothNMF):
             denominator = np.outer(self._G.sum(axis=0, dtype=np.float64), row_sums)
             self._numerator = rho * self._numerator + numerator
             self._denominator = rho * self._denominator + denominator
-            self.W_ = multiplicative_w_update(self._numerator, self._denominator,
-                                              simplex_rows=settings["simplex_rows"],
-                                              eps=settings["eps"]).astype(self._dtype)
+            self.W_ = multiplicative_w_update(
+                self._numerator, self._denominator, simplex_rows=settings["simplex_rows"], eps=settings["eps"]
+            ).astype(self._dtype)
             self.components_ = np.ascontiguousarray((self.G_ @ self.W_).T)
             self.n_steps_ += 1
             self.batch_objectives_.append(divergence / max(1, stop - start))
@@ -450,9 +527,18 @@ class MiniBatchSmoothNMF(SmoothNMF):
         low, start, stop, high = bounds
         own = counts[start:stop]
         # the halo pixels take part only through the Laplacian: no counts, H held
-        sub = own if (low, high) == (start, stop) else sp.vstack(
-            [sp.csr_matrix((start - low, counts.shape[1])), own,
-             sp.csr_matrix((high - stop, counts.shape[1]))], format="csr")
+        sub = (
+            own
+            if (low, high) == (start, stop)
+            else sp.vstack(
+                [
+                    sp.csr_matrix((start - low, counts.shape[1])),
+                    own,
+                    sp.csr_matrix((high - stop, counts.shape[1])),
+                ],
+                format="csr",
+            )
+        )
         value = (self._backend.prepare_counts(sub, self._dtype), own)
         if cache is not None and cache[0] is counts:
             cache[1][bounds] = value
@@ -461,10 +547,13 @@ class MiniBatchSmoothNMF(SmoothNMF):
     def _objective_row(self, divergence, H_all, shape_2d):
         settings = self._settings_block
         laplacian, log_sparsity = regularisation_terms(
-            H_all, shape_2d=shape_2d, lambda_L=settings["lambda_L"], mu=settings["mu"],
-            epsilon_reg=settings["epsilon_reg"])
-        return np.array([divergence, laplacian, log_sparsity,
-                         divergence + laplacian + log_sparsity])
+            H_all,
+            shape_2d=shape_2d,
+            lambda_L=settings["lambda_L"],
+            mu=settings["mu"],
+            epsilon_reg=settings["epsilon_reg"],
+        )
+        return np.array([divergence, laplacian, log_sparsity, divergence + laplacian + log_sparsity])
 
 
 def shape_2d_of_block(shape_2d, block):

@@ -14,9 +14,9 @@ n_channels): shape (n_pixels, n_channels) for entries, (n_channels,) or (1, n_ch
 for channels, (n_pixels, 1) for pixels.
 """
 
-from dataclasses import dataclass
 import logging
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -57,11 +57,12 @@ class MissingPattern:
 
     def summary(self):
         """A plain dict for logs and result files."""
-        return {"masked_channels": int((~self.kept_channels).sum()),
-                "masked_pixels": 0 if self.observed_pixels is None
-                else int((~self.observed_pixels).sum()),
-                "masked_entries": 0 if self.missing is None else int(self.missing.nnz),
-                "nan_entries": int(self.n_nan)}
+        return {
+            "masked_channels": int((~self.kept_channels).sum()),
+            "masked_pixels": 0 if self.observed_pixels is None else int((~self.observed_pixels).sum()),
+            "masked_entries": 0 if self.missing is None else int(self.missing.nnz),
+            "nan_entries": int(self.n_nan),
+        }
 
 
 def masked_array_mask(X):
@@ -85,8 +86,7 @@ def _nan_entries(X):
     if not np.issubdtype(values.dtype, np.floating):
         return None
     if np.isinf(values).any():
-        raise ValueError("X contains infinity; every count must be finite (NaN marks a "
-                         "missing entry).")
+        raise ValueError("X contains infinity; every count must be finite (NaN marks a missing entry).")
     if sp.issparse(X):
         coo = sp.coo_array(X)
         bad = np.isnan(coo.data)
@@ -102,28 +102,32 @@ def _user_mask(mask, n_pixels, n_channels):
         return None, None, None
     mask = np.asarray(mask)
     if mask.dtype != bool:
-        raise ValueError(f"mask has dtype {mask.dtype}; it must be boolean (True where an "
-                         "entry is missing).")
+        raise ValueError(f"mask has dtype {mask.dtype}; it must be boolean (True where an entry is missing).")
     if mask.shape in ((n_channels,), (1, n_channels)):
         return mask.reshape(n_channels), None, None
     if mask.shape == (n_pixels, 1):
         return None, mask.reshape(n_pixels), None
     if mask.shape == (n_pixels, n_channels):
         return None, None, mask
-    raise ValueError(f"mask has shape {mask.shape}; it must be ({n_pixels}, {n_channels}) for "
-                     f"entries, ({n_channels},) or (1, {n_channels}) for channels, or "
-                     f"({n_pixels}, 1) for pixels (X is (n_pixels, n_channels)).")
+    raise ValueError(
+        f"mask has shape {mask.shape}; it must be ({n_pixels}, {n_channels}) for "
+        f"entries, ({n_channels},) or (1, {n_channels}) for channels, or "
+        f"({n_pixels}, 1) for pixels (X is (n_pixels, n_channels))."
+    )
 
 
 def _energy_range(channels, energies):
     if energies is None:
         return f"channels {channels[0]}-{channels[-1]}"
-    return (f"channels {channels[0]}-{channels[-1]} "
-            f"({energies[channels[0]]:.3f}-{energies[channels[-1]]:.3f} keV)")
+    return (
+        f"channels {channels[0]}-{channels[-1]} "
+        f"({energies[channels[0]]:.3f}-{energies[channels[-1]]:.3f} keV)"
+    )
 
 
-def find_missing(X, *, mask=None, masked_array=None, empty_model_rows=None, energies=None,
-                 left_out_channels=None):
+def find_missing(
+    X, *, mask=None, masked_array=None, empty_model_rows=None, energies=None, left_out_channels=None
+):
     """Sort NaN, a masked array's mask, ``mask`` and G's empty rows into a MissingPattern.
 
     Parameters
@@ -156,8 +160,11 @@ def find_missing(X, *, mask=None, masked_array=None, empty_model_rows=None, ener
     nan = _nan_entries(X)
     n_nan = 0 if nan is None else int(nan[0].size)
     if n_nan:
-        warnings.warn(f"X has {n_nan} NaN entries; they are treated as missing (left out of "
-                      "the fit).", UserWarning, stacklevel=4)
+        warnings.warn(
+            f"X has {n_nan} NaN entries; they are treated as missing (left out of the fit).",
+            UserWarning,
+            stacklevel=4,
+        )
     entry_parts = [sp.csr_array(m) for m in (entries, masked_array) if m is not None]
     if nan is not None:
         entry_parts.append(sp.csr_array((np.ones(n_nan, bool), nan), shape=(n_pixels, n_channels)))
@@ -166,8 +173,11 @@ def find_missing(X, *, mask=None, masked_array=None, empty_model_rows=None, ener
         kept = kept & ~left_out_channels
     if empty_model_rows is not None and (empty_model_rows & kept).any():
         rows = np.flatnonzero(empty_model_rows & kept)
-        logger.info("G is zero in %d channels (%s): they are left out of the fit.",
-                    rows.size, _energy_range(rows, energies))
+        logger.info(
+            "G is zero in %d channels (%s): they are left out of the fit.",
+            rows.size,
+            _energy_range(rows, energies),
+        )
         kept = kept & ~empty_model_rows
     if not kept.any():
         raise ValueError("every channel is masked; there is nothing to fit.")
@@ -188,20 +198,23 @@ def find_missing(X, *, mask=None, masked_array=None, empty_model_rows=None, ener
             per_pixel = np.diff(combined.indptr)
             full = np.flatnonzero(per_pixel == kept.sum())
             if full.size:
-                raise ValueError(f"pixel {int(full[0])} has every entry masked (by mask=, NaN "
-                                 "or a masked array); leave whole pixels out with a pixel "
-                                 "mask, mask of shape (n_pixels, 1).")
+                raise ValueError(
+                    f"pixel {int(full[0])} has every entry masked (by mask=, NaN "
+                    "or a masked array); leave whole pixels out with a pixel "
+                    "mask, mask of shape (n_pixels, 1)."
+                )
             per_channel = np.bincount(combined.indices, minlength=int(kept.sum()))
             n_obs_pixels = n_pixels if observed is None else int(observed.sum())
             full = np.flatnonzero(per_channel == n_obs_pixels)
             if full.size:
                 channel = int(np.flatnonzero(kept)[full[0]])
-                raise ValueError(f"channel {channel} has every entry masked (by mask=, NaN or "
-                                 "a masked array); leave whole channels out with a channel "
-                                 "mask, mask of shape (n_channels,).")
+                raise ValueError(
+                    f"channel {channel} has every entry masked (by mask=, NaN or "
+                    "a masked array); leave whole channels out with a channel "
+                    "mask, mask of shape (n_channels,)."
+                )
             missing = combined.astype(bool)
-    return MissingPattern(kept_channels=kept, observed_pixels=observed, missing=missing,
-                          n_nan=n_nan)
+    return MissingPattern(kept_channels=kept, observed_pixels=observed, missing=missing, n_nan=n_nan)
 
 
 def fill_nan(X):
@@ -243,9 +256,11 @@ def keep_channels(X, G, kept, identity=False):
         G = G[:, rows]
     empty = np.flatnonzero(~G.any(axis=0))
     if empty.size:
-        raise ValueError(f"G column {int(empty[0])} is zero on every channel left in the fit "
-                         "(the masked channels hold all of its lines); unmask them or drop "
-                         "that column.")
+        raise ValueError(
+            f"G column {int(empty[0])} is zero on every channel left in the fit "
+            "(the masked channels hold all of its lines); unmask them or drop "
+            "that column."
+        )
     return (X[:, columns] if sp.issparse(X) else np.asarray(X)[:, columns]), G, rows
 
 
@@ -274,6 +289,8 @@ def mask_for(mask, shape):
     mask = np.asarray(mask)
     n_pixels, n_channels = shape
     if mask.shape in ((n_channels,), (1, n_channels)) or mask.shape in (
-            (n_pixels, 1), (n_pixels, n_channels)):
+        (n_pixels, 1),
+        (n_pixels, n_channels),
+    ):
         return mask
     return None

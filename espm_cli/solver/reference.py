@@ -80,8 +80,20 @@ def regularisation_terms(H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
     return laplacian, log_sparsity
 
 
-def h_step(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-           simplex=False, fixed=None, eps=1e-10):
+def h_step(
+    data,
+    G,
+    W,
+    H,
+    *,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=False,
+    fixed=None,
+    eps=1e-10,
+):
     """One majorize-minimize update of H with W fixed.
 
     Parameters
@@ -159,8 +171,9 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10):
     column_sums = G.sum(axis=0, dtype=np.float64)
     row_sums = H.sum(axis=1, dtype=np.float64)
     denominator = np.outer(column_sums, row_sums).astype(W.dtype)
-    return multiplicative_w_update(numerator, denominator, simplex_rows=simplex_rows,
-                                   fixed=fixed, eps=eps).astype(W.dtype, copy=False)
+    return multiplicative_w_update(
+        numerator, denominator, simplex_rows=simplex_rows, fixed=fixed, eps=eps
+    ).astype(W.dtype, copy=False)
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):
@@ -183,6 +196,7 @@ def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsi
     counts = data.csr.data if data.is_sparse else data.dense
     model_total = float(B.sum(axis=0, dtype=np.float64) @ H.sum(axis=1, dtype=np.float64))
     kl = model_total - data.total + float(np.sum(xlogy(counts, ratio), dtype=np.float64))
-    laplacian, log_sparsity = regularisation_terms(H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu,
-                                                   epsilon_reg=epsilon_reg)
+    laplacian, log_sparsity = regularisation_terms(
+        H, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
+    )
     return np.array([kl, laplacian, log_sparsity])

@@ -136,8 +136,7 @@ def mu_dictionary_step(problem, Z, W):
     weighted = problem.gram_times(W)
     numerator = _positive(cross) + weighted @ _negative(gram_Z)
     denominator = _negative(cross) + weighted @ _positive(gram_Z)
-    ratio = np.divide(numerator, denominator, out=np.ones_like(numerator),
-                      where=denominator > 0)
+    ratio = np.divide(numerator, denominator, out=np.ones_like(numerator), where=denominator > 0)
     return W * np.sqrt(ratio)
 
 
@@ -166,24 +165,43 @@ def _into_unit_ball(W):
 
 
 #: solver name -> (code step, dictionary step)
-SOLVERS = {"mu": (mu_code_step, mu_dictionary_step),
-           "pgd": (pgd_code_step, pgd_dictionary_step)}
+SOLVERS = {"mu": (mu_code_step, mu_dictionary_step), "pgd": (pgd_code_step, pgd_dictionary_step)}
 INIT_METHODS = ("random", "svd", "custom")
 
 
 def _check_params(estimator):
     rules = {
-        "n_components": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                         and v >= 1, "an integer >= 1"),
+        "n_components": (
+            lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1,
+            "an integer >= 1",
+        ),
         "solver": (lambda v: isinstance(v, str) and v in SOLVERS, '"mu" or "pgd"'),
-        "l1": (lambda v: isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-               and np.isfinite(v) and v >= 0, "a finite real number >= 0"),
-        "max_iter": (lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool)
-                     and v >= 1, "an integer >= 1"),
-        "tol": (lambda v: isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
-                and np.isfinite(v) and v >= 0, "a finite real number >= 0"),
-        "init": (lambda v: isinstance(v, str) and v in INIT_METHODS,
-                 ", ".join(f'"{name}"' for name in INIT_METHODS)),
+        "l1": (
+            lambda v: (
+                isinstance(v, (int, float, np.floating))
+                and not isinstance(v, bool)
+                and np.isfinite(v)
+                and v >= 0
+            ),
+            "a finite real number >= 0",
+        ),
+        "max_iter": (
+            lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1,
+            "an integer >= 1",
+        ),
+        "tol": (
+            lambda v: (
+                isinstance(v, (int, float, np.floating))
+                and not isinstance(v, bool)
+                and np.isfinite(v)
+                and v >= 0
+            ),
+            "a finite real number >= 0",
+        ),
+        "init": (
+            lambda v: isinstance(v, str) and v in INIT_METHODS,
+            ", ".join(f'"{name}"' for name in INIT_METHODS),
+        ),
     }
     for name, (is_allowed, allowed) in rules.items():
         value = getattr(estimator, name)
@@ -249,8 +267,19 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     n_features_in_ : int
     """
 
-    def __init__(self, n_components=2, *, G=None, solver="mu", l1=0.0, max_iter=200,
-                 tol=1e-4, init="svd", random_state=None, verbose=0):
+    def __init__(
+        self,
+        n_components=2,
+        *,
+        G=None,
+        solver="mu",
+        l1=0.0,
+        max_iter=200,
+        tol=1e-4,
+        init="svd",
+        random_state=None,
+        verbose=0,
+    ):
         self.n_components = n_components
         self.G = G
         self.solver = solver
@@ -299,14 +328,19 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, k)
         """
         _check_params(self)
-        X = _dense(validate_data(self, X, reset=True, dtype=np.float64,
-                                 accept_sparse=("csr", "csc", "coo")))
+        X = _dense(validate_data(self, X, reset=True, dtype=np.float64, accept_sparse=("csr", "csc", "coo")))
         G = self._physics_matrix(X.shape[1])
         problem = _Problem(X, G)
         W0 = self._start(X, G, W)
         Z, W, losses, initial, converged = run_semi_nmf(
-            problem, W0, solver=self.solver, l1=float(self.l1), max_iter=self.max_iter,
-            tol=self.tol, verbose=self.verbose)
+            problem,
+            W0,
+            solver=self.solver,
+            l1=float(self.l1),
+            max_iter=self.max_iter,
+            tol=self.tol,
+            verbose=self.verbose,
+        )
         self.W_ = W
         self.G_ = np.eye(X.shape[1]) if G is None else G
         self.H_ = np.ascontiguousarray(Z.T)
@@ -334,8 +368,7 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         ndarray of shape (n_samples, k)
         """
         check_is_fitted(self, "components_")
-        X = _dense(validate_data(self, X, reset=False, dtype=np.float64,
-                                 accept_sparse=("csr", "csc", "coo")))
+        X = _dense(validate_data(self, X, reset=False, dtype=np.float64, accept_sparse=("csr", "csc", "coo")))
         D = self.components_
         Z = least_squares_codes(X, D)
         if self.l1 > 0:
@@ -377,8 +410,7 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         G = self.G.G if hasattr(self.G, "G") else self.G
         G = np.array(G, dtype=np.float64)
         if G.ndim != 2 or G.shape[0] != n_features:
-            raise ValueError(f"G has shape {G.shape}; it must be (n_features, m) = "
-                             f"({n_features}, m).")
+            raise ValueError(f"G has shape {G.shape}; it must be (n_features, m) = ({n_features}, m).")
         if not np.all(np.isfinite(G)) or G.min() < 0:
             raise ValueError("G must be finite and nonnegative.")
         return G
@@ -389,8 +421,9 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
         if self.init == "custom":
             expected = (k, X.shape[1]) if G is None else (m, k)
             if W is None:
-                raise ValueError('init="custom" needs W passed to fit: D (k, n_features) '
-                                 "without G, W (m, k) with one.")
+                raise ValueError(
+                    'init="custom" needs W passed to fit: D (k, n_features) without G, W (m, k) with one.'
+                )
             W = np.array(W, dtype=np.float64)
             if W.shape != expected:
                 raise ValueError(f"custom W has shape {W.shape}; it must be {expected}.")
@@ -398,7 +431,7 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
                 raise ValueError("custom W must be finite and nonnegative.")
             return W.T.copy() if G is None else W
         rng = np.random.default_rng(self.random_state)
-        scale = np.sqrt(np.mean(X ** 2)) + 1e-300
+        scale = np.sqrt(np.mean(X**2)) + 1e-300
         if self.init == "random":
             dictionary = rng.uniform(0.1, 1.0, (k, X.shape[1])) * scale
         else:
@@ -450,7 +483,10 @@ def run_semi_nmf(problem, W, *, solver, l1, max_iter, tol, verbose=0):
             break
         previous = row[-1]
     else:
-        warnings.warn(f"SemiNMF stopped at max_iter={max_iter} before the objective's "
-                      f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                      ConvergenceWarning, stacklevel=3)
+        warnings.warn(
+            f"SemiNMF stopped at max_iter={max_iter} before the objective's "
+            f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
     return Z, W, np.array(losses), initial, converged

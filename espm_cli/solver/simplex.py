@@ -61,8 +61,7 @@ def quadratic_log_root(a, beta, c):
     return _root_from_sqrt(a, beta, c, math.sqrt(beta * beta + 8.0 * a * c))
 
 
-@vectorize(["float64(float64, float64, float64)", "float32(float32, float32, float32)"],
-           cache=True)
+@vectorize(["float64(float64, float64, float64)", "float32(float32, float32, float32)"], cache=True)
 def quadratic_log_minimiser(a, beta, c):
     """:func:`quadratic_log_root` entry by entry over broadcastable arrays (a numpy ufunc).
 
@@ -109,8 +108,9 @@ def bracket_step(nu, excess, slope, low, high, tolerance):
 @njit(**_JIT)
 def _bracket_steps(nu, excess, slope, low, high, tolerance, done):
     for g in range(nu.shape[0]):
-        nu[g], low[g], high[g], done[g] = bracket_step(nu[g], excess[g], slope[g], low[g],
-                                                       high[g], tolerance[g])
+        nu[g], low[g], high[g], done[g] = bracket_step(
+            nu[g], excess[g], slope[g], low[g], high[g], tolerance[g]
+        )
 
 
 def bracketed_newton_step(nu, excess, slope, low, high, tolerance):
@@ -123,16 +123,20 @@ def bracketed_newton_step(nu, excess, slope, low, high, tolerance):
     """
     nu, low, high = (np.array(v, dtype=np.float64) for v in (nu, low, high))
     done = np.empty(nu.shape, dtype=np.bool_)
-    _bracket_steps(nu, np.asarray(excess, dtype=np.float64),
-                   np.asarray(slope, dtype=np.float64), low, high,
-                   np.broadcast_to(np.asarray(tolerance, dtype=np.float64), nu.shape).copy(),
-                   done)
+    _bracket_steps(
+        nu,
+        np.asarray(excess, dtype=np.float64),
+        np.asarray(slope, dtype=np.float64),
+        low,
+        high,
+        np.broadcast_to(np.asarray(tolerance, dtype=np.float64), nu.shape).copy(),
+        done,
+    )
     return nu, low, high, done
 
 
 @njit(**_JIT)
-def simplex_root(a, beta, c, free, n, target, eps, out, guess=None, rtol=1e-13,
-                 max_iter=200):
+def simplex_root(a, beta, c, free, n, target, eps, out, guess=None, rtol=1e-13, max_iter=200):
     """Minimise ``Σ_free a_e h² + β_e h − c_e log h`` subject to ``Σ_free h = target``.
 
     One group of ``n`` entries, ``h >= eps``. KKT: ``h_e(ν) = max(eps, h*(a_e, β_e + ν,
@@ -219,8 +223,7 @@ def simplex_root(a, beta, c, free, n, target, eps, out, guess=None, rtol=1e-13,
                 if h > eps and root > 0.0:
                     slope -= h / root
                 total += max(h, eps)
-        nu, nu_low, nu_high, done = bracket_step(nu, total - target, slope, nu_low, nu_high,
-                                                 rtol * target)
+        nu, nu_low, nu_high, done = bracket_step(nu, total - target, slope, nu_low, nu_high, rtol * target)
         if done:
             break
     for e in range(n):
@@ -249,8 +252,7 @@ def _linear_entry_takes_the_rest(a, beta, c, free, n, target, eps, out, beta_ref
     if room > 0.0 and pole_beta > -nu_floor:
         for e in range(n):
             if free[e]:
-                out[e] = max(quadratic_log_root(a[e], beta[e] - beta_ref + nu_floor, c[e]),
-                             eps)
+                out[e] = max(quadratic_log_root(a[e], beta[e] - beta_ref + nu_floor, c[e]), eps)
         out[best] += room
 
 
@@ -306,9 +308,17 @@ def simplex_minimiser(a, beta, c, free, target, eps, rtol=1e-13, max_iter=200):
     def full(value, dtype=np.float64):
         return np.ascontiguousarray(np.broadcast_to(np.asarray(value, dtype=dtype), shape))
 
-    target = np.ascontiguousarray(np.broadcast_to(np.asarray(target, dtype=np.float64),
-                                                  shape[1:]))
+    target = np.ascontiguousarray(np.broadcast_to(np.asarray(target, dtype=np.float64), shape[1:]))
     out = np.zeros(shape)
-    _simplex_columns(full(a), full(beta), full(c), full(free, np.bool_),
-                     target, float(eps), float(rtol), int(max_iter), out)
+    _simplex_columns(
+        full(a),
+        full(beta),
+        full(c),
+        full(free, np.bool_),
+        target,
+        float(eps),
+        float(rtol),
+        int(max_iter),
+        out,
+    )
     return out

@@ -49,8 +49,9 @@ class PowerSurrogate:
     beta: float
 
     def __post_init__(self):
-        arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in
-                                       (self.P, self.Q, self.h0, self.a, self.lin, self.c)))
+        arrays = np.broadcast_arrays(
+            *(np.asarray(v, dtype=np.float64) for v in (self.P, self.Q, self.h0, self.a, self.lin, self.c))
+        )
         self.P, self.Q, self.h0, self.a, self.lin, self.c = (np.array(v) for v in arrays)
 
     @property
@@ -60,13 +61,21 @@ class PowerSurrogate:
 
     def columns(self, cols):
         """The surrogate of the groups (columns) ``cols`` only."""
-        return PowerSurrogate(self.P[:, cols], self.Q[:, cols], self.h0[:, cols],
-                              self.a[:, cols], self.lin[:, cols], self.c[:, cols], self.beta)
+        return PowerSurrogate(
+            self.P[:, cols],
+            self.Q[:, cols],
+            self.h0[:, cols],
+            self.a[:, cols],
+            self.lin[:, cols],
+            self.c[:, cols],
+            self.beta,
+        )
 
     def rows(self, rows):
         """The surrogate of the entries in ``rows`` only."""
-        return PowerSurrogate(self.P[rows], self.Q[rows], self.h0[rows], self.a[rows],
-                              self.lin[rows], self.c[rows], self.beta)
+        return PowerSurrogate(
+            self.P[rows], self.Q[rows], self.h0[rows], self.a[rows], self.lin[rows], self.c[rows], self.beta
+        )
 
     def quadratic(self):
         """(a, β, c) of ``a h² + β h − c log h`` with the same minimiser (β = 1 or 2 only).
@@ -83,10 +92,12 @@ class PowerSurrogate:
         """``g(h) + shift`` and ``h g'(h)`` (the slope in log h, >= 0)."""
         e1, e2 = mm_exponents(self.beta)
         t = h / self.h0
-        up = self.P * t ** e1
-        down = self.Q * t ** e2
-        return (up - down + 2.0 * self.a * h + self.lin + shift - self.c / h,
-                e1 * up - e2 * down + 2.0 * self.a * h + self.c / h)
+        up = self.P * t**e1
+        down = self.Q * t**e2
+        return (
+            up - down + 2.0 * self.a * h + self.lin + shift - self.c / h,
+            e1 * up - e2 * down + 2.0 * self.a * h + self.c / h,
+        )
 
 
 def _power_law(s, shift):
@@ -134,10 +145,9 @@ def power_minimiser(s, eps, shift=0.0, start=None, max_iter=200):
     active = np.flatnonzero(g_eps < 0)
     if active.size == 0:
         return h
-    flat = PowerSurrogate(*(v.ravel()[active] for v in (s.P, s.Q, s.h0, s.a, s.lin, s.c)),
-                          s.beta)
+    flat = PowerSurrogate(*(v.ravel()[active] for v in (s.P, s.Q, s.h0, s.a, s.lin, s.c)), s.beta)
     shift_flat = shift.ravel()[active]
-    guess = (s.h0 if start is None else np.asarray(start, dtype=np.float64))
+    guess = s.h0 if start is None else np.asarray(start, dtype=np.float64)
     guess = np.broadcast_to(guess, s.shape).ravel()[active]
     low = np.full(active.size, np.log(eps))
     high = np.log(np.maximum(guess, eps))
@@ -155,8 +165,9 @@ def power_minimiser(s, eps, shift=0.0, start=None, max_iter=200):
         sub = np.flatnonzero(todo)
         if sub.size == 0:
             break
-        part = PowerSurrogate(flat.P[sub], flat.Q[sub], flat.h0[sub], flat.a[sub],
-                              flat.lin[sub], flat.c[sub], s.beta)
+        part = PowerSurrogate(
+            flat.P[sub], flat.Q[sub], flat.h0[sub], flat.a[sub], flat.lin[sub], flat.c[sub], s.beta
+        )
         value, slope = part.derivative(np.exp(u[sub]), shift_flat[sub])
         lo, hi = low[sub], high[sub]
         lo = np.where(value < 0, u[sub], lo)
@@ -165,8 +176,11 @@ def power_minimiser(s, eps, shift=0.0, start=None, max_iter=200):
             newton = u[sub] - value / slope
         inside = np.isfinite(newton) & (newton > lo) & (newton < hi)
         new_u = np.where(inside, newton, 0.5 * (lo + hi))
-        done = (np.abs(new_u - u[sub]) <= _ROOT_RTOL * np.maximum(1.0, np.abs(u[sub]))) | (
-            value == 0) | (hi - lo <= _ROOT_RTOL * np.maximum(1.0, np.abs(hi)))
+        done = (
+            (np.abs(new_u - u[sub]) <= _ROOT_RTOL * np.maximum(1.0, np.abs(u[sub])))
+            | (value == 0)
+            | (hi - lo <= _ROOT_RTOL * np.maximum(1.0, np.abs(hi)))
+        )
         low[sub], high[sub] = lo, hi
         u[sub] = np.where(value == 0, u[sub], new_u)
         todo[sub[done]] = False
@@ -228,9 +242,9 @@ def power_simplex_minimiser(s, free, target, eps, rtol=1e-13, max_iter=200):
             use = part_reach[:, cols]
             total = np.sum(np.where(part_free[:, cols], values, 0.0), axis=0)
             slope = np.sum(np.where(use, slopes, 0.0), axis=0)
-            step, low, high, done = bracketed_newton_step(nu[cols], total - T[cols], slope,
-                                                          nu_low[cols], nu_high[cols],
-                                                          rtol * T[cols])
+            step, low, high, done = bracketed_newton_step(
+                nu[cols], total - T[cols], slope, nu_low[cols], nu_high[cols], rtol * T[cols]
+            )
             nu_low[cols], nu_high[cols] = low, high
             nu[cols] = step
             active[cols[done]] = False

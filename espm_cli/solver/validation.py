@@ -12,8 +12,7 @@ import scipy.sparse as sp
 
 
 def _is_int(value, low=None):
-    return isinstance(value, Integral) and not isinstance(value, bool) and (
-        low is None or value >= low)
+    return isinstance(value, Integral) and not isinstance(value, bool) and (low is None or value >= low)
 
 
 def _is_real(value, low=None, high=None, low_open=False):
@@ -35,8 +34,9 @@ def _is_mu(value):
 
 
 def _is_optional_shape(value):
-    return value is None or (isinstance(value, (tuple, list)) and len(value) == 2
-                             and all(_is_int(v, 1) for v in value))
+    return value is None or (
+        isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v, 1) for v in value)
+    )
 
 
 def _is_random_state(value):
@@ -84,11 +84,12 @@ PARAMETER_RULES = {
     "lambda_L": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
     "mu": (_is_mu, "a finite real number >= 0 or a 1-D array of them, one per component"),
     "epsilon_reg": (lambda v: _is_real(v, 0, low_open=True), "a finite real number > 0"),
-    "simplex": (lambda v: v is None or (isinstance(v, str) and v in ("H", "W")),
-                'one of "H", "W" or None'),
+    "simplex": (lambda v: v is None or (isinstance(v, str) and v in ("H", "W")), 'one of "H", "W" or None'),
     "shape_2d": (_is_optional_shape, "None or a pair of positive integers (ny, nx)"),
-    "init": (lambda v: isinstance(v, str) and v in INIT_METHODS,
-             "one of " + ", ".join(f'"{name}"' for name in INIT_METHODS)),
+    "init": (
+        lambda v: isinstance(v, str) and v in INIT_METHODS,
+        "one of " + ", ".join(f'"{name}"' for name in INIT_METHODS),
+    ),
     "n_init": (lambda v: (isinstance(v, str) and v == "auto") or _is_int(v, 1), 'an integer >= 1 or "auto"'),
     "max_iter": (lambda v: _is_int(v, 1), "an integer >= 1"),
     "tol": (lambda v: _is_real(v, 0), "a finite real number >= 0"),
@@ -99,15 +100,25 @@ PARAMETER_RULES = {
     "extrapolate": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
     "backend": (_is_backend, '"auto" or a registered backend name'),
     "callback": (lambda v: v is None or callable(v), "None or a callable(n_iter, losses_row)"),
-    "beta_loss": (_is_beta_loss, '"kullback-leibler", "frobenius", "itakura-saito" or a '
-                  "finite real number (the β of the β-divergence)"),
-    "mask": (_is_mask, "None or a boolean array, True where X is missing, of shape "
-             "(n_pixels, n_channels), (n_channels,), (1, n_channels) or (n_pixels, 1)"),
+    "beta_loss": (
+        _is_beta_loss,
+        '"kullback-leibler", "frobenius", "itakura-saito" or a '
+        "finite real number (the β of the β-divergence)",
+    ),
+    "mask": (
+        _is_mask,
+        "None or a boolean array, True where X is missing, of shape "
+        "(n_pixels, n_channels), (n_channels,), (1, n_channels) or (n_pixels, 1)",
+    ),
     "normalize": (lambda v: isinstance(v, (bool, np.bool_)), "True or False"),
-    "device": (lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
-               'None or a device name such as "cuda", "cuda:1" or "cpu"'),
-    "solver": (lambda v: isinstance(v, str) and v in SOLVERS,
-               "one of " + ", ".join(f'"{name}"' for name in SOLVERS)),
+    "device": (
+        lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
+        'None or a device name such as "cuda", "cuda:1" or "cpu"',
+    ),
+    "solver": (
+        lambda v: isinstance(v, str) and v in SOLVERS,
+        "one of " + ", ".join(f'"{name}"' for name in SOLVERS),
+    ),
     "l1": (_is_mu, "a finite real number >= 0 or a 1-D array of them, one per component"),
     "learning_rate": (lambda v: _is_real(v, 0, low_open=True), "a finite real number > 0"),
 }
@@ -124,8 +135,11 @@ def check_parameters(params):
     for name, (is_allowed, allowed) in PARAMETER_RULES.items():
         if name in params and not is_allowed(params[name]):
             value = params[name]
-            shown = (f"<array of shape {value.shape}, dtype {value.dtype}>"
-                     if isinstance(value, np.ndarray) else repr(value))
+            shown = (
+                f"<array of shape {value.shape}, dtype {value.dtype}>"
+                if isinstance(value, np.ndarray)
+                else repr(value)
+            )
             raise ValueError(f"{name}={shown} is not valid: it must be {allowed}.")
 
 
@@ -152,20 +166,23 @@ def check_counts(X, signed=False):
     if not sp.issparse(X):
         X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n_pixels, n_channels); got an array with shape "
-                         f"{X.shape}. Expected a 2D array; reshape your data.")
+        raise ValueError(
+            f"X must be 2-D (n_pixels, n_channels); got an array with shape "
+            f"{X.shape}. Expected a 2D array; reshape your data."
+        )
     if not (np.issubdtype(X.dtype, np.number) or X.dtype == bool) or np.iscomplexobj(X):
         raise ValueError(f"X has dtype {X.dtype}; it must hold real numbers (counts).")
     if X.shape[0] < 1 or X.shape[1] < 1:
-        raise ValueError(f"X has shape {X.shape}; it needs at least one pixel (n_samples=1) "
-                         "and one channel.")
+        raise ValueError(f"X has shape {X.shape}; it needs at least one pixel (n_samples=1) and one channel.")
     values = X.data if sp.issparse(X) else X
     if np.issubdtype(values.dtype, np.floating) and not np.all(np.isfinite(values)):
         raise ValueError("X contains NaN or infinity; every count must be finite.")
     if not signed and values.size and values.min() < 0:
-        raise ValueError(f"X contains negative values (minimum {values.min()}); counts must "
-                         "be >= 0 (Negative values in data passed to SmoothNMF). For signed "
-                         "data use beta_loss='frobenius' or espm_cli.solver.SemiNMF.")
+        raise ValueError(
+            f"X contains negative values (minimum {values.min()}); counts must "
+            "be >= 0 (Negative values in data passed to SmoothNMF). For signed "
+            "data use beta_loss='frobenius' or espm_cli.solver.SemiNMF."
+        )
     if not np.any(values):
         raise ValueError("X is all zero; there is nothing to decompose.")
     return X
@@ -193,7 +210,7 @@ def warn_if_not_counts(X):
     row_size = values.shape[1] if values.ndim == 2 else 1
     step = max(1, _COUNT_CHECK_BLOCK // max(1, row_size))
     for start in range(0, values.shape[0], step):
-        block = values[start:start + step]
+        block = values[start : start + step]
         fractional = block != np.round(block)
         if fractional.any():
             example = float(block[fractional].flat[0])
@@ -203,5 +220,8 @@ def warn_if_not_counts(X):
                 "by Poisson normalisation. In hyperspy pass "
                 "normalize_poissonian_noise=False to s.decomposition (exspy's EDS_TEM "
                 "signals turn it on by default), or use s.decompose_phases() of the "
-                "EDS_espm_cli signal type.", UserWarning, stacklevel=3)
+                "EDS_espm_cli signal type.",
+                UserWarning,
+                stacklevel=3,
+            )
             return

@@ -42,12 +42,28 @@ def compile_kernels():
         for X in (counts.astype(np.uint16), counts + 0.1):
             for k in (2, 5):
                 for beta_loss in ("kullback-leibler", "frobenius"):
-                    SmoothNMF(k, G=G, simplex="H", shape_2d=(6, 6), lambda_L=0.5, mu=0.1,
-                              max_iter=3, backend="numba", random_state=0,
-                              beta_loss=beta_loss).fit(X)
-                    SmoothNMF(k, G=G, simplex="W", G_continuum=np.arange(6) >= 4,
-                              max_iter=2, backend="numba", random_state=0,
-                              beta_loss=beta_loss).fit(X)
+                    SmoothNMF(
+                        k,
+                        G=G,
+                        simplex="H",
+                        shape_2d=(6, 6),
+                        lambda_L=0.5,
+                        mu=0.1,
+                        max_iter=3,
+                        backend="numba",
+                        random_state=0,
+                        beta_loss=beta_loss,
+                    ).fit(X)
+                    SmoothNMF(
+                        k,
+                        G=G,
+                        simplex="W",
+                        G_continuum=np.arange(6) >= 4,
+                        max_iter=2,
+                        backend="numba",
+                        random_state=0,
+                        beta_loss=beta_loss,
+                    ).fit(X)
     seconds = time.perf_counter() - begin
     logger.info("numba kernels ready in %.1f s", seconds)
     return seconds

@@ -27,18 +27,20 @@ def test_one_set_of_defaults():
         assert DEFAULT_CONFIG.get(key, value) == value
 
 
-@pytest.mark.parametrize("options", [
-    {},  # the defaults of both front ends
-    {"simplex": "none", "lambda_L": 0.5, "max_iter": 25},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},  # the defaults of both front ends
+        {"simplex": "none", "lambda_L": 0.5, "max_iter": 25},
+    ],
+)
 def test_cli_and_decompose_phases_give_the_same_fit(tmp_path, options):
     from click.testing import CliRunner
 
     import espm_cli
 
     settings = {"max_iter": 25, **options}
-    argv = ["decompose", str(SAMPLE), "-o", str(tmp_path), "-q", "--max-iter",
-            str(settings["max_iter"])]
+    argv = ["decompose", str(SAMPLE), "-o", str(tmp_path), "-q", "--max-iter", str(settings["max_iter"])]
     if "simplex" in settings:
         argv += ["--simplex", settings["simplex"]]
     if "lambda_L" in settings:

@@ -15,8 +15,7 @@ pytestmark = pytest.mark.skipif(not REALDATA.is_dir(), reason="no ../shared/real
 
 
 def decompose(name, tmp_path, *options):
-    result = CliRunner().invoke(cli, ["decompose", str(REALDATA / name), "-o", str(tmp_path),
-                                      *options])
+    result = CliRunner().invoke(cli, ["decompose", str(REALDATA / name), "-o", str(tmp_path), *options])
     assert result.exit_code == 0, result.output
     return result, read_result(tmp_path / f"{Path(name).stem}.h5")
 

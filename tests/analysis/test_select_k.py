@@ -8,9 +8,17 @@ import pytest
 import scipy.sparse as sp
 
 from espm_cli.analysis.notices import EspmWarning
-from espm_cli.analysis.select_k import (BLOCK_CHANNELS, BLOCK_PIXELS, KSelection, fold_fits,
-                                        heldout_deviance, make_folds, parse_k_range, select_k,
-                                        suggest_k)
+from espm_cli.analysis.select_k import (
+    BLOCK_CHANNELS,
+    BLOCK_PIXELS,
+    KSelection,
+    fold_fits,
+    heldout_deviance,
+    make_folds,
+    parse_k_range,
+    select_k,
+    suggest_k,
+)
 
 
 @pytest.mark.parametrize("kind", ["speckle", "blocks"])
@@ -47,7 +55,7 @@ def test_block_folds_are_tiles_times_bands():
     for ty in range(0, ny, BLOCK_PIXELS):
         for tx in range(0, nx, BLOCK_PIXELS):
             for band in range(0, c, BLOCK_CHANNELS):
-                block = folds[ty:ty + BLOCK_PIXELS, tx:tx + BLOCK_PIXELS, band:band + BLOCK_CHANNELS]
+                block = folds[ty : ty + BLOCK_PIXELS, tx : tx + BLOCK_PIXELS, band : band + BLOCK_CHANNELS]
                 assert np.unique(block).size == 1  # one fold per tile x band
 
 
@@ -89,8 +97,9 @@ def test_heldout_entries_do_not_change_the_fit():
     other[held] = rng.poisson(50, held.sum())
     fits = []
     for data in (X, other):
-        estimator = SmoothNMF(2, G=G, simplex="H", shape_2d=(8, 8), lambda_L=0.5, mask=held,
-                              max_iter=30, random_state=0)
+        estimator = SmoothNMF(
+            2, G=G, simplex="H", shape_2d=(8, 8), lambda_L=0.5, mask=held, max_iter=30, random_state=0
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             estimator.fit(data)
@@ -119,8 +128,15 @@ def test_suggestion_is_the_smallest_k_within_one_standard_error():
 
 def test_selection_rows_and_edge_warning():
     heldout = np.array([[3.0, 3.1], [2.0, 2.1], [1.0, 1.1]])
-    selection = KSelection([2, 3, 4], heldout, heldout - 0.1, n_folds=2, fold_kind="speckle",
-                           fold_seed=0, seconds=np.ones((3, 2)))
+    selection = KSelection(
+        [2, 3, 4],
+        heldout,
+        heldout - 0.1,
+        n_folds=2,
+        fold_kind="speckle",
+        fold_seed=0,
+        seconds=np.ones((3, 2)),
+    )
     assert selection.suggested_k == selection.best_k == 4
     rows = selection.rows()
     assert [r["k"] for r in rows] == [2, 3, 4] and rows[2]["suggested"]
@@ -130,15 +146,23 @@ def test_selection_rows_and_edge_warning():
         warn_at_edge(selection)
 
 
-@pytest.mark.parametrize("text, expected", [("2..8", tuple(range(2, 9))), ("3", (3,)),
-                                            ("2-4", (2, 3, 4)), ("5,2,3", (2, 3, 5))])
+@pytest.mark.parametrize(
+    "text, expected", [("2..8", tuple(range(2, 9))), ("3", (3,)), ("2-4", (2, 3, 4)), ("5,2,3", (2, 3, 5))]
+)
 def test_k_ranges(text, expected):
     assert parse_k_range(text) == expected
 
 
-@pytest.mark.parametrize("text, fragment", [("8..2", "runs backwards"), ("a..b", "whole numbers"),
-                                            ("0..3", "starts below 1"), ("", "names no k"),
-                                            ("1..500", "at most 100")])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("8..2", "runs backwards"),
+        ("a..b", "whole numbers"),
+        ("0..3", "starts below 1"),
+        ("", "names no k"),
+        ("1..500", "at most 100"),
+    ],
+)
 def test_bad_k_ranges(text, fragment):
     with pytest.raises(ValueError, match=fragment):
         parse_k_range(text)
@@ -149,8 +173,7 @@ def test_select_k_finds_two_phases_of_a_small_simulation():
     rng = np.random.default_rng(0)
     n_channels = 60
     channels = np.arange(n_channels)
-    spectra = np.stack([np.exp(-0.5 * ((channels - centre) / 3.0) ** 2) + 0.05
-                        for centre in (15, 40)])
+    spectra = np.stack([np.exp(-0.5 * ((channels - centre) / 3.0) ** 2) + 0.05 for centre in (15, 40)])
     ny = nx = 12
     abundance = np.zeros((2, ny * nx))
     abundance[0] = np.repeat(np.linspace(0, 1, nx)[None, :], ny, axis=0).ravel()

@@ -23,8 +23,9 @@ def fit_with_error_bars(dose, seed=0):
         warnings.simplefilter("ignore")
         estimator.fit(X)
     description = describe_phases(estimator.G_, estimator.W_, estimator.H_, model)
-    uncertainty = bootstrap_uncertainty(estimator, model, description.detected, n_draws=8,
-                                        n_iterations=15, seed=seed)
+    uncertainty = bootstrap_uncertainty(
+        estimator, model, description.detected, n_draws=8, n_iterations=15, seed=seed
+    )
     return description, uncertainty, estimator.H_
 
 
@@ -58,7 +59,14 @@ def test_bootstrap_needs_two_draws():
         bootstrap_uncertainty(None, n_draws=1)
 
 
-@pytest.mark.parametrize("value, sd, text", [(50.12, 0.61, "50.1 ± 0.6"), (8.089, 0.035, "8.09 ± 0.04"),
-                                             (float("nan"), 0.1, "-"), (3.0, None, "3.0")])
+@pytest.mark.parametrize(
+    "value, sd, text",
+    [
+        (50.12, 0.61, "50.1 ± 0.6"),
+        (8.089, 0.035, "8.09 ± 0.04"),
+        (float("nan"), 0.1, "-"),
+        (3.0, None, "3.0"),
+    ],
+)
 def test_format(value, sd, text):
     assert format_value(value, sd) == text

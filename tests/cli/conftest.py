@@ -1,9 +1,8 @@
 import shutil
 
 import pytest
-from click.testing import CliRunner
-
 from cli_helpers import write_small_simulation
+from click.testing import CliRunner
 
 
 @pytest.fixture(scope="session")

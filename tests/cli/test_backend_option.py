@@ -33,7 +33,8 @@ def test_info_lists_the_backends(runner):
     assert "available (numpy/scipy" in listed["reference"]
     for name, ok, detail in availability():
         assert listed[name].split(":", 1)[1].strip() == (
-            f"{'available' if ok else 'not available'} ({detail})")
+            f"{'available' if ok else 'not available'} ({detail})"
+        )
     if not {name: ok for name, ok, _ in availability()}["cuda"]:
         assert "not available (" in listed["cuda"]
 
@@ -49,8 +50,24 @@ def test_array_api_backend_gives_the_reference_fit(runner, small_image):
     fits = {}
     for backend in ("reference", "array-api"):
         out = image.parent / backend
-        result = runner.invoke(cli, ["decompose", str(image), "-k", "3", "--max-iter", "10",
-                                     "--tol", "0", "-q", "-o", str(out), "--backend", backend])
+        result = runner.invoke(
+            cli,
+            [
+                "decompose",
+                str(image),
+                "-k",
+                "3",
+                "--max-iter",
+                "10",
+                "--tol",
+                "0",
+                "-q",
+                "-o",
+                str(out),
+                "--backend",
+                backend,
+            ],
+        )
         assert result.exit_code == 0, result.output
         saved = out / f"{image.stem}.h5"
         with h5py.File(saved, "r") as handle:

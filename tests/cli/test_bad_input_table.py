@@ -8,10 +8,9 @@ written, and most before the input file is read.
 
 import numpy as np
 import pytest
+from cli_helpers import write_hspy
 
 from espm_cli.cli.main import cli
-
-from cli_helpers import write_hspy
 
 FAST = ["--max-iter", "3", "-q"]
 
@@ -55,19 +54,40 @@ COMMAND_LINE = [
     ("l1-nan", ["--l1", "nan"], 2, "must be a finite number"),
     ("learning-rate-zero", ["--learning-rate", "0"], 2, "must be > 0"),
     ("method-bad", ["--method", "pca"], 2, "must be one of smooth-nmf, semi-nmf"),
-    ("semi-nmf-adagrad", ["--method", "semi-nmf", "--solver", "adagrad"], 2,
-     "semi-nmf takes solver mu or pgd"),
-    ("semi-nmf-mu-weight", ["--method", "semi-nmf", "--mu", "0.1"], 2,
-     "applies to method smooth-nmf only"),
-    ("scheduler-no-scheme", ["--scheduler", "localhost:8786"], 2, "must be a scheduler address such as tcp://HOST:PORT"),
+    (
+        "semi-nmf-adagrad",
+        ["--method", "semi-nmf", "--solver", "adagrad"],
+        2,
+        "semi-nmf takes solver mu or pgd",
+    ),
+    ("semi-nmf-mu-weight", ["--method", "semi-nmf", "--mu", "0.1"], 2, "applies to method smooth-nmf only"),
+    (
+        "scheduler-no-scheme",
+        ["--scheduler", "localhost:8786"],
+        2,
+        "must be a scheduler address such as tcp://HOST:PORT",
+    ),
     ("workers-zero", ["--workers", "0"], 2, "must be >= 1 and <= 1024, got 0"),
-    ("scheduler-and-workers", ["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"], 2, "exclude each other"),
+    (
+        "scheduler-and-workers",
+        ["--scheduler", "tcp://127.0.0.1:8786", "--workers", "2"],
+        2,
+        "exclude each other",
+    ),
     ("unknown-element", ["--elements", "Fe,Xx"], 1, "'Xx'"),
     ("element-without-line", ["--elements", "O,Fe", "--energy-range", "3", "8"], 1, "'O' has no X-ray line"),
-    ("backend-unknown", ["--backend", "opencl"], 2,
-     "must be one of auto, numba, reference, cuda, cupy, torch, array-api, got 'opencl'"),
-    ("backend-loss-not-served", ["--backend", "numba", "--beta-loss", "1.5"], 1,
-     "backend='numba' does not serve beta_loss=1.5;"),
+    (
+        "backend-unknown",
+        ["--backend", "opencl"],
+        2,
+        "must be one of auto, numba, reference, cuda, cupy, torch, array-api, got 'opencl'",
+    ),
+    (
+        "backend-loss-not-served",
+        ["--backend", "numba", "--beta-loss", "1.5"],
+        1,
+        "backend='numba' does not serve beta_loss=1.5;",
+    ),
 ]
 
 
@@ -78,8 +98,9 @@ def _cuda_here():
 
 
 if not _cuda_here():  # on a machine without a GPU (CI): one line, exit 1, nothing written
-    COMMAND_LINE.append(("backend-cuda-without-gpu", ["--backend", "cuda"], 1,
-                         "backend='cuda' is not available here"))
+    COMMAND_LINE.append(
+        ("backend-cuda-without-gpu", ["--backend", "cuda"], 1, "backend='cuda' is not available here")
+    )
 
 # (id, --config YAML text, exit code, fragment)
 CONFIG = [
@@ -118,30 +139,77 @@ CONFIG = [
 
 # (id, study YAML text (the image is small.hspy), extra batch arguments, exit code, fragment)
 STUDIES = [
-    ("defaults-max-iter-list", "defaults: {max_iter: [5, 10]}\nruns:\n  - file: small.hspy\n", [], 2,
-     "'max_iter' in study.yaml defaults: must be a whole number, got a list"),
-    ("run-k-true", "runs:\n  - file: small.hspy\n    n_components: true\n", [], 2,
-     "must be a whole number, got true"),
-    ("sweep-k-float", "runs:\n  - file: small.hspy\nsweep:\n  n_components: [2, 2.5]\n", [], 2,
-     "must be a whole number, got 2.5"),
-    ("sweep-nan", "runs:\n  - file: small.hspy\nsweep:\n  lambda_L: [0, .nan]\n", [], 2,
-     "must be a finite number"),
+    (
+        "defaults-max-iter-list",
+        "defaults: {max_iter: [5, 10]}\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "'max_iter' in study.yaml defaults: must be a whole number, got a list",
+    ),
+    (
+        "run-k-true",
+        "runs:\n  - file: small.hspy\n    n_components: true\n",
+        [],
+        2,
+        "must be a whole number, got true",
+    ),
+    (
+        "sweep-k-float",
+        "runs:\n  - file: small.hspy\nsweep:\n  n_components: [2, 2.5]\n",
+        [],
+        2,
+        "must be a whole number, got 2.5",
+    ),
+    (
+        "sweep-nan",
+        "runs:\n  - file: small.hspy\nsweep:\n  lambda_L: [0, .nan]\n",
+        [],
+        2,
+        "must be a finite number",
+    ),
     ("name-parent-path", "runs:\n  - file: small.hspy\n    name: ../../x\n", [], 2, "not a path"),
     ("name-absolute", "runs:\n  - file: small.hspy\n    name: /tmp/x\n", [], 2, "not a path"),
     ("name-hidden", "runs:\n  - file: small.hspy\n    name: .x\n", [], 2, "not a path"),
     ("name-list", "runs:\n  - file: small.hspy\n    name: [a]\n", [], 2, "name must be a plain name"),
     ("file-number", "runs:\n  - file: 3\n", [], 2, "file must be a path, got 3"),
     ("run-not-mapping", "runs:\n  - small.hspy\n", [], 2, "must be a mapping"),
-    ("output-dir-number", "output_dir: 5\nruns:\n  - file: small.hspy\n", [], 2, "output_dir in study.yaml must be a folder path"),
-    ("bad-run-after-good-ones", "runs:\n  - file: small.hspy\n  - file: small.hspy\n    name: b\n"
-     "  - file: small.hspy\n    name: c\n    max_iter: 0\n", [], 2, "must be >= 1"),
-    ("missing-file-after-good-ones", "runs:\n  - file: small.hspy\n  - file: gone.hspy\n", [], 2,
-     "run gone: file"),
-    ("sweep-over-1000", "runs:\n  - file: small.hspy\nsweep:\n  seed: [" + ", ".join(map(str, range(1001)))
-     + "]\n", [], 2, "expands to 1001 runs, more than 1000; pass --yes"),
+    (
+        "output-dir-number",
+        "output_dir: 5\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "output_dir in study.yaml must be a folder path",
+    ),
+    (
+        "bad-run-after-good-ones",
+        "runs:\n  - file: small.hspy\n  - file: small.hspy\n    name: b\n"
+        "  - file: small.hspy\n    name: c\n    max_iter: 0\n",
+        [],
+        2,
+        "must be >= 1",
+    ),
+    (
+        "missing-file-after-good-ones",
+        "runs:\n  - file: small.hspy\n  - file: gone.hspy\n",
+        [],
+        2,
+        "run gone: file",
+    ),
+    (
+        "sweep-over-1000",
+        "runs:\n  - file: small.hspy\nsweep:\n  seed: [" + ", ".join(map(str, range(1001))) + "]\n",
+        [],
+        2,
+        "expands to 1001 runs, more than 1000; pass --yes",
+    ),
     ("jobs-zero", "runs:\n  - file: small.hspy\n", ["--jobs", "0"], 2, "'--jobs'"),
-    ("select-k-not-bool", "select_k: 3\nruns:\n  - file: small.hspy\n", [], 2,
-     "select_k in study.yaml must be true or false, got 3"),
+    (
+        "select-k-not-bool",
+        "select_k: 3\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "select_k in study.yaml must be true or false, got 3",
+    ),
 ]
 
 # (id, select-k arguments after FILE, exit code, fragment)
@@ -173,8 +241,9 @@ def check_refused(result, exit_code, fragment, folder, before):
     assert files_under(folder) == before, "something was left behind"
 
 
-@pytest.mark.parametrize("args, exit_code, fragment", [row[1:] for row in COMMAND_LINE],
-                         ids=[row[0] for row in COMMAND_LINE])
+@pytest.mark.parametrize(
+    "args, exit_code, fragment", [row[1:] for row in COMMAND_LINE], ids=[row[0] for row in COMMAND_LINE]
+)
 def test_bad_command_line(runner, small_image, args, exit_code, fragment):
     image, _ = small_image
     before = files_under(image.parent)
@@ -183,8 +252,9 @@ def test_bad_command_line(runner, small_image, args, exit_code, fragment):
     check_refused(result, exit_code, fragment, image.parent, before)
 
 
-@pytest.mark.parametrize("args, exit_code, fragment", [row[1:] for row in SELECT_K],
-                         ids=[row[0] for row in SELECT_K])
+@pytest.mark.parametrize(
+    "args, exit_code, fragment", [row[1:] for row in SELECT_K], ids=[row[0] for row in SELECT_K]
+)
 def test_bad_select_k(runner, small_image, args, exit_code, fragment):
     image, _ = small_image
     before = files_under(image.parent)
@@ -192,8 +262,9 @@ def test_bad_select_k(runner, small_image, args, exit_code, fragment):
     check_refused(result, exit_code, fragment, image.parent, before)
 
 
-@pytest.mark.parametrize("text, exit_code, fragment", [row[1:] for row in CONFIG],
-                         ids=[row[0] for row in CONFIG])
+@pytest.mark.parametrize(
+    "text, exit_code, fragment", [row[1:] for row in CONFIG], ids=[row[0] for row in CONFIG]
+)
 def test_bad_config_file(runner, small_image, text, exit_code, fragment):
     image, _ = small_image
     config = image.parent / "run.yaml"
@@ -203,8 +274,9 @@ def test_bad_config_file(runner, small_image, text, exit_code, fragment):
     check_refused(result, exit_code, fragment, image.parent, before)
 
 
-@pytest.mark.parametrize("text, extra, exit_code, fragment", [row[1:] for row in STUDIES],
-                         ids=[row[0] for row in STUDIES])
+@pytest.mark.parametrize(
+    "text, extra, exit_code, fragment", [row[1:] for row in STUDIES], ids=[row[0] for row in STUDIES]
+)
 def test_bad_study(runner, small_image, text, extra, exit_code, fragment):
     image, _ = small_image
     study = image.parent / "study.yaml"
@@ -254,14 +326,25 @@ def other_truth(folder):
 INPUTS = [
     ("truncated-bcf", damaged_bcf, 1, "the file is truncated: 1512 bytes where its header promises 332056"),
     ("text-file", text_file, 1, "cannot read notes.txt as a spectrum image (not a valid .txt file"),
-    ("line-scan-k-too-large", line_scan, 2, "larger than the 64 pixels of the image (a line scan of 64 pixels"),
+    (
+        "line-scan-k-too-large",
+        line_scan,
+        2,
+        "larger than the 64 pixels of the image (a line scan of 64 pixels",
+    ),
     ("truth-not-a-result", not_a_result, 1, "is not an espm result or truth file (not an HDF5 file)"),
-    ("truth-of-another-image", other_truth, 1, "is for an image of 8 x 12 pixels, but small.hspy has 16 x 16"),
+    (
+        "truth-of-another-image",
+        other_truth,
+        1,
+        "is for an image of 8 x 12 pixels, but small.hspy has 16 x 16",
+    ),
 ]
 
 
-@pytest.mark.parametrize("build, exit_code, fragment", [row[1:] for row in INPUTS],
-                         ids=[row[0] for row in INPUTS])
+@pytest.mark.parametrize(
+    "build, exit_code, fragment", [row[1:] for row in INPUTS], ids=[row[0] for row in INPUTS]
+)
 def test_bad_input_files(runner, small_image, build, exit_code, fragment):
     image, _ = small_image
     made = build(image.parent)

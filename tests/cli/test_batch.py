@@ -12,7 +12,8 @@ def write_study(path, image, extra_runs="", sweep="sweep:\n  n_components: [2, 3
         "output_dir: results\n"
         "defaults:\n  max_iter: 5\n  lambda-L: 0.0\n"
         f"runs:\n  - file: {image.name}\n    name: small\n{extra_runs}"
-        f"{sweep}")
+        f"{sweep}"
+    )
     return path
 
 
@@ -65,17 +66,20 @@ def test_parallel_jobs(runner, small_image):
     assert [r["status"] for r in read_summary(image.parent / "results")] == ["done", "done"]
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ("runs:\n  - file: small.hspy\n    lamda_L: 1\n", "unknown key 'lamda_L'"),
-    ("defaults: {k: 3}\nruns:\n  - file: small.hspy\n", "unknown key 'k'"),
-    ("run:\n  - file: small.hspy\n", "unknown key 'run'"),
-    ("defaults: {}\n", "needs a 'runs:' list"),
-    ("runs:\n  - name: x\n", "has no 'file:'"),
-    ("runs:\n  - file: small.hspy\nsweep:\n  mu: 0.5\n", "must be a non-empty list"),
-    ("runs:\n  - file: small.hspy\n    max_iter: -3\n", "'max_iter' in study.yaml runs[0]"),
-    ("runs:\n  - file: missing.hspy\n", "does not exist"),
-    ("runs:\n  - file: small.hspy\n   bad indent: [\n", "YAML syntax error in study.yaml at line"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("runs:\n  - file: small.hspy\n    lamda_L: 1\n", "unknown key 'lamda_L'"),
+        ("defaults: {k: 3}\nruns:\n  - file: small.hspy\n", "unknown key 'k'"),
+        ("run:\n  - file: small.hspy\n", "unknown key 'run'"),
+        ("defaults: {}\n", "needs a 'runs:' list"),
+        ("runs:\n  - name: x\n", "has no 'file:'"),
+        ("runs:\n  - file: small.hspy\nsweep:\n  mu: 0.5\n", "must be a non-empty list"),
+        ("runs:\n  - file: small.hspy\n    max_iter: -3\n", "'max_iter' in study.yaml runs[0]"),
+        ("runs:\n  - file: missing.hspy\n", "does not exist"),
+        ("runs:\n  - file: small.hspy\n   bad indent: [\n", "YAML syntax error in study.yaml at line"),
+    ],
+)
 def test_bad_study_files(runner, small_image, text, fragment):
     image, _ = small_image
     study = image.parent / "study.yaml"
@@ -96,14 +100,17 @@ def test_ctrl_c_in_a_study_then_resume(runner, small_image, monkeypatch):
         pytest.skip("SmoothNMF has no per-iteration callback")
     image, _ = small_image
     study = image.parent / "study.yaml"
-    study.write_text("output_dir: results\ndefaults:\n  max_iter: 30\n  tol: 0\n"
-                     f"runs:\n  - file: {image.name}\n    name: s\nsweep:\n  n_components: [2, 3, 4]\n")
+    study.write_text(
+        "output_dir: results\ndefaults:\n  max_iter: 30\n  tol: 0\n"
+        f"runs:\n  - file: {image.name}\n    name: s\nsweep:\n  n_components: [2, 3, 4]\n"
+    )
     original_fit = pipeline.fit
 
     def ctrl_c_in_the_second_run(image, model, config, progress=None, should_stop=None):
         def progress_then_ctrl_c(n_iter, losses_row):
             if config["n_components"] == 3 and n_iter == 3:
                 os.kill(os.getpid(), signal.SIGINT)
+
         return original_fit(image, model, config, progress_then_ctrl_c, should_stop)
 
     monkeypatch.setattr(pipeline, "fit", ctrl_c_in_the_second_run)

@@ -15,8 +15,10 @@ FAST = ["--max-iter", "30", "-q"]
 
 
 def test_help_does_not_import_the_library():
-    code = ("import sys, espm_cli.cli.main; "
-            "print(sorted(m for m in ('numpy', 'hyperspy', 'matplotlib', 'h5py', 'scipy') if m in sys.modules))")
+    code = (
+        "import sys, espm_cli.cli.main; "
+        "print(sorted(m for m in ('numpy', 'hyperspy', 'matplotlib', 'h5py', 'scipy') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -27,8 +29,17 @@ def test_decompose_writes_all_files_and_prints_summary(runner, small_image):
     assert result.exit_code == 0, result.output
     folder = image.parent / "small_espm"
     names = sorted(p.name for p in folder.iterdir())
-    assert names == sorted(["small.h5", "maps.png", "spectra.png", "composition.png",
-                            "convergence.png", "composition.csv", "run.yaml"])
+    assert names == sorted(
+        [
+            "small.h5",
+            "maps.png",
+            "spectra.png",
+            "composition.png",
+            "convergence.png",
+            "composition.csv",
+            "run.yaml",
+        ]
+    )
     out = result.stdout
     assert "3 phases" in out and "composition (at.%" in out and "compared with the truth" in out
     assert str(folder) in out
@@ -63,18 +74,20 @@ def test_existing_result_needs_overwrite(runner, small_image):
 def test_config_fills_defaults_and_command_line_overrides(runner, small_image, tmp_path):
     image, _ = small_image
     config = tmp_path / "run.yaml"
-    config.write_text(f"file: {image.name}\nn_components: 2\nlambda-L: 0.5\nmax_iter: 20\n"
-                      "output_dir: out\nsimplex: none\n")
+    config.write_text(
+        f"file: {image.name}\nn_components: 2\nlambda-L: 0.5\nmax_iter: 20\noutput_dir: out\nsimplex: none\n"
+    )
     result = runner.invoke(cli, ["decompose", "--config", str(config), "-k", "3", "-q"])
     assert result.exit_code == 0, result.output
     saved = read_result(tmp_path / "out" / "small.h5")
-    assert saved.n_components == 3            # the command line won
-    assert saved.config["lambda_L"] == 0.5     # lambda-L accepted as lambda_L
+    assert saved.n_components == 3  # the command line won
+    assert saved.config["lambda_L"] == 0.5  # lambda-L accepted as lambda_L
     assert saved.config["simplex"] == "none"
     assert saved.estimator_params["simplex"] is None
     # run.yaml reproduces the run
-    rerun = runner.invoke(cli, ["decompose", "--config", str(tmp_path / "out" / "run.yaml"),
-                                "--overwrite", "-q"])
+    rerun = runner.invoke(
+        cli, ["decompose", "--config", str(tmp_path / "out" / "run.yaml"), "--overwrite", "-q"]
+    )
     assert rerun.exit_code == 0, rerun.output
     again = read_result(tmp_path / "out" / "small.h5")
     np.testing.assert_allclose(again.W, saved.W)
@@ -82,9 +95,27 @@ def test_config_fills_defaults_and_command_line_overrides(runner, small_image, t
 
 def test_no_physics_bin_crop_energy_range(runner, small_image):
     image, _ = small_image
-    result = runner.invoke(cli, ["decompose", str(image), "--no-physics", "-k", "2", "--bin", "2",
-                                 "--crop", "0", "0", "12", "10", "--energy-range", "0.2", "8",
-                                 *FAST])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(image),
+            "--no-physics",
+            "-k",
+            "2",
+            "--bin",
+            "2",
+            "--crop",
+            "0",
+            "0",
+            "12",
+            "10",
+            "--energy-range",
+            "0.2",
+            "8",
+            *FAST,
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(image.parent / "small_espm" / "small.h5")
     assert saved.maps.shape == (2, 5, 6)
@@ -106,8 +137,9 @@ def test_info_lists_found_and_missing_metadata(runner, small_image):
 def test_simulate_command_is_deterministic(runner, tmp_path):
     args = ["--size", "8", "10", "--channels", "256", "--channel-width", "0.04", "--seed", "5"]
     first = runner.invoke(cli, ["simulate", str(tmp_path / "a.hspy"), *args])
-    second = runner.invoke(cli, ["simulate", str(tmp_path / "b.hspy"), *args,
-                                 "--phase", "Fe=50,Pt=50", "--phase", "Ti=33,O=67"])
+    second = runner.invoke(
+        cli, ["simulate", str(tmp_path / "b.hspy"), *args, "--phase", "Fe=50,Pt=50", "--phase", "Ti=33,O=67"]
+    )
     again = runner.invoke(cli, ["simulate", str(tmp_path / "c.hspy"), *args])
     assert first.exit_code == second.exit_code == again.exit_code == 0, first.output + second.output
     a, c = read_result(tmp_path / "a_truth.h5"), read_result(tmp_path / "c_truth.h5")

@@ -6,8 +6,8 @@ import signal
 
 import pytest
 
-from espm_cli.cli import decompose as decompose_module
 from espm_cli.analysis import run as pipeline
+from espm_cli.cli import decompose as decompose_module
 from espm_cli.cli.main import cli
 from espm_cli.io import read_result
 
@@ -21,6 +21,7 @@ def test_ctrl_c_stops_after_the_iteration_and_writes(runner, small_image, monkey
         def progress_then_ctrl_c(n_iter, losses_row):
             if n_iter == 13:
                 os.kill(os.getpid(), signal.SIGINT)
+
         return original_fit(image, model, config, progress_then_ctrl_c, should_stop)
 
     monkeypatch.setattr(pipeline, "fit", fit_interrupted_at_13)

@@ -28,8 +28,9 @@ TIMEOUT = 60
 
 
 def start(args, cwd):
-    return subprocess.Popen([*ESPM, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [*ESPM, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def wait_for_lines(process, fragment, count=1, timeout=TIMEOUT):
@@ -45,8 +46,9 @@ def wait_for_lines(process, fragment, count=1, timeout=TIMEOUT):
 
 
 def no_temporary_files(folder):
-    return [p for p in Path(folder).rglob("*") if ".part" in p.name or ".staging-" in p.name
-            or ".old-" in p.name]
+    return [
+        p for p in Path(folder).rglob("*") if ".part" in p.name or ".staging-" in p.name or ".old-" in p.name
+    ]
 
 
 def alive(pid):
@@ -89,8 +91,9 @@ def test_decompose_sigint_writes_interrupted_result_and_exits_130(runner, tmp_pa
     image = tmp_path / "small.hspy"
     shutil.copy(SAMPLE, image)
     out = image.parent / "out"
-    process = start(["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0",
-                     "-o", str(out)], image.parent)
+    process = start(
+        ["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0", "-o", str(out)], image.parent
+    )
     try:
         wait_for_lines(process, "fitting 3 phases")
         # a second writer into the same folder is refused at once, with one line
@@ -113,8 +116,9 @@ def test_decompose_sigint_writes_interrupted_result_and_exits_130(runner, tmp_pa
 def test_decompose_sigkill_then_rerun(runner, small_image):
     image, _ = small_image
     out = image.parent / "out"
-    process = start(["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0",
-                     "-o", str(out)], image.parent)
+    process = start(
+        ["-v", "decompose", str(image), "--max-iter", "1000000", "--tol", "0", "-o", str(out)], image.parent
+    )
     try:
         wait_for_lines(process, "loaded small.hspy")
         time.sleep(random.uniform(0.0, 0.5))
@@ -122,8 +126,9 @@ def test_decompose_sigkill_then_rerun(runner, small_image):
         process.kill()
         process.communicate(timeout=TIMEOUT)
     (out / ".small.abc123.part.h5").write_bytes(b"half a file")  # as a kill mid-write leaves
-    rerun = runner.invoke(cli, ["decompose", str(image), "--max-iter", "3", "-o", str(out),
-                                "--overwrite", "-q"])
+    rerun = runner.invoke(
+        cli, ["decompose", str(image), "--max-iter", "3", "-o", str(out), "--overwrite", "-q"]
+    )
     assert rerun.exit_code == 0, rerun.output  # the dead writer's lock went with it
     assert no_temporary_files(out) == []
     assert read_result(out / "small.h5").n_iter == 3
@@ -131,9 +136,11 @@ def test_decompose_sigkill_then_rerun(runner, small_image):
 
 def write_long_study(folder, image, max_iter=1000000):
     path = folder / "study.yaml"
-    path.write_text(f"output_dir: results\ndefaults:\n  max_iter: {max_iter}\n  tol: 0\n"
-                    f"runs:\n  - file: {image.name}\n    name: s\n"
-                    "sweep:\n  n_components: [2, 3, 4]\n")
+    path.write_text(
+        f"output_dir: results\ndefaults:\n  max_iter: {max_iter}\n  tol: 0\n"
+        f"runs:\n  - file: {image.name}\n    name: s\n"
+        "sweep:\n  n_components: [2, 3, 4]\n"
+    )
     return path
 
 
@@ -209,4 +216,6 @@ def test_second_writer_is_refused_and_leaves_nothing(runner, small_image):
         refused = runner.invoke(cli, ["batch", str(study_file)])
         assert refused.exit_code == 1 and "being written by another espm run" in refused.output
     assert not out.exists()  # the lock's folder was made for it and is empty: removed
-    assert runner.invoke(cli, ["decompose", str(image), "-o", str(out), "--max-iter", "3", "-q"]).exit_code == 0
+    assert (
+        runner.invoke(cli, ["decompose", str(image), "-o", str(out), "--max-iter", "3", "-q"]).exit_code == 0
+    )

@@ -16,8 +16,7 @@ def test_lazy_decompose_gives_the_in_memory_result(runner, small_image, tmp_path
     results = []
     for flags in ([], ["--lazy"]):
         folder = tmp_path / ("lazy" if flags else "eager")
-        outcome = runner.invoke(cli, ["decompose", str(image), "-o", str(folder), *FAST,
-                                      *extra, *flags])
+        outcome = runner.invoke(cli, ["decompose", str(image), "-o", str(folder), *FAST, *extra, *flags])
         assert outcome.exit_code == 0, outcome.output
         results.append(read_result(folder / "small.h5"))
     eager, lazy = results
@@ -33,7 +32,8 @@ def test_lazy_image_holds_a_dask_array_and_the_same_totals(small_image):
     lazy = load_spectrum_image(image, bin_factor=2, energy_range=(1.0, 4.0), lazy=True)
     assert lazy.is_lazy and not eager.is_lazy
     assert lazy.counts.shape == eager.counts.shape and lazy.shape_2d == eager.shape_2d
-    np.testing.assert_array_equal(np.asarray(lazy.counts), eager.counts.toarray()
-                                  if eager.is_sparse else eager.counts)
+    np.testing.assert_array_equal(
+        np.asarray(lazy.counts), eager.counts.toarray() if eager.is_sparse else eager.counts
+    )
     assert lazy.nnz == eager.nnz and lazy.total_counts == eager.total_counts
     np.testing.assert_allclose(lazy.counts_per_pixel(), eager.counts_per_pixel())

@@ -12,8 +12,9 @@ from espm_cli.io import read_result
 
 def _decompose(runner, image, *extra):
     out = image.parent / "out"
-    result = runner.invoke(cli, ["decompose", str(image), "-k", "3", "--max-iter", "15", "-o",
-                                 str(out), "--overwrite", *extra])
+    result = runner.invoke(
+        cli, ["decompose", str(image), "-k", "3", "--max-iter", "15", "-o", str(out), "--overwrite", *extra]
+    )
     return result, out / f"{image.stem}.h5"
 
 
@@ -24,8 +25,19 @@ def _fitted(path):
 
 def test_beta_loss_normalize_and_mask_energy_are_recorded(runner, small_image):
     image, _ = small_image
-    result, saved = _decompose(runner, image, "--beta-loss", "frobenius", "--normalize",
-                               "--mask-energy", "1.6", "1.9", "--mask-energy", "6.2", "6.5")
+    result, saved = _decompose(
+        runner,
+        image,
+        "--beta-loss",
+        "frobenius",
+        "--normalize",
+        "--mask-energy",
+        "1.6",
+        "1.9",
+        "--mask-energy",
+        "6.2",
+        "6.5",
+    )
     assert result.exit_code == 0, result.output
     params = _fitted(saved)
     assert params["beta_loss"] == "frobenius" and params["normalize"] is True
@@ -47,12 +59,15 @@ def test_defaults_are_the_poisson_fit_of_the_raw_counts(runner, small_image):
     assert len(fitted["init_objectives"]) == 1 and fitted["best_init"] == 0
 
 
-@pytest.mark.parametrize("extra, code, message", [
-    (["--beta-loss", "poisson"], 2, "'--beta-loss': must be one of kullback-leibler"),
-    (["--beta-loss", "nan"], 2, "'--beta-loss': must be one of"),
-    (["--mask-energy", "2", "1"], 2, "'--mask-energy': must be LOW < HIGH"),
-    (["--mask-energy", "0", "99"], 1, "--mask-energy leaves none of the"),
-])
+@pytest.mark.parametrize(
+    "extra, code, message",
+    [
+        (["--beta-loss", "poisson"], 2, "'--beta-loss': must be one of kullback-leibler"),
+        (["--beta-loss", "nan"], 2, "'--beta-loss': must be one of"),
+        (["--mask-energy", "2", "1"], 2, "'--mask-energy': must be LOW < HIGH"),
+        (["--mask-energy", "0", "99"], 1, "--mask-energy leaves none of the"),
+    ],
+)
 def test_bad_loss_and_mask_values(runner, small_image, extra, code, message):
     image, _ = small_image
     result, saved = _decompose(runner, image, *extra)

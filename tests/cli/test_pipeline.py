@@ -1,6 +1,5 @@
 """The run pipeline shared by decompose and batch (no click)."""
 
-import numpy as np
 import pytest
 
 from espm_cli.cli import pipeline
@@ -10,8 +9,10 @@ from espm_cli.io import load_spectrum_image
 def test_config_hash_ignores_presentation_and_follows_the_fit():
     base = {"file": "/data/a.hspy", "n_components": 3}
     reference = pipeline.config_hash(base, "0" * 64)
-    assert pipeline.config_hash({**base, "output_dir": "/x", "overwrite": True,
-                                 "log_spectra": True}, "0" * 64) == reference
+    assert (
+        pipeline.config_hash({**base, "output_dir": "/x", "overwrite": True, "log_spectra": True}, "0" * 64)
+        == reference
+    )
     assert pipeline.config_hash({**base, "n_components": 3, "lambda_L": 0.0}, "0" * 64) == reference
     assert pipeline.config_hash({**base, "lambda_L": 1.0}, "0" * 64) != reference
     assert pipeline.config_hash(base, "1" * 64) != reference
@@ -40,7 +41,7 @@ def test_physics_window_cuts_zero_peak_and_above_beam(small_image):
     assert energy[-1] > 5.0 - 0.02
     assert (window.start, window.stop) == (10, 10 + model.G.shape[0])
     mask = window.signal_mask()
-    assert mask.sum() == image.n_channels - model.G.shape[0] and not mask[10:window.stop].any()
+    assert mask.sum() == image.n_channels - model.G.shape[0] and not mask[10 : window.stop].any()
     # given an explicit range, or without physics, nothing is cut
     assert choose_fit_window(axis, acquisition, physics=False)[0].is_whole_axis
     explicit, _ = choose_fit_window(axis, acquisition, cut_low=False)
@@ -48,8 +49,9 @@ def test_physics_window_cuts_zero_peak_and_above_beam(small_image):
 
 
 def test_run_decomposition_returns_the_outcome(small_image, tmp_path):
-    outcome = pipeline.run_decomposition({"file": str(small_image[0]), "max_iter": 10,
-                                          "output_dir": str(tmp_path / "out"), "n_components": 2})
+    outcome = pipeline.run_decomposition(
+        {"file": str(small_image[0]), "max_iter": 10, "output_dir": str(tmp_path / "out"), "n_components": 2}
+    )
     assert outcome.output_dir == tmp_path / "out"
     assert [p.name for p in outcome.files][:2] == ["small.h5", "maps.png"]
     result = outcome.result

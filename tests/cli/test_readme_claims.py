@@ -29,8 +29,9 @@ def without_seconds(lines):
 
 
 def test_demo_output_is_the_readme_s(runner, tmp_path):
-    result = runner.invoke(cli, ["decompose", "--config", str(ROOT / "configs" / "run.yaml"),
-                                 "-o", str(tmp_path), "-q"])
+    result = runner.invoke(
+        cli, ["decompose", "--config", str(ROOT / "configs" / "run.yaml"), "-o", str(tmp_path), "-q"]
+    )
     assert result.exit_code == 0, result.output
     out = result.stdout.rstrip("\n").splitlines()
     summary = readme_block("sample.hspy: 64 x 64 pixels")
@@ -38,7 +39,7 @@ def test_demo_output_is_the_readme_s(runner, tmp_path):
     assert without_seconds(out[:results_at]) == without_seconds(summary[:results_at])
     assert out[results_at + 1] == summary[results_at + 1]  # the files (the folder differs)
     truth = readme_block("compared with the truth")
-    assert out[-len(truth):] == truth
+    assert out[-len(truth) :] == truth
 
 
 def test_sample_data_is_as_described():
@@ -59,9 +60,14 @@ def test_simulate_seed_0_remakes_the_sample(runner, tmp_path):
 
     result = runner.invoke(cli, ["simulate", str(tmp_path / "sample.hspy"), "--seed", "0", "-q"])
     assert result.exit_code == 0, result.output
-    made, bundled = read_result(tmp_path / "sample_truth.h5"), read_result(ROOT / "sample_data" / "sample_truth.h5")
+    made, bundled = (
+        read_result(tmp_path / "sample_truth.h5"),
+        read_result(ROOT / "sample_data" / "sample_truth.h5"),
+    )
     np.testing.assert_array_equal(made.maps, bundled.maps)
     np.testing.assert_allclose(made.composition, bundled.composition, atol=1e-6)
-    counts = [float(hs.load(p).data.sum(dtype=np.float64))
-              for p in (tmp_path / "sample.hspy", ROOT / "sample_data" / "sample.hspy")]
+    counts = [
+        float(hs.load(p).data.sum(dtype=np.float64))
+        for p in (tmp_path / "sample.hspy", ROOT / "sample_data" / "sample.hspy")
+    ]
     assert abs(counts[0] - counts[1]) / counts[1] < 0.01  # the README says: under 1 %

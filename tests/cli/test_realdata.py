@@ -34,8 +34,20 @@ def test_info_on_every_real_file(runner, name):
 
 
 def test_decompose_bruker_tem_file(runner, tmp_path):
-    result = runner.invoke(cli, ["decompose", str(REALDATA / "test_TEM.bcf"), "-k", "2",
-                                 "--max-iter", "5", "-o", str(tmp_path), "-q"])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(REALDATA / "test_TEM.bcf"),
+            "-k",
+            "2",
+            "--max-iter",
+            "5",
+            "-o",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(tmp_path / "test_TEM.h5")
     assert saved.elements == ["Cu", "O", "Pd", "Ti"]
@@ -47,8 +59,20 @@ def test_decompose_bruker_tem_file(runner, tmp_path):
 
 
 def test_decompose_velox_emd_picks_the_spectrum_image(runner, tmp_path):
-    result = runner.invoke(cli, ["decompose", str(REALDATA / "velox_Test_SI_16x16_215kx.emd"),
-                                 "-k", "2", "--max-iter", "5", "-o", str(tmp_path), "-q"])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(REALDATA / "velox_Test_SI_16x16_215kx.emd"),
+            "-k",
+            "2",
+            "--max-iter",
+            "5",
+            "-o",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(tmp_path / "velox_Test_SI_16x16_215kx.h5")
     assert saved.maps.shape == (2, 16, 16)
@@ -56,8 +80,20 @@ def test_decompose_velox_emd_picks_the_spectrum_image(runner, tmp_path):
 
 
 def test_jeol_without_elements_is_refused_with_advice(runner, tmp_path):
-    result = runner.invoke(cli, ["decompose", str(REALDATA / "View000_0000006.pts"),
-                                 "--crop", "0", "0", "64", "64", "-o", str(tmp_path)])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(REALDATA / "View000_0000006.pts"),
+            "--crop",
+            "0",
+            "0",
+            "64",
+            "64",
+            "-o",
+            str(tmp_path),
+        ],
+    )
     assert result.exit_code == 1
     assert "lists no elements" in result.output and "--elements" in result.output
     assert list(tmp_path.iterdir()) == []
@@ -65,9 +101,24 @@ def test_jeol_without_elements_is_refused_with_advice(runner, tmp_path):
 
 def test_decompose_big_sparse_jeol_file_binned(runner, tmp_path):
     """512 x 512 x 4096 JEOL counts, read as sparse integers, binned 4 x 4, few iterations."""
-    result = runner.invoke(cli, ["decompose", str(REALDATA / "View000_0000006.pts"),
-                                 "--elements", "C,O,Si,Fe,Cu", "--bin", "4", "-k", "2",
-                                 "--max-iter", "3", "-o", str(tmp_path), "-q"])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(REALDATA / "View000_0000006.pts"),
+            "--elements",
+            "C,O,Si,Fe,Cu",
+            "--bin",
+            "4",
+            "-k",
+            "2",
+            "--max-iter",
+            "3",
+            "-o",
+            str(tmp_path),
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(tmp_path / "View000_0000006.h5")
     assert saved.maps.shape == (2, 128, 128)

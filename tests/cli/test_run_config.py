@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from espm_cli.cli.decompose import decompose
 from espm_cli.analysis.run_config import OPTIONS, ConfigError, check_value, config_hash, make_config
+from espm_cli.cli.decompose import decompose
 
 
 def another_value(option, tmp_path):
@@ -59,16 +59,29 @@ def test_hash_follows_exactly_the_options_that_change_the_result(tmp_path):
         assert (config_hash(changed, "0" * 64) != reference) == option.changes_result, option.name
 
 
-@pytest.mark.parametrize("name, value", [
-    ("max_iter", True), ("n_components", 2.7), ("n_components", [2, 3]), ("overwrite", -3),
-    ("lambda_L", float("nan")), ("mu", float("inf")), ("tol", "nan"), ("simplex", None),
-    ("elements", [1]), ("crop", [0, 0, 4]), ("energy_range", [3, 1]), ("seed", -1),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("max_iter", True),
+        ("n_components", 2.7),
+        ("n_components", [2, 3]),
+        ("overwrite", -3),
+        ("lambda_L", float("nan")),
+        ("mu", float("inf")),
+        ("tol", "nan"),
+        ("simplex", None),
+        ("elements", [1]),
+        ("crop", [0, 0, 4]),
+        ("energy_range", [3, 1]),
+        ("seed", -1),
+    ],
+)
 def test_no_silent_coercion(name, value):
     with pytest.raises(ConfigError) as error:
         check_value(name, value)
-    assert error.value.option == name and str(error.value).startswith(f"--{name.replace('_', '-')}"
-                                                                       if name != "n_components" else "--n-components")
+    assert error.value.option == name and str(error.value).startswith(
+        f"--{name.replace('_', '-')}" if name != "n_components" else "--n-components"
+    )
 
 
 def test_strings_parse_as_on_the_command_line():
@@ -84,15 +97,28 @@ def test_start_options_reach_the_solver(runner, small_image):
     image, _ = small_image
     config = image.parent / "run.yaml"
     config.write_text("init: kmeans\nn_init: 2\n")
-    result = runner.invoke(cli, ["decompose", str(image), "--config", str(config), "--max-iter", "3",
-                                 "-q", "-o", str(image.parent / "a")])
+    result = runner.invoke(
+        cli,
+        [
+            "decompose",
+            str(image),
+            "--config",
+            str(config),
+            "--max-iter",
+            "3",
+            "-q",
+            "-o",
+            str(image.parent / "a"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(image.parent / "a" / "small.h5")
     assert saved.estimator_params["init"] == "kmeans" and saved.estimator_params["n_init"] == 2
     assert saved.config["init"] == "kmeans" and saved.config["n_init"] == 2
     # the defaults: n_init None is the solver's "auto"
-    result = runner.invoke(cli, ["decompose", str(image), "--max-iter", "3", "-q", "-o",
-                                 str(image.parent / "b")])
+    result = runner.invoke(
+        cli, ["decompose", str(image), "--max-iter", "3", "-q", "-o", str(image.parent / "b")]
+    )
     assert result.exit_code == 0, result.output
     saved = read_result(image.parent / "b" / "small.h5")
     assert saved.estimator_params["init"] == "auto" and saved.estimator_params["n_init"] == "auto"
@@ -102,8 +128,10 @@ def test_the_workflow_imports_no_command_line():
     import subprocess
     import sys
 
-    code = ("import sys, espm_cli.analysis.run, espm_cli.analysis.run_config, "
-            "espm_cli.analysis.input_checks; "
-            "print(sorted(m for m in sys.modules if m == 'click' or m.startswith('espm_cli.cli')))")
+    code = (
+        "import sys, espm_cli.analysis.run, espm_cli.analysis.run_config, "
+        "espm_cli.analysis.input_checks; "
+        "print(sorted(m for m in sys.modules if m == 'click' or m.startswith('espm_cli.cli')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout

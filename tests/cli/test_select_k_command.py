@@ -3,7 +3,6 @@
 import csv
 
 import h5py
-import pytest
 
 from espm_cli.cli.main import cli
 from espm_cli.io import read_result
@@ -14,8 +13,9 @@ FAST = ["--max-iter", "4", "-q"]
 def test_select_k_writes_the_curve_and_a_result_folder_per_k(runner, small_image):
     image, _ = small_image
     out = image.parent / "sk"
-    result = runner.invoke(cli, ["select-k", str(image), "--k", "1..2", "--folds", "2", "-o", str(out),
-                                 *FAST])
+    result = runner.invoke(
+        cli, ["select-k", str(image), "--k", "1..2", "--folds", "2", "-o", str(out), *FAST]
+    )
     assert result.exit_code == 0, result.output
     assert "suggested k:" in result.stdout
     rows = list(csv.DictReader((out / "select_k.csv").open()))
@@ -29,15 +29,31 @@ def test_select_k_writes_the_curve_and_a_result_folder_per_k(runner, small_image
         assert (out / f"k{k}" / "heldout.json").is_file()
     # a rerun with the same options keeps the fits (resumable like a batch)
     before = (out / "k2" / "small.h5").stat().st_mtime_ns
-    again = runner.invoke(cli, ["select-k", str(image), "--k", "1..2", "--folds", "2", "-o", str(out),
-                                "--max-iter", "4"])
+    again = runner.invoke(
+        cli, ["select-k", str(image), "--k", "1..2", "--folds", "2", "-o", str(out), "--max-iter", "4"]
+    )
     assert again.exit_code == 0, again.output
     assert "up to date" in again.stderr
     assert (out / "k2" / "small.h5").stat().st_mtime_ns == before
     # other folds: refitted
     before = (out / "k1" / "small.h5").stat().st_mtime_ns
-    other = runner.invoke(cli, ["select-k", str(image), "--k", "1", "--folds", "2", "--fold-seed",
-                                "5", "-o", str(out), "--max-iter", "4"])
+    other = runner.invoke(
+        cli,
+        [
+            "select-k",
+            str(image),
+            "--k",
+            "1",
+            "--folds",
+            "2",
+            "--fold-seed",
+            "5",
+            "-o",
+            str(out),
+            "--max-iter",
+            "4",
+        ],
+    )
     assert other.exit_code == 0, other.output
     assert "k1: done" in other.stderr
     assert (out / "k1" / "small.h5").stat().st_mtime_ns != before
@@ -61,8 +77,10 @@ def test_decompose_uncertainty_writes_error_bars(runner, small_image):
 def test_study_with_select_k_reports_heldout_deviance(runner, small_image):
     image, _ = small_image
     study = image.parent / "study.yaml"
-    study.write_text("select_k: true\ndefaults: {max_iter: 3}\nruns:\n  - file: small.hspy\n"
-                     "sweep:\n  n_components: [1, 2]\n")
+    study.write_text(
+        "select_k: true\ndefaults: {max_iter: 3}\nruns:\n  - file: small.hspy\n"
+        "sweep:\n  n_components: [1, 2]\n"
+    )
     result = runner.invoke(cli, ["batch", str(study), "-q"])
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader((image.parent / "study_results" / "summary.csv").open()))

@@ -9,13 +9,13 @@ import pytest
 from espm_cli.cli.main import cli
 from espm_cli.io import read_result
 
-from cli_helpers import write_hspy
-
 
 def _decompose(runner, image, *extra):
     out = image.parent / "out"
-    result = runner.invoke(cli, ["decompose", str(image), "-k", "2", "--max-iter", "15", "-o",
-                                 str(out), "--overwrite", "-q", *extra])
+    result = runner.invoke(
+        cli,
+        ["decompose", str(image), "-k", "2", "--max-iter", "15", "-o", str(out), "--overwrite", "-q", *extra],
+    )
     return result, out / f"{image.stem}.h5"
 
 
@@ -30,8 +30,13 @@ def test_solver_and_l1_are_recorded(runner, small_image):
     assert result.exit_code == 0, result.output
     params = _params(saved)
     assert params["solver"] == "pgd" and params["l1"] == 0.5
-    assert read_result(saved).loss_names == ["kl_divergence", "laplacian", "log_sparsity",
-                                             "l1_sparsity", "total"]
+    assert read_result(saved).loss_names == [
+        "kl_divergence",
+        "laplacian",
+        "log_sparsity",
+        "l1_sparsity",
+        "total",
+    ]
     history = read_result(saved).loss_history[:, -1]
     assert np.all(np.diff(history) <= 1e-9 * np.abs(history[:-1]))
 
@@ -73,9 +78,11 @@ def test_signed_data_kl_refuses_naming_what_fits_them(runner, small_image):
     assert "Traceback" not in result.output and not saved.exists()
 
 
-@pytest.mark.skip(reason="known gap (issue 13 report): on a signed file the run does not "
-                  "finish in reasonable time: it stalls re-emitting caught warnings in "
-                  "analysis.run._warnings_to_log after the fit; not yet diagnosed")
+@pytest.mark.skip(
+    reason="known gap (issue 13 report): on a signed file the run does not "
+    "finish in reasonable time: it stalls re-emitting caught warnings in "
+    "analysis.run._warnings_to_log after the fit; not yet diagnosed"
+)
 def test_signed_data_with_semi_nmf_and_frobenius(runner, small_image):
     signed = _signed_copy(small_image[0])
     for extra in (["--method", "semi-nmf"], ["--beta-loss", "frobenius", "--simplex", "none"]):

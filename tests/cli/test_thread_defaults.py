@@ -26,7 +26,9 @@ def test_importing_the_library_changes_no_thread_setting(monkeypatch):
     import sys
 
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_WAIT_POLICY")}
-    code = ("import os, espm_cli.solver, espm_cli.physics; "
-            "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_WAIT_POLICY'))")
+    code = (
+        "import os, espm_cli.solver, espm_cli.physics; "
+        "print(os.environ.get('OPENBLAS_NUM_THREADS'), os.environ.get('OMP_WAIT_POLICY'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "None"]

@@ -16,8 +16,9 @@ REAL_FILES = (
 )
 
 
-def eds_signal(shape=(6, 8, 120), *, signal_type="EDS_TEM", seed=0, rate=0.5,
-               elements=("Fe", "O"), beam_energy=200.0):
+def eds_signal(
+    shape=(6, 8, 120), *, signal_type="EDS_TEM", seed=0, rate=0.5, elements=("Fe", "O"), beam_energy=200.0
+):
     """A small EDS spectrum image of Poisson counts (uint16), eager."""
     import hyperspy.api as hs
 
@@ -32,6 +33,5 @@ def eds_signal(shape=(6, 8, 120), *, signal_type="EDS_TEM", seed=0, rate=0.5,
     if elements:
         signal.metadata.set_item("Sample.elements", list(elements))
     microscope = "SEM" if "SEM" in signal_type else "TEM"
-    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.beam_energy",
-                             beam_energy)
+    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.beam_energy", beam_energy)
     return signal

@@ -12,10 +12,8 @@ import espm_cli
 def test_build_g_from_metadata_and_overrides():
     signal = eds_signal(elements=("Fe", "O"), beam_energy=200.0)
     signal.set_signal_type("EDS_espm_cli")
-    signal.metadata.set_item(
-        "Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa", 128.0)
-    signal.metadata.set_item(
-        "Acquisition_instrument.TEM.Detector.EDS.elevation_angle", 21.0)
+    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa", 128.0)
+    signal.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.elevation_angle", 21.0)
     model = signal.build_G()
     assert model.G.shape == (signal.axes_manager.signal_axes[0].size, len(model.labels))
     assert list(model.labels[:2]) == ["Fe", "O"]

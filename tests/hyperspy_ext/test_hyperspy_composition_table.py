@@ -7,8 +7,7 @@ from espm_cli.hyperspy_ext import CompositionTable
 
 
 def test_prints_one_row_per_phase():
-    table = CompositionTable.from_array(["Fe", "Pt", "O"],
-                                        [[50.0, 50.0, 0.0], [0.0, 0.0, 100.0]])
+    table = CompositionTable.from_array(["Fe", "Pt", "O"], [[50.0, 50.0, 0.0], [0.0, 0.0, 100.0]])
     lines = str(table).splitlines()
     assert lines[0].split() == ["at.%", "Fe", "Pt", "O"]
     assert set(lines[1]) <= {"-", " "}

@@ -4,7 +4,6 @@ The hyperspy paths must give the same spectra and maps as the estimator called
 directly on the same (pixels, channels) matrix with the same seed.
 """
 
-
 import matplotlib
 import numpy as np
 import pytest
@@ -24,20 +23,22 @@ def simulated_signal(signal_type="EDS_TEM", seed=1):
     """Poisson counts drawn from G W H with smooth maps of three phases."""
     import hyperspy.api as hs
 
-    template = eds_signal(shape=(*SHAPE_2D, N_CHANNELS), signal_type=signal_type,
-                          elements=("Fe", "Pt", "O"))
+    template = eds_signal(shape=(*SHAPE_2D, N_CHANNELS), signal_type=signal_type, elements=("Fe", "Pt", "O"))
     template.set_signal_type("EDS_espm_cli")
     model = template.build_G()
     rng = np.random.default_rng(seed)
     W = rng.uniform(0.5, 2.0, size=(model.G.shape[1], 3))
-    y, x = np.mgrid[0:SHAPE_2D[0], 0:SHAPE_2D[1]]
-    maps = np.stack([np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 12.0)
-                     for cx, cy in ((2, 2), (9, 3), (6, 8))]) + 0.05
+    y, x = np.mgrid[0 : SHAPE_2D[0], 0 : SHAPE_2D[1]]
+    maps = (
+        np.stack([np.exp(-((x - cx) ** 2 + (y - cy) ** 2) / 12.0) for cx, cy in ((2, 2), (9, 3), (6, 8))])
+        + 0.05
+    )
     rates = (model.G @ W @ maps.reshape(3, -1)).T * 3.0
     counts = rng.poisson(rates).reshape(*SHAPE_2D, N_CHANNELS)
     signal = hs.signals.Signal1D(counts.astype(np.float64))
-    signal.axes_manager.signal_axes[0].update_from(template.axes_manager.signal_axes[0],
-                                                   ("offset", "scale", "units", "name"))
+    signal.axes_manager.signal_axes[0].update_from(
+        template.axes_manager.signal_axes[0], ("offset", "scale", "units", "name")
+    )
     signal.metadata.set_item("Sample.elements", ["Fe", "Pt", "O"])
     if signal_type:
         signal.set_signal_type(signal_type)
@@ -59,13 +60,10 @@ def test_algorithm_eager_matches_direct_estimator(signal_type):
     reference, reference_loadings, _ = direct_fit(signal, model)
     estimator = SmoothNMF(3, G=model, shape_2d=SHAPE_2D, **SOLVER_OPTIONS)
     # exspy's EDS_TEM turns on Poisson normalisation and a vacuum mask: turn them off
-    flags = (dict(normalize_poissonian_noise=False, navigation_mask=None)
-             if signal_type == "EDS_TEM" else {})
+    flags = dict(normalize_poissonian_noise=False, navigation_mask=None) if signal_type == "EDS_TEM" else {}
     signal.decomposition(algorithm=estimator, print_info=False, **flags)
-    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T,
-                               rtol=0, atol=1e-8)
-    np.testing.assert_allclose(signal.learning_results.loadings, reference_loadings,
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.loadings, reference_loadings, rtol=0, atol=1e-8)
     maps = signal.get_decomposition_loadings()
     assert maps.axes_manager.signal_shape == SHAPE_2D[::-1]
     spectra = signal.get_decomposition_factors()
@@ -73,7 +71,10 @@ def test_algorithm_eager_matches_direct_estimator(signal_type):
     model_signal = signal.get_decomposition_model()
     np.testing.assert_allclose(
         model_signal.data.reshape(-1, N_CHANNELS),
-        reference_loadings @ reference.components_, rtol=1e-10, atol=1e-10)
+        reference_loadings @ reference.components_,
+        rtol=1e-10,
+        atol=1e-10,
+    )
     if signal_type == "":
         import matplotlib.pyplot as plt
 
@@ -89,17 +90,20 @@ def test_algorithm_lazy_matches_direct_estimator(signal_type):
     lazy = signal.as_lazy()
     lazy.data = lazy.data.rechunk((5, SHAPE_2D[1], N_CHANNELS))  # blocks of whole rows
     estimator = SmoothNMF(3, G=model, shape_2d=SHAPE_2D, **SOLVER_OPTIONS)
-    lazy.decomposition(algorithm=estimator, print_info=False,
-                       normalize_poissonian_noise=False, navigation_mask=None)
+    lazy.decomposition(
+        algorithm=estimator, print_info=False, normalize_poissonian_noise=False, navigation_mask=None
+    )
     # hyperspy gathers every block, calls fit_transform once: the same spectra
-    np.testing.assert_allclose(lazy.learning_results.factors, reference.components_.T,
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(lazy.learning_results.factors, reference.components_.T, rtol=0, atol=1e-8)
     np.testing.assert_allclose(estimator.H_, reference.H_, rtol=0, atol=1e-8)
     # ... then re-projects each block through transform() (no Laplacian across blocks)
-    projected = np.concatenate([estimator.transform(X[rows:rows + 5 * SHAPE_2D[1]])
-                                for rows in range(0, X.shape[0], 5 * SHAPE_2D[1])])
-    np.testing.assert_allclose(lazy.learning_results.loadings, projected, rtol=0,
-                               atol=1e-8)
+    projected = np.concatenate(
+        [
+            estimator.transform(X[rows : rows + 5 * SHAPE_2D[1]])
+            for rows in range(0, X.shape[0], 5 * SHAPE_2D[1])
+        ]
+    )
+    np.testing.assert_allclose(lazy.learning_results.loadings, projected, rtol=0, atol=1e-8)
 
 
 @pytest.mark.parametrize("signal_type", ["EDS_espm_cli", "EDS_SEM_espm_cli"])
@@ -114,7 +118,8 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
 
     reference = make_estimator(3, model, SHAPE_2D, **SOLVER_OPTIONS)
     reference_loadings = reference.fit_transform(
-        np.asarray(source.data, dtype=np.float64).reshape(-1, N_CHANNELS))
+        np.asarray(source.data, dtype=np.float64).reshape(-1, N_CHANNELS)
+    )
     from espm_cli.analysis.defaults import DEFAULT_INIT
 
     assert reference.simplex == "H" and reference.init == DEFAULT_INIT
@@ -125,18 +130,15 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
     results = signal.decompose_phases(3, **SOLVER_OPTIONS)
 
     assert signal.data.dtype == np.uint16  # the user's data are left alone
-    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T,
-                               rtol=0, atol=1e-8)
-    np.testing.assert_allclose(signal.learning_results.loadings, reference_loadings,
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.loadings, reference_loadings, rtol=0, atol=1e-8)
     assert signal.learning_results.poissonian_noise_normalized is False
     np.testing.assert_allclose(results.W, reference.W_, rtol=0, atol=1e-8)
-    np.testing.assert_allclose(results.maps, reference.H_.reshape(3, *SHAPE_2D),
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(results.maps, reference.H_.reshape(3, *SHAPE_2D), rtol=0, atol=1e-8)
     # phase spectra in counts per pixel, as in the result file
-    np.testing.assert_allclose(results.spectra,
-                               reference.components_ * reference.H_.mean(axis=1)[:, None],
-                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(
+        results.spectra, reference.components_ * reference.H_.mean(axis=1)[:, None], rtol=1e-10, atol=1e-12
+    )
     assert signal.phase_results is results
     expected = model.composition(reference.W_)
     table = signal.composition_table()
@@ -146,10 +148,12 @@ def test_decompose_phases_matches_direct_estimator(signal_type, lazy):
     assert detected.any() and np.array_equal(np.isnan(table.atomic_percent), ~detected)
     for phase in range(3):
         kept = reference.W_[:, [phase]].copy()
-        kept[:len(expected.elements)][~detected[phase], 0] = 0.0
-        np.testing.assert_allclose(table.atomic_percent[phase][detected[phase]],
-                                   model.composition(kept).atomic_percent[0][detected[phase]],
-                                   atol=1e-8)
+        kept[: len(expected.elements)][~detected[phase], 0] = 0.0
+        np.testing.assert_allclose(
+            table.atomic_percent[phase][detected[phase]],
+            model.composition(kept).atomic_percent[0][detected[phase]],
+            atol=1e-8,
+        )
     assert str(table).splitlines()[0].split()[1:] == list(expected.elements)
     assert table.phases == results.names and results.names[0].startswith("phase 1 (")
 
@@ -184,10 +188,8 @@ def test_plot_phases_draws_maps_beside_spectra():
     images = [ax for ax in figure.axes if ax.images]
     lines = [ax for ax in figure.axes if ax.lines]
     assert len(images) == 3 and len(lines) == 3
-    np.testing.assert_allclose(images[0].images[0].get_array(),
-                               signal.phase_results.maps[0])
-    np.testing.assert_allclose(lines[1].lines[0].get_ydata(),
-                               signal.phase_results.spectra[1])
+    np.testing.assert_allclose(images[0].images[0].get_array(), signal.phase_results.maps[0])
+    np.testing.assert_allclose(lines[1].lines[0].get_ydata(), signal.phase_results.spectra[1])
     import matplotlib.pyplot as plt
 
     plt.close(figure)
@@ -228,10 +230,10 @@ def test_decompose_phases_on_a_real_sparse_tem_file(lazy):
     X = np.asarray(signal.data, dtype=np.float64).reshape(24 * 32, -1)
     reference = make_estimator(2, results.model, (24, 32), **options)
     loadings = reference.fit_transform(X[:, window])
-    np.testing.assert_allclose(signal.learning_results.loadings, loadings, rtol=0,
-                               atol=1e-8)
-    np.testing.assert_allclose(signal.learning_results.factors[window], reference.components_.T,
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.loadings, loadings, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(
+        signal.learning_results.factors[window], reference.components_.T, rtol=0, atol=1e-8
+    )
     assert np.all(signal.learning_results.factors[~window] == 0)
     assert np.all(np.isfinite(signal.get_decomposition_model().data))
     assert results.composition.elements == ("Cu", "O", "Pd", "Ti")

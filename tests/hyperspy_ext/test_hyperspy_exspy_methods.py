@@ -15,17 +15,15 @@ matplotlib.use("Agg")
 
 @pytest.mark.parametrize("signal_type", ["EDS_espm_cli", "EDS_SEM_espm_cli"])
 def test_line_intensities_take_off_angle_quantification(signal_type):
-    signal = eds_signal(shape=(4, 5, 120), signal_type=signal_type, rate=3.0,
-                        elements=("Fe", "O"))
+    signal = eds_signal(shape=(4, 5, 120), signal_type=signal_type, rate=3.0, elements=("Fe", "O"))
     assert signal.metadata.Signal.signal_type == signal_type
     microscope = "SEM" if "SEM" in signal_type else "TEM"
-    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.Detector.EDS.elevation_angle",
-                             30.0)
+    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.Detector.EDS.elevation_angle", 30.0)
     signal.metadata.set_item(f"Acquisition_instrument.{microscope}.Stage.tilt_alpha", 0.0)
-    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.Detector.EDS.azimuth_angle",
-                             0.0)
+    signal.metadata.set_item(f"Acquisition_instrument.{microscope}.Detector.EDS.azimuth_angle", 0.0)
     signal.metadata.set_item(
-        f"Acquisition_instrument.{microscope}.Detector.EDS.energy_resolution_MnKa", 130.0)
+        f"Acquisition_instrument.{microscope}.Detector.EDS.energy_resolution_MnKa", 130.0
+    )
     signal.add_lines()
     assert signal.get_take_off_angle() == pytest.approx(30.0)
     intensities = signal.get_lines_intensity()
@@ -33,8 +31,9 @@ def test_line_intensities_take_off_angle_quantification(signal_type):
     if microscope == "TEM":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            composition = signal.quantification(intensities, method="CL", factors=[1.0, 1.0],
-                                                plot_result=False, show_progressbar=False)
+            composition = signal.quantification(
+                intensities, method="CL", factors=[1.0, 1.0], plot_result=False, show_progressbar=False
+            )
         total = sum(c.data for c in composition)
         np.testing.assert_allclose(total[np.isfinite(total)], 100.0)
     assert signal.metadata.Signal.signal_type == signal_type  # the type is kept
@@ -63,16 +62,17 @@ def test_decomposition_with_no_flags_is_a_poisson_fit_of_integer_counts(lazy):
     counts = np.asarray(signal.data).reshape(48, 60).astype(np.float64)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        signal.decomposition(algorithm=SmoothNMF(2, shape_2d=(6, 8), lambda_L=1.0,
-                                                 random_state=0, max_iter=5), print_info=False)
+        signal.decomposition(
+            algorithm=SmoothNMF(2, shape_2d=(6, 8), lambda_L=1.0, random_state=0, max_iter=5),
+            print_info=False,
+        )
     assert not [w for w in caught if "non-integer" in str(w.message)]
     assert signal.learning_results.poissonian_noise_normalized is False
     assert signal.learning_results.navigation_mask is None
     assert signal.data.dtype == np.uint16
     reference = SmoothNMF(2, shape_2d=(6, 8), lambda_L=1.0, random_state=0, max_iter=5)
     reference.fit(counts)
-    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T,
-                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T, rtol=0, atol=1e-8)
     if lazy:
         return
     # other algorithms keep exspy's defaults
@@ -83,17 +83,16 @@ def test_decomposition_with_no_flags_is_a_poisson_fit_of_integer_counts(lazy):
 
 
 def test_result_spectra_quantify_with_exspy(tmp_path):
+    from pathlib import Path
+
     from click.testing import CliRunner
 
     from espm_cli.cli.main import cli
 
-    from pathlib import Path
-
     sample = Path(__file__).resolve().parents[2] / "sample_data" / "sample.hspy"
     if not sample.exists():
         pytest.skip("sample_data/sample.hspy is absent")
-    run = CliRunner().invoke(cli, ["decompose", str(sample), "--max-iter", "20", "-o",
-                                   str(tmp_path), "-q"])
+    run = CliRunner().invoke(cli, ["decompose", str(sample), "--max-iter", "20", "-o", str(tmp_path), "-q"])
     assert run.exit_code == 0, run.output
     spectra = espm_cli.load_result(tmp_path / "sample.h5").spectra
     assert spectra.metadata.Sample.xray_lines  # Sample metadata set: elements and lines
@@ -104,10 +103,14 @@ def test_result_spectra_quantify_with_exspy(tmp_path):
         warnings.simplefilter("ignore")
         # navigation_mask=None: exspy's vacuum mask would take a phase whose spectrum
         # (counts per pixel) peaks below 1 for vacuum
-        composition = spectra.quantification(intensities, method="CL",
-                                             factors=[1.0] * len(intensities),
-                                             navigation_mask=None, plot_result=False,
-                                             show_progressbar=False)
+        composition = spectra.quantification(
+            intensities,
+            method="CL",
+            factors=[1.0] * len(intensities),
+            navigation_mask=None,
+            plot_result=False,
+            show_progressbar=False,
+        )
     np.testing.assert_allclose(sum(c.data for c in composition), 100.0)
 
 
@@ -136,8 +139,7 @@ def test_quantification_with_kfactors_from_the_model_recovers_the_atoms():
     template = eds_signal(shape=(2, 2, 150), elements=("Fe", "Pt"), signal_type="EDS_espm_cli")
     energy = template.axes_manager.signal_axes[0]
     energy.scale = 0.08
-    template.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa",
-                               130.0)
+    template.metadata.set_item("Acquisition_instrument.TEM.Detector.EDS.energy_resolution_MnKa", 130.0)
     model = template.build_G()
     W = np.zeros(len(model.labels))
     W[model.labels.index("Fe")], W[model.labels.index("Pt")] = 3.0, 1.0  # atoms, no continuum
@@ -150,8 +152,13 @@ def test_quantification_with_kfactors_from_the_model_recovers_the_atoms():
     assert factors[0] == 1.0 and len(factors) == 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        atomic = spectrum.quantification(spectrum.get_lines_intensity(), "CL", factors=factors,
-                                         navigation_mask=None, plot_result=False,
-                                         show_progressbar=False)
+        atomic = spectrum.quantification(
+            spectrum.get_lines_intensity(),
+            "CL",
+            factors=factors,
+            navigation_mask=None,
+            plot_result=False,
+            show_progressbar=False,
+        )
     fe, pt = (float(a.data.mean()) for a in atomic)
     assert fe == pytest.approx(75.0, abs=0.5) and pt == pytest.approx(25.0, abs=0.5)

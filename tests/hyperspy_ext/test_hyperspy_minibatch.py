@@ -22,8 +22,9 @@ def test_lazy_decomposition_streams_blocks_through_partial_fit(monkeypatch):
 
     monkeypatch.setattr(MiniBatchSmoothNMF, "partial_fit", recording)
     estimator = MiniBatchSmoothNMF(3, G=model, shape_2d=SHAPE_2D, lambda_L=1.0, random_state=0)
-    lazy.decomposition(algorithm=estimator, print_info=False,
-                       normalize_poissonian_noise=False, navigation_mask=None)
+    lazy.decomposition(
+        algorithm=estimator, print_info=False, normalize_poissonian_noise=False, navigation_mask=None
+    )
     assert sum(seen) == SHAPE_2D[0] * SHAPE_2D[1] and max(seen) < sum(seen)
     assert estimator.n_steps_ == len(seen)
     np.testing.assert_allclose(lazy.learning_results.factors, estimator.components_.T)
@@ -42,8 +43,8 @@ def test_smoothnmf_on_a_lazy_signal_is_one_exact_fit(monkeypatch):
         return fit_transform(self, X, *args, **kwargs)
 
     monkeypatch.setattr(SmoothNMF, "fit_transform", recording)
-    estimator = SmoothNMF(3, G=model, shape_2d=SHAPE_2D, lambda_L=1.0, random_state=0,
-                          max_iter=10)
-    lazy.decomposition(algorithm=estimator, print_info=False,
-                       normalize_poissonian_noise=False, navigation_mask=None)
+    estimator = SmoothNMF(3, G=model, shape_2d=SHAPE_2D, lambda_L=1.0, random_state=0, max_iter=10)
+    lazy.decomposition(
+        algorithm=estimator, print_info=False, normalize_poissonian_noise=False, navigation_mask=None
+    )
     assert calls[0] == SHAPE_2D[0] * SHAPE_2D[1]

@@ -46,8 +46,14 @@ def test_algorithm_example_runs_as_written_on_the_integer_sample(monkeypatch):
     blocks = readme_hyperspy_blocks()
     monkeypatch.chdir(REPO)
     namespace = {}
-    exec(compile("import espm_cli\ns = espm_cli.load('sample_data/sample.hspy')\n"
-                 "model = s.build_G()", "setup", "exec"), namespace)
+    exec(
+        compile(
+            "import espm_cli\ns = espm_cli.load('sample_data/sample.hspy')\nmodel = s.build_G()",
+            "setup",
+            "exec",
+        ),
+        namespace,
+    )
     signal = namespace["s"]
     assert not np.issubdtype(signal.data.dtype, np.floating)  # integer counts, as stored
     with warnings.catch_warnings(record=True) as caught:

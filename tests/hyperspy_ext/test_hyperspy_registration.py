@@ -33,8 +33,9 @@ print("lazy:", type(lazy).__name__)
 
 
 def test_fresh_interpreter_lists_and_sets_the_types():
-    completed = subprocess.run([sys.executable, "-c", FRESH_INTERPRETER_SCRIPT],
-                               capture_output=True, text=True, timeout=120)
+    completed = subprocess.run(
+        [sys.executable, "-c", FRESH_INTERPRETER_SCRIPT], capture_output=True, text=True, timeout=120
+    )
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
     assert "EDS_espm_cli" in out and "EDS_SEM_espm_cli" in out and "espm_cli" in out
@@ -42,13 +43,14 @@ def test_fresh_interpreter_lists_and_sets_the_types():
     assert "lazy: LazyEspmCliEDSSEMSpectrum" in out
 
 
-@pytest.mark.parametrize("signal_type, eager_class, lazy_class, exspy_class", [
-    ("EDS_espm_cli", EspmCliEDSTEMSpectrum, LazyEspmCliEDSTEMSpectrum, EDSTEMSpectrum),
-    ("EDS_SEM_espm_cli", EspmCliEDSSEMSpectrum, LazyEspmCliEDSSEMSpectrum,
-     EDSSEMSpectrum),
-])
-def test_set_signal_type_eager_and_lazy(signal_type, eager_class, lazy_class,
-                                        exspy_class):
+@pytest.mark.parametrize(
+    "signal_type, eager_class, lazy_class, exspy_class",
+    [
+        ("EDS_espm_cli", EspmCliEDSTEMSpectrum, LazyEspmCliEDSTEMSpectrum, EDSTEMSpectrum),
+        ("EDS_SEM_espm_cli", EspmCliEDSSEMSpectrum, LazyEspmCliEDSSEMSpectrum, EDSSEMSpectrum),
+    ],
+)
+def test_set_signal_type_eager_and_lazy(signal_type, eager_class, lazy_class, exspy_class):
     signal = eds_signal()
     signal.set_signal_type(signal_type)
     assert type(signal) is eager_class
@@ -104,8 +106,6 @@ def test_load_refuses_a_file_without_spectrum_image(tmp_path):
 
 
 def test_import_espm_cli_stays_light():
-    code = ("import sys, espm_cli; "
-            "print(any(m.startswith(('hyperspy', 'exspy')) for m in sys.modules))")
-    completed = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                               text=True, timeout=60)
+    code = "import sys, espm_cli; print(any(m.startswith(('hyperspy', 'exspy')) for m in sys.modules))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert completed.stdout.strip() == "False", completed.stderr

@@ -9,8 +9,7 @@ from espm_cli.hyperspy_ext import EspmCliEDSSEMSpectrum, EspmCliEDSTEMSpectrum
 from espm_cli.io import DecompositionResult, write_result
 
 
-def result_file(path, *, k=3, shape=(4, 6), n_channels=40, microscope="TEM",
-                pixel_size=2.5):
+def result_file(path, *, k=3, shape=(4, 6), n_channels=40, microscope="TEM", pixel_size=2.5):
     rng = np.random.default_rng(3)
     result = DecompositionResult(
         energy=0.2 + 0.01 * np.arange(n_channels),
@@ -27,8 +26,7 @@ def result_file(path, *, k=3, shape=(4, 6), n_channels=40, microscope="TEM",
         n_iter=5,
         converged=True,
         fit_seconds=0.1,
-        acquisition={"beam_energy_keV": 15.0 if microscope == "SEM" else 200.0,
-                     "microscope": microscope},
+        acquisition={"beam_energy_keV": 15.0 if microscope == "SEM" else 200.0, "microscope": microscope},
         pixel_size=pixel_size,
         pixel_unit="nm" if pixel_size else None,
     )
@@ -90,8 +88,6 @@ def test_result_of_the_demo_run_when_present():
         maps, spectra, energy = handle["maps"][()], handle["spectra"][()], handle["energy"][()]
     np.testing.assert_array_equal(loaded.maps.data, maps)
     np.testing.assert_array_equal(loaded.spectra.data, spectra)
-    np.testing.assert_allclose(loaded.spectra.axes_manager.signal_axes[0].axis, energy,
-                               atol=1e-9)
+    np.testing.assert_allclose(loaded.spectra.axes_manager.signal_axes[0].axis, energy, atol=1e-9)
     # the detected elements of each phase share 100 at.% (undetected: NaN)
-    np.testing.assert_allclose(np.nansum(loaded.composition.atomic_percent, axis=1), 100.0,
-                               rtol=1e-6)
+    np.testing.assert_allclose(np.nansum(loaded.composition.atomic_percent, axis=1), 100.0, rtol=1e-6)

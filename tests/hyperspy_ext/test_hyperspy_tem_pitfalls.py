@@ -34,8 +34,9 @@ def test_counts_do_not_warn(lazy):
     estimator = SmoothNMF(2, random_state=0, max_iter=5)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        signal.decomposition(algorithm=estimator, navigation_mask=None,
-                             normalize_poissonian_noise=False, print_info=False)
+        signal.decomposition(
+            algorithm=estimator, navigation_mask=None, normalize_poissonian_noise=False, print_info=False
+        )
     assert not [w for w in caught if "non-integer" in str(w.message)]
 
 
@@ -47,8 +48,7 @@ def test_vacuum_mask_with_laplacian_is_refused(lazy):
         warnings.simplefilter("ignore")
         with pytest.raises(ValueError, match="navigation_mask=None") as raised:
             # exspy's default navigation_mask=1.0: the vacuum mask drops pixels
-            signal.decomposition(algorithm=estimator, normalize_poissonian_noise=False,
-                                 print_info=False)
+            signal.decomposition(algorithm=estimator, normalize_poissonian_noise=False, print_info=False)
     assert f"holds {SHAPE_2D[0] * SHAPE_2D[1]} pixels" in str(raised.value)
 
 

@@ -1,5 +1,4 @@
 import pytest
-
 from io_helpers import write_eds_hspy
 
 

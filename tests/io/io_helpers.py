@@ -3,8 +3,17 @@ import warnings
 import numpy as np
 
 
-def write_eds_hspy(path, shape=(6, 8, 50), *, nav_dims=2, elements=("Fe", "O"),
-                   beam_energy=200.0, seed=0, dtype=np.uint16, with_scale=True):
+def write_eds_hspy(
+    path,
+    shape=(6, 8, 50),
+    *,
+    nav_dims=2,
+    elements=("Fe", "O"),
+    beam_energy=200.0,
+    seed=0,
+    dtype=np.uint16,
+    with_scale=True,
+):
     """A small EDS_TEM spectrum image with Poisson counts, saved as .hspy."""
     import hyperspy.api as hs
 
@@ -27,4 +36,3 @@ def write_eds_hspy(path, shape=(6, 8, 50), *, nav_dims=2, elements=("Fe", "O"),
         warnings.simplefilter("ignore")
         signal.save(path, overwrite=True)
     return path, data
-

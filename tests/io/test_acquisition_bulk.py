@@ -6,8 +6,10 @@ import pytest
 from espm_cli.io.acquisition import AcquisitionParameters
 
 
-@pytest.mark.parametrize("microscope, thickness, expected", [
-    ("SEM", None, True), ("SEM", 100.0, False), ("TEM", None, False), (None, None, False)])
+@pytest.mark.parametrize(
+    "microscope, thickness, expected",
+    [("SEM", None, True), ("SEM", 100.0, False), ("TEM", None, False), (None, None, False)],
+)
 def test_bulk_specimen_rule(microscope, thickness, expected):
     acquisition = AcquisitionParameters(microscope=microscope, thickness_nm=thickness)
     assert acquisition.bulk_specimen is expected
@@ -19,8 +21,9 @@ def test_sem_model_absorbs_soft_lines_more_than_tem():
 
     models = {}
     for microscope in ("SEM", "TEM"):
-        acquisition = AcquisitionParameters(elements=("Al", "Cu"), beam_energy_keV=15.0,
-                                            microscope=microscope)
+        acquisition = AcquisitionParameters(
+            elements=("Al", "Cu"), beam_energy_keV=15.0, microscope=microscope
+        )
         models[microscope] = build_model(EnergyAxis(0.0, 0.01, 1500), acquisition)
     assert models["SEM"].sample.bulk and not models["TEM"].sample.bulk
     cu = models["SEM"].elements.index("Cu")

@@ -4,11 +4,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import scipy.sparse
+from io_helpers import write_eds_hspy
 
 from espm_cli.io import SpectrumImageError, load_spectrum_image
 from espm_cli.io import spectrum_image as spectrum_image_module
-
-from io_helpers import write_eds_hspy
 
 REALDATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "realdata"
 

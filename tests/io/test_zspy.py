@@ -17,8 +17,9 @@ def test_simulate_decompose_info_and_load_a_zspy_folder(tmp_path):
     made = runner.invoke(cli, ["simulate", str(target), "--size", "8", "8", "--channels", "200"])
     assert made.exit_code == 0, made.output
     assert target.is_dir() and (tmp_path / "scan_truth.h5").is_file()
-    again = runner.invoke(cli, ["simulate", str(target), "--size", "8", "8", "--channels", "200",
-                                "--overwrite"])
+    again = runner.invoke(
+        cli, ["simulate", str(target), "--size", "8", "8", "--channels", "200", "--overwrite"]
+    )
     assert again.exit_code == 0, again.output
     assert runner.invoke(cli, ["info", str(target)]).exit_code == 0
     run = runner.invoke(cli, ["decompose", str(target), "-k", "2", "--max-iter", "3", "-q"])

@@ -3,8 +3,8 @@
 Usage: python tests/physics/make_golden_G.py
 """
 
-from pathlib import Path
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -13,5 +13,4 @@ from test_physics_model import GOLDEN, golden_model  # noqa: E402
 
 if __name__ == "__main__":
     model = golden_model()
-    np.savez_compressed(GOLDEN, G=model.G, labels=np.array(model.labels),
-                        energies=model.energy_axis.energies)
+    np.savez_compressed(GOLDEN, G=model.G, labels=np.array(model.labels), energies=model.energy_axis.energies)

@@ -20,14 +20,15 @@ def test_axis_energies_and_edges():
 
 
 def test_axis_from_hyperspy_like_object_in_eV():
-    axis = EnergyAxis.from_axis(SimpleNamespace(offset=-470.0, scale=10.0, size=2048,
-                                                units="eV"))
+    axis = EnergyAxis.from_axis(SimpleNamespace(offset=-470.0, scale=10.0, size=2048, units="eV"))
     assert axis == EnergyAxis(-0.47, 0.01, 2048)
     assert EnergyAxis.from_axis(SimpleNamespace(offset=0.1, scale=0.02, size=5)).size == 5
 
 
-@pytest.mark.parametrize("arguments", [(0.0, 0.0, 10), (0.0, -0.01, 10), (0.0, 0.01, 0),
-                                       (float("nan"), 0.01, 10), (0.0, 0.01, 2.5)])
+@pytest.mark.parametrize(
+    "arguments",
+    [(0.0, 0.0, 10), (0.0, -0.01, 10), (0.0, 0.01, 0), (float("nan"), 0.01, 10), (0.0, 0.01, 2.5)],
+)
 def test_bad_axis(arguments):
     with pytest.raises(EnergyAxisError):
         EnergyAxis(*arguments)
@@ -40,7 +41,8 @@ def test_take_off_angle():
     assert take_off_angle_deg(22.0, tilt_deg=10.0) == pytest.approx(32.0)
     # Tilting about an axis pointing at the detector does not change the angle to first order.
     assert take_off_angle_deg(35.0, 10.0, 90.0) == pytest.approx(
-        math.degrees(math.asin(math.sin(math.radians(35)) * math.cos(math.radians(10)))))
+        math.degrees(math.asin(math.sin(math.radians(35)) * math.cos(math.radians(10))))
+    )
 
 
 def test_thin_film_absorption_limits():
@@ -54,6 +56,7 @@ def test_thin_film_absorption_limits():
 
 def test_thin_film_absorption_formula():
     import xraylib
+
     mass_thickness = 7.87 * 100e-7
     chi = xraylib.CS_Total(26, 1.0) / math.sin(math.radians(30.0))
     x = chi * mass_thickness
@@ -83,14 +86,16 @@ def test_continuum_shapes():
 
 def test_bulk_absorption_formula_and_limits():
     import xraylib
+
     from espm_cli.physics.sample import bulk_absorption
+
     energies = np.array([0.93, 8.04])
     edges = np.array([0.933, 8.979])
     factor = bulk_absorption(energies, edges, {"Cu": 1.0}, 15.0, 35.0)
     assert np.all((factor > 0) & (factor < 1)) and factor[0] < factor[1]
     chi = xraylib.CS_Total(29, 8.04) / math.sin(math.radians(35.0))
-    sigma = 4.5e5 / (15.0 ** 1.65 - 8.979 ** 1.65)
-    h = 1.2 * xraylib.AtomicWeight(29) / 29 ** 2
+    sigma = 4.5e5 / (15.0**1.65 - 8.979**1.65)
+    h = 1.2 * xraylib.AtomicWeight(29) / 29**2
     expected = 1 / ((1 + chi / sigma) * (1 + h / (1 + h) * chi / sigma))
     assert factor[1] == pytest.approx(expected, rel=1e-10)
     # Higher beam energy: deeper generation, more absorption.

@@ -5,8 +5,12 @@ import pytest
 import xraylib
 
 from espm_cli.physics.cross_sections import (
-    ESPM_1_1_3_EXPONENT, bote_salvat_table, cross_sections_at_switch,
-    effective_cross_sections, ionization_cross_section)
+    ESPM_1_1_3_EXPONENT,
+    bote_salvat_table,
+    cross_sections_at_switch,
+    effective_cross_sections,
+    ionization_cross_section,
+)
 
 # Salvat's reference code (physics README): Z, subshell, E (eV), sigma (cm^2).
 REFERENCE_CROSS_SECTIONS = [

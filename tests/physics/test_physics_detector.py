@@ -11,8 +11,7 @@ from espm_cli.physics.errors import PhysicsInputError
 @pytest.mark.parametrize("resolution", [121.0, 130.0, 138.0])
 def test_fwhm_at_mn_ka_is_the_given_resolution(resolution):
     assert line_fwhm_keV(5.8987, resolution) == pytest.approx(resolution / 1000.0, rel=1e-12)
-    assert Detector(mnka_fwhm_eV=resolution).fwhm_keV(5.8987) == pytest.approx(
-        resolution / 1000.0, rel=1e-12)
+    assert Detector(mnka_fwhm_eV=resolution).fwhm_keV(5.8987) == pytest.approx(resolution / 1000.0, rel=1e-12)
 
 
 def test_fwhm_grows_with_energy_and_has_a_floor():
@@ -43,10 +42,10 @@ def test_default_efficiency_is_physical():
     efficiency = detector.efficiency(energies)
     assert np.all((efficiency >= 0) & (efficiency <= 1))
     assert efficiency[0] == 0 and efficiency[1] == 0
-    assert efficiency[4] < efficiency[5]            # window absorbs low energies
-    assert efficiency[5] > 0.9                      # flat middle
-    assert efficiency[8] < efficiency[6]            # thin crystal loses hard photons
-    assert efficiency[3] > efficiency[2] > 0.05     # C K and O K visible
+    assert efficiency[4] < efficiency[5]  # window absorbs low energies
+    assert efficiency[5] > 0.9  # flat middle
+    assert efficiency[8] < efficiency[6]  # thin crystal loses hard photons
+    assert efficiency[3] > efficiency[2] > 0.05  # C K and O K visible
 
 
 def test_windowless_detector_is_more_efficient_at_low_energy():

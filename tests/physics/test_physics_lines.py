@@ -4,8 +4,8 @@ import pytest
 import xraydb
 import xraylib
 
-from espm_cli.physics.xray_lines import atomic_number, element_lines, line_energy
 from espm_cli.physics.errors import UnknownElementError
+from espm_cli.physics.xray_lines import atomic_number, element_lines, line_energy
 
 
 def test_cu_ka1_energy():
@@ -17,8 +17,14 @@ def test_cu_ka1_energy():
 
 @pytest.mark.parametrize("z", range(3, 100))
 def test_fluorescence_yields_in_unit_interval(z):
-    for shell in (xraylib.K_SHELL, xraylib.L1_SHELL, xraylib.L2_SHELL, xraylib.L3_SHELL,
-                  xraylib.M1_SHELL, xraylib.M5_SHELL):
+    for shell in (
+        xraylib.K_SHELL,
+        xraylib.L1_SHELL,
+        xraylib.L2_SHELL,
+        xraylib.L3_SHELL,
+        xraylib.M1_SHELL,
+        xraylib.M5_SHELL,
+    ):
         try:
             value = xraylib.FluorYield(z, shell)
         except ValueError:
@@ -28,10 +34,22 @@ def test_fluorescence_yields_in_unit_interval(z):
 
 # (symbol, IUPAC line in xraylib, line name in xraydb)
 MAIN_LINES = [
-    ("C", "KL3", "Ka1"), ("O", "KL3", "Ka1"), ("Al", "KL3", "Ka1"), ("Si", "KL3", "Ka1"),
-    ("Ca", "KL3", "Ka1"), ("Ti", "KL3", "Ka1"), ("Fe", "KL3", "Ka1"), ("Fe", "KM3", "Kb1"),
-    ("Cu", "KL3", "Ka1"), ("Cu", "L3M5", "La1"), ("Ag", "L3M5", "La1"), ("Pd", "L3M5", "La1"),
-    ("Pt", "L3M5", "La1"), ("Pt", "L2M4", "Lb1"), ("Hf", "L3M5", "La1"), ("U", "L3M5", "La1"),
+    ("C", "KL3", "Ka1"),
+    ("O", "KL3", "Ka1"),
+    ("Al", "KL3", "Ka1"),
+    ("Si", "KL3", "Ka1"),
+    ("Ca", "KL3", "Ka1"),
+    ("Ti", "KL3", "Ka1"),
+    ("Fe", "KL3", "Ka1"),
+    ("Fe", "KM3", "Kb1"),
+    ("Cu", "KL3", "Ka1"),
+    ("Cu", "L3M5", "La1"),
+    ("Ag", "L3M5", "La1"),
+    ("Pd", "L3M5", "La1"),
+    ("Pt", "L3M5", "La1"),
+    ("Pt", "L2M4", "Lb1"),
+    ("Hf", "L3M5", "La1"),
+    ("U", "L3M5", "La1"),
 ]
 
 
@@ -43,9 +61,9 @@ def test_line_energies_agree_with_xraydb_within_5_eV(symbol, iupac, xraydb_name)
 
 def test_weights_are_sigma_omega_rate():
     from espm_cli.physics.cross_sections import effective_cross_sections
+
     sigma = effective_cross_sections(26, 200.0)["K"]
-    expected = sigma * xraylib.FluorYield(26, xraylib.K_SHELL) * xraylib.RadRate(
-        26, xraylib.KL3_LINE) / 1e-22
+    expected = sigma * xraylib.FluorYield(26, xraylib.K_SHELL) * xraylib.RadRate(26, xraylib.KL3_LINE) / 1e-22
     ka1 = [line for line in element_lines("Fe", 200.0, 0.0, 20.0) if line.iupac == "KL3"][0]
     assert ka1.weight == pytest.approx(expected, rel=1e-12)
 
@@ -67,8 +85,7 @@ def test_m_alpha_agrees_with_xraydb_within_5_eV(symbol):
     # xraydb lumps M5-N6 and M5-N7 into one "Ma" line (its energy lies between them, near
     # the stronger one): it must fall within 5 eV of xraylib's two components' span.
     z = atomic_number(symbol)
-    energies = [1000.0 * xraylib.LineEnergy(z, line)
-                for line in (xraylib.M5N6_LINE, xraylib.M5N7_LINE)]
+    energies = [1000.0 * xraylib.LineEnergy(z, line) for line in (xraylib.M5N6_LINE, xraylib.M5N7_LINE)]
     reference = xraydb.xray_lines(symbol)["Ma"].energy
     assert min(energies) - 5.0 <= reference <= max(energies) + 5.0
 

@@ -1,13 +1,20 @@
 """EDXModel: G, labels, composition, k-factors, errors, golden fixture."""
 
-from pathlib import Path
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from espm_cli.physics import (BeamEnergyError, Detector, EDXModel, EnergyAxis,
-                              NoLinesInRangeError, Sample, UnknownElementError)
+from espm_cli.physics import (
+    BeamEnergyError,
+    Detector,
+    EDXModel,
+    EnergyAxis,
+    NoLinesInRangeError,
+    Sample,
+    UnknownElementError,
+)
 from espm_cli.physics.detector import gaussian_channel_areas
 from espm_cli.physics.sample import thin_film_absorption
 
@@ -17,10 +24,14 @@ ODD_AXIS = EnergyAxis(-0.47, 0.01, 4096)
 
 def golden_model():
     """The fixed configuration stored in ``data/golden_G.npz``."""
-    return EDXModel(EnergyAxis(-0.2, 0.02, 1024), ["Fe", "Pt", "O"], 200.0,
-                    detector=Detector(mnka_fwhm_eV=128.0, elevation_deg=22.0),
-                    sample=Sample(thickness_nm=80.0, density_g_cm3=8.0, tilt_deg=5.0),
-                    ignored_elements=("Cu",))
+    return EDXModel(
+        EnergyAxis(-0.2, 0.02, 1024),
+        ["Fe", "Pt", "O"],
+        200.0,
+        detector=Detector(mnka_fwhm_eV=128.0, elevation_deg=22.0),
+        sample=Sample(thickness_nm=80.0, density_g_cm3=8.0, tilt_deg=5.0),
+        ignored_elements=("Cu",),
+    )
 
 
 def test_shape_labels_masks():
@@ -35,8 +46,7 @@ def test_shape_labels_masks():
 
 @pytest.mark.parametrize("beam", [15.0, 20.0, 200.0, 300.0])
 def test_g_nonnegative_finite_and_zero_above_beam(beam):
-    model = EDXModel(ODD_AXIS, ["C", "O", "Al", "Ca", "Cu", "Ag", "U"], beam,
-                     sample=Sample(50.0, 3.0))
+    model = EDXModel(ODD_AXIS, ["C", "O", "Al", "Ca", "Cu", "Ag", "U"], beam, sample=Sample(50.0, 3.0))
     assert np.all(np.isfinite(model.G)) and np.all(model.G >= 0)
     continuum = model.G[:, model.continuum_mask]
     energies = ODD_AXIS.energies
@@ -55,22 +65,29 @@ def test_each_line_column_sums_to_weight_times_efficiency_times_absorption(thick
             fwhm = model.detector.fwhm_keV(line.energy_keV)
             area = gaussian_channel_areas(edges, line.energy_keV, fwhm).sum()
             assert area == pytest.approx(1.0, abs=1e-3)
-            expected += line.weight * model.detector.efficiency(line.energy_keV) * \
-                thin_film_absorption(np.array([line.energy_keV]), sample.composition,
-                                     sample.mass_thickness_g_cm2, model.take_off_angle_deg)[0]
+            expected += (
+                line.weight
+                * model.detector.efficiency(line.energy_keV)
+                * thin_film_absorption(
+                    np.array([line.energy_keV]),
+                    sample.composition,
+                    sample.mass_thickness_g_cm2,
+                    model.take_off_angle_deg,
+                )[0]
+            )
         assert model.G[:, index].sum() == pytest.approx(expected, rel=1e-3)
 
 
-@pytest.mark.parametrize("symbol, iupac", [("Cu", "KL3"), ("Fe", "KL3"), ("Pt", "L3M5"),
-                                           ("Pt", "M5N7"), ("Si", "KL3")])
+@pytest.mark.parametrize(
+    "symbol, iupac", [("Cu", "KL3"), ("Fe", "KL3"), ("Pt", "L3M5"), ("Pt", "M5N7"), ("Si", "KL3")]
+)
 def test_peaks_land_in_the_right_channel_on_an_odd_axis(symbol, iupac):
     model = EDXModel(ODD_AXIS, [symbol], 200.0)
     line = [l for l in model.lines if l.iupac == iupac][0]
-    single = gaussian_channel_areas(ODD_AXIS.edges, line.energy_keV,
-                                    model.detector.fwhm_keV(line.energy_keV))
+    single = gaussian_channel_areas(ODD_AXIS.edges, line.energy_keV, model.detector.fwhm_keV(line.energy_keV))
     expected_channel = int(round((line.energy_keV + 0.47) / 0.01))
     assert int(np.argmax(single)) == expected_channel
-    window = model.G[expected_channel - 3:expected_channel + 4, 0]
+    window = model.G[expected_channel - 3 : expected_channel + 4, 0]
     assert np.argmax(window) in (2, 3, 4)
 
 
@@ -82,8 +99,9 @@ def test_composition_is_a_plain_normalisation_without_ignored_elements():
     np.testing.assert_allclose(composition.atomic_percent, [[50, 50], [75, 25]])
     masses = np.array([55.845, 195.08])
     expected = np.array([[1, 1], [3, 1]]) * masses
-    np.testing.assert_allclose(composition.weight_percent,
-                               100 * expected / expected.sum(1, keepdims=True), rtol=1e-3)
+    np.testing.assert_allclose(
+        composition.weight_percent, 100 * expected / expected.sum(1, keepdims=True), rtol=1e-3
+    )
     assert composition.as_dicts()[1]["Fe"] == pytest.approx(75.0)
     with pytest.raises(ValueError, match="shape"):
         model.composition(np.ones((3, 2)))
@@ -126,15 +144,25 @@ def test_kfactors_rescale_columns():
 
 def test_builds_in_under_a_second_for_real_file_parameters():
     start = time.perf_counter()
-    EDXModel(EnergyAxis(-0.47225, 0.009999, 2048),
-             ["Al", "C", "Ca", "Ce", "Fe", "Gd", "K", "Mg", "Na", "Nd", "O", "P", "Si", "Sm",
-              "Th", "Ti"], 20.0, detector=Detector(elevation_deg=35.0, azimuth_deg=90.0),
-             sample=Sample(100.0, 3.0))
-    EDXModel(EnergyAxis(0.8315, 0.010005, 1917),
-             ["Al", "Ca", "Fe", "Hf", "Lu", "Mg", "Nd", "Si", "Sm", "U"], 200.0,
-             detector=Detector(elevation_deg=22.0, azimuth_deg=45.0))
-    EDXModel(EnergyAxis(-0.96066, 0.00999866, 4096), ["C", "O", "Si", "Fe", "Cu"], 200.0,
-             detector=Detector(mnka_fwhm_eV=138.0, elevation_deg=22.3))
+    EDXModel(
+        EnergyAxis(-0.47225, 0.009999, 2048),
+        ["Al", "C", "Ca", "Ce", "Fe", "Gd", "K", "Mg", "Na", "Nd", "O", "P", "Si", "Sm", "Th", "Ti"],
+        20.0,
+        detector=Detector(elevation_deg=35.0, azimuth_deg=90.0),
+        sample=Sample(100.0, 3.0),
+    )
+    EDXModel(
+        EnergyAxis(0.8315, 0.010005, 1917),
+        ["Al", "Ca", "Fe", "Hf", "Lu", "Mg", "Nd", "Si", "Sm", "U"],
+        200.0,
+        detector=Detector(elevation_deg=22.0, azimuth_deg=45.0),
+    )
+    EDXModel(
+        EnergyAxis(-0.96066, 0.00999866, 4096),
+        ["C", "O", "Si", "Fe", "Cu"],
+        200.0,
+        detector=Detector(mnka_fwhm_eV=138.0, elevation_deg=22.3),
+    )
     assert time.perf_counter() - start < 3.0
 
 
@@ -152,16 +180,14 @@ def test_errors_name_the_problem():
         EDXModel(ODD_AXIS, ["Fe", "Fe"], 200.0)
     with pytest.raises(ValueError, match="axis"):
         EDXModel(object(), ["Fe"], 200.0)
-    assert all(issubclass(e, ValueError) for e in (UnknownElementError, NoLinesInRangeError,
-                                                   BeamEnergyError))
+    assert all(issubclass(e, ValueError) for e in (UnknownElementError, NoLinesInRangeError, BeamEnergyError))
 
 
 def test_golden_fixture():
     stored = np.load(GOLDEN)
     model = golden_model()
     assert list(stored["labels"]) == model.labels
-    np.testing.assert_allclose(model.G, stored["G"], rtol=1e-6,
-                               atol=1e-9 * stored["G"].max())
+    np.testing.assert_allclose(model.G, stored["G"], rtol=1e-6, atol=1e-9 * stored["G"].max())
 
 
 def test_bulk_model_lowers_soft_lines_and_continuum():
@@ -178,6 +204,7 @@ def test_bulk_model_lowers_soft_lines_and_continuum():
 
 def test_elements_with_lines_drops_elements_off_the_axis():
     from espm_cli.physics import elements_with_lines
+
     axis = EnergyAxis(0.8315, 0.01, 1917)
     assert elements_with_lines(axis, ["Mg", "O", "Fe"], 200.0) == ["Mg", "Fe"]
     with pytest.raises(UnknownElementError):

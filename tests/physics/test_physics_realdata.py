@@ -35,19 +35,27 @@ def deviance_per_channel(x, mu):
     return 2.0 * np.sum(term - (x - mu)) / x.size
 
 
-@pytest.mark.parametrize("name, elements, ignored, bulk, max_deviance", [
-    ("test_TEM.bcf", ["Cu", "O", "Pd", "Ti"], ("Si",), False, 7.0),
-    ("bcf_v2_50x50px.bcf", ["Ag", "Al", "C", "Cu", "O"], (), True, 20.0),
-])
+@pytest.mark.parametrize(
+    "name, elements, ignored, bulk, max_deviance",
+    [
+        ("test_TEM.bcf", ["Cu", "O", "Pd", "Ti"], ("Si",), False, 7.0),
+        ("bcf_v2_50x50px.bcf", ["Ag", "Al", "C", "Cu", "O"], (), True, 20.0),
+    ],
+)
 def test_summed_spectrum_fit(name, elements, ignored, bulk, max_deviance):
     signal, counts = summed_spectrum(name)
     axis = EnergyAxis.from_axis(signal.axes_manager.signal_axes[0])
     instrument = signal.metadata.Acquisition_instrument
     instrument = instrument.TEM if "TEM" in instrument else instrument.SEM
     elevation = float(instrument.Detector.EDS.elevation_angle)
-    model = EDXModel(axis, elements, float(instrument.beam_energy),
-                     detector=Detector(elevation_deg=elevation),
-                     sample=Sample(bulk=bulk), ignored_elements=ignored)
+    model = EDXModel(
+        axis,
+        elements,
+        float(instrument.beam_energy),
+        detector=Detector(elevation_deg=elevation),
+        sample=Sample(bulk=bulk),
+        ignored_elements=ignored,
+    )
     window = (axis.energies >= 0.25) & (axis.energies < 0.98 * model.beam_energy_keV)
     w = kl_fit(model.G[window], counts[window])
     mu = model.G[window] @ w

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 
 from espm_cli.io import load_spectrum_image, read_result
-from espm_cli.simulate import (DEFAULT_PHASES, SimulationSettings, abundance_maps, parse_phase,
-                               simulate, write_simulation)
+from espm_cli.simulate import (
+    DEFAULT_PHASES,
+    SimulationSettings,
+    abundance_maps,
+    parse_phase,
+    simulate,
+    write_simulation,
+)
 
 SMALL = dict(size=(12, 10), n_channels=512, energy_scale_keV=0.02, dose=300.0)
 
@@ -56,8 +62,9 @@ def test_written_file_has_eds_metadata_and_truth(tmp_path):
     image_path, truth_path = write_simulation(sim, tmp_path / "sim.hspy")
     assert truth_path.name == "sim_truth.h5"
     image = load_spectrum_image(image_path)
-    np.testing.assert_array_equal(image.counts.toarray() if image.is_sparse else image.counts,
-                                  sim.counts.reshape(120, 512))
+    np.testing.assert_array_equal(
+        image.counts.toarray() if image.is_sparse else image.counts, sim.counts.reshape(120, 512)
+    )
     acq = image.acquisition
     assert acq.microscope == "TEM" and acq.beam_energy_keV == 200.0 and acq.tilt_deg == 10.0
     assert acq.mnka_fwhm_eV == 130.0 and acq.elevation_deg == 22.0

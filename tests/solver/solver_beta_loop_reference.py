@@ -17,7 +17,7 @@ def divergence(x, y, beta):
         return (x * math.log(x / y) if x > 0 else 0.0) - x + y
     if beta == 0:
         return x / y - math.log(x / y) - 1
-    return (x ** beta + (beta - 1) * y ** beta - beta * x * y ** (beta - 1)) / (beta * (beta - 1))
+    return (x**beta + (beta - 1) * y**beta - beta * x * y ** (beta - 1)) / (beta * (beta - 1))
 
 
 def _convex_slope(x, y, beta):
@@ -43,29 +43,41 @@ def _neighbours(shape_2d):
     table = []
     for iy in range(ny):
         for ix in range(nx):
-            table.append([y * nx + x for y, x in ((iy - 1, ix), (iy + 1, ix), (iy, ix - 1), (iy, ix + 1))
-                          if 0 <= y < ny and 0 <= x < nx])
+            table.append(
+                [
+                    y * nx + x
+                    for y, x in ((iy - 1, ix), (iy + 1, ix), (iy, ix - 1), (iy, ix + 1))
+                    if 0 <= y < ny and 0 <= x < nx
+                ]
+            )
     return table
 
 
 def _model(G, W, H):
-    B = [[sum(G[i][l] * W[l][q] for l in range(len(W))) for q in range(len(H))]
-         for i in range(len(G))]
-    Y = [[sum(B[i][q] * H[q][j] for q in range(len(H))) for j in range(len(H[0]))]
-         for i in range(len(G))]
+    B = [[sum(G[i][l] * W[l][q] for l in range(len(W))) for q in range(len(H))] for i in range(len(G))]
+    Y = [[sum(B[i][q] * H[q][j] for q in range(len(H))) for j in range(len(H[0]))] for i in range(len(G))]
     return B, Y
 
 
 def objective(X, M, G, W, H, beta, shape_2d, lambda_L, mu, epsilon_reg):
     _, Y = _model(G, W, H)
-    total = sum(divergence(X[i][j], Y[i][j], beta) for i in range(len(X))
-                for j in range(len(X[0])) if M[i][j])
+    total = sum(
+        divergence(X[i][j], Y[i][j], beta) for i in range(len(X)) for j in range(len(X[0])) if M[i][j]
+    )
     if lambda_L > 0:
         table = _neighbours(shape_2d)
-        total += lambda_L / 2 * sum((H[q][p] - H[q][r]) ** 2 for q in range(len(H))
-                                    for p in range(len(H[0])) for r in table[p] if r > p)
-    total += sum(mu[q] * math.log(H[q][p] + epsilon_reg) for q in range(len(H))
-                 for p in range(len(H[0])))
+        total += (
+            lambda_L
+            / 2
+            * sum(
+                (H[q][p] - H[q][r]) ** 2
+                for q in range(len(H))
+                for p in range(len(H[0]))
+                for r in table[p]
+                if r > p
+            )
+        )
+    total += sum(mu[q] * math.log(H[q][p] + epsilon_reg) for q in range(len(H)) for p in range(len(H[0])))
     return total
 
 
@@ -149,8 +161,7 @@ def w_update(X, M, G, W, H, beta, eps):
     for l in range(m):
         for q in range(k):
             w0 = W[l][q]
-            terms = [(G[i][l] * H[q][j], X[i][j], Y[i][j]) for i in range(c_) for j in range(p)
-                     if M[i][j]]
+            terms = [(G[i][l] * H[q][j], X[i][j], Y[i][j]) for i in range(c_) for j in range(p) if M[i][j]]
             tangent = sum(g * _concave_slope(x, y, beta) for g, x, y in terms)
 
             def slope(w, terms=terms, tangent=tangent, w0=w0):
@@ -160,8 +171,21 @@ def w_update(X, M, G, W, H, beta, eps):
     return W_new
 
 
-def fit(X, M, G, W, H, beta, n_iter, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-        simplex=None, eps=1e-10):
+def fit(
+    X,
+    M,
+    G,
+    W,
+    H,
+    beta,
+    n_iter,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=None,
+    eps=1e-10,
+):
     """n_iter alternations (H then W); ``M`` is 1 on observed entries, 0 on missing ones."""
     mu = mu if mu is not None else [0.0] * len(H)
     for _ in range(n_iter):

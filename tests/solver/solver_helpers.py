@@ -14,8 +14,7 @@ def gaussian_peak_matrix(n_channels, centres, width, n_continuum=2):
     return G, mask
 
 
-def tiny_problem(seed=0, n_channels=7, shape_2d=(3, 4), n_components=2, scale=30.0,
-                 with_G=True):
+def tiny_problem(seed=0, n_channels=7, shape_2d=(3, 4), n_components=2, scale=30.0, with_G=True):
     """Poisson counts X (n_pixels, n_channels) with every count > 0, and its G."""
     rng = np.random.default_rng(seed)
     G, continuum = gaussian_peak_matrix(n_channels, centres=[1.0, 3.5, 5.5], width=1.0)

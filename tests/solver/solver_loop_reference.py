@@ -138,8 +138,9 @@ def w_update(X, G, W, H, simplex_rows, fixed_W, eps):
         terms = {}
         for l in range(m):
             g = sum(G[i][l] for i in range(c_))
-            numerator = W[l][q] * sum(G[i][l] * X[i][j] / Y[i][j] * H[q][j]
-                                      for i in range(c_) for j in range(p))
+            numerator = W[l][q] * sum(
+                G[i][l] * X[i][j] / Y[i][j] * H[q][j] for i in range(c_) for j in range(p)
+            )
             terms[l] = (0.0, g * r, numerator)
         free = [l for l in range(m) if fixed_W is None or fixed_W[l][q] < 0]
         for l in range(m):
@@ -157,12 +158,25 @@ def w_update(X, G, W, H, simplex_rows, fixed_W, eps):
     return W_new
 
 
-def fit(X, G, W, H, n_iter, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0,
-        simplex=None, simplex_rows=None, fixed_W=None, fixed_H=None, eps=1e-10):
+def fit(
+    X,
+    G,
+    W,
+    H,
+    n_iter,
+    shape_2d=None,
+    lambda_L=0.0,
+    mu=None,
+    epsilon_reg=1.0,
+    simplex=None,
+    simplex_rows=None,
+    fixed_W=None,
+    fixed_H=None,
+    eps=1e-10,
+):
     """n_iter alternations (H then W) from the given start; lists of lists in and out."""
     mu = mu if mu is not None else [0.0] * len(H)
     for _ in range(n_iter):
-        H = h_update(X, G, W, H, shape_2d, lambda_L, mu, epsilon_reg, simplex == "H",
-                     fixed_H, eps)
+        H = h_update(X, G, W, H, shape_2d, lambda_L, mu, epsilon_reg, simplex == "H", fixed_H, eps)
         W = w_update(X, G, W, H, simplex_rows if simplex == "W" else None, fixed_W, eps)
     return W, H

@@ -26,15 +26,15 @@ from espm_cli.solver.fit_loop import _extrapolate
 array_api_strict = pytest.importorskip("array_api_strict")
 pytest.importorskip("array_api_compat")
 
-from espm_cli.solver import _array_api_backend as backend_module
+from espm_cli.solver import _array_api_backend as backend_module  # noqa: E402
 
-register_backend("array-api-strict", backend_module.array_api_backend(
-    lambda device: (array_api_strict, None)))
+register_backend(
+    "array-api-strict", backend_module.array_api_backend(lambda device: (array_api_strict, None))
+)
 
 AVAILABLE = {name: ok for name, ok, _ in backend_module.availability()}
 gpu = pytest.mark.gpu
-needs_cuda = pytest.mark.skipif(not AVAILABLE.get("cuda"), reason="no CUDA device with "
-                                "cupy or torch here")
+needs_cuda = pytest.mark.skipif(not AVAILABLE.get("cuda"), reason="no CUDA device with cupy or torch here")
 
 
 def _torch_cpu():
@@ -45,10 +45,12 @@ def _torch_cpu():
     return True
 
 
-BACKENDS = ["array-api", "array-api-strict",
-            pytest.param("cuda", marks=[gpu, needs_cuda]),
-            pytest.param("torch-cpu", marks=pytest.mark.skipif(not _torch_cpu(),
-                                                               reason="torch not installed"))]
+BACKENDS = [
+    "array-api",
+    "array-api-strict",
+    pytest.param("cuda", marks=[gpu, needs_cuda]),
+    pytest.param("torch-cpu", marks=pytest.mark.skipif(not _torch_cpu(), reason="torch not installed")),
+]
 
 SHAPE_2D = (6, 7)
 N_CHANNELS = 30
@@ -82,7 +84,8 @@ COUNTS = _counts()
 CASES = {
     "plain": dict(),
     "physics_smooth_sparse_simplexH_fixed": dict(
-        physics=True, lambda_L=1.5, mu=[0.0, 0.5, 0.2], simplex="H", fixed=True),
+        physics=True, lambda_L=1.5, mu=[0.0, 0.5, 0.2], simplex="H", fixed=True
+    ),
     "physics_simplexW_fixed": dict(physics=True, mu=0.3, simplex="W", fixed=True),
     "identity_smooth_simplexH": dict(lambda_L=2.0, simplex="H"),
 }
@@ -92,9 +95,18 @@ def _params(backend, dtype, beta_loss, case, extrapolate=True):
     options = dict(CASES[case])
     physics = options.pop("physics", False)
     fixed = options.pop("fixed", False)
-    params = dict(G=G_MATRIX if physics else None, G_continuum=CONTINUUM if physics else None,
-                  shape_2d=SHAPE_2D, max_iter=N_ITER, tol=0.0, random_state=0, dtype=dtype,
-                  beta_loss=beta_loss, extrapolate=extrapolate, **options)
+    params = dict(
+        G=G_MATRIX if physics else None,
+        G_continuum=CONTINUUM if physics else None,
+        shape_2d=SHAPE_2D,
+        max_iter=N_ITER,
+        tol=0.0,
+        random_state=0,
+        dtype=dtype,
+        beta_loss=beta_loss,
+        extrapolate=extrapolate,
+        **options,
+    )
     if backend == "torch-cpu":
         params.update(backend="torch", device="cpu")
     else:
@@ -114,11 +126,10 @@ def _fit(X, **params):
         return SmoothNMF(3, **params).fit(X)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _reference_fit(dtype, beta_loss, case, sparse_input):
     X = COUNTS.astype(dtype)
-    return _fit(sp.csr_matrix(X) if sparse_input else X,
-                **_params("reference", dtype, beta_loss, case))
+    return _fit(sp.csr_matrix(X) if sparse_input else X, **_params("reference", dtype, beta_loss, case))
 
 
 def _relative(actual, expected):
@@ -133,9 +144,16 @@ def _assert_same_fit(fit, reference, rtol):
 
 
 # array-api-strict has no sparse arrays: sparse input would take the same dense path.
-INPUTS = [("array-api", False), ("array-api", True), ("array-api-strict", False),
-          *(pytest.param(*param.values, sparse, marks=param.marks) for param in BACKENDS[2:]
-            for sparse in (False, True))]
+INPUTS = [
+    ("array-api", False),
+    ("array-api", True),
+    ("array-api-strict", False),
+    *(
+        pytest.param(*param.values, sparse, marks=param.marks)
+        for param in BACKENDS[2:]
+        for sparse in (False, True)
+    ),
+]
 
 
 @pytest.mark.parametrize("backend, sparse_input", INPUTS)
@@ -161,13 +179,14 @@ OTHER_BETAS = {0.0: 1e-9, 0.5: 1e-10, 1.5: 1e-10, 3.0: 1e-10}
 @pytest.mark.parametrize("beta_loss", list(OTHER_BETAS))
 def test_other_beta_equals_reference(backend, sparse_input, case, beta_loss):
     if backend == "array-api-strict" and (beta_loss, case) == (1.5, "physics_simplexW_fixed"):
-        pytest.skip("slow under array-api-strict (per-entry Newton solves in every simplex "
-                    "step); test_power_minimisers_equal_surrogate_py runs them there")
+        pytest.skip(
+            "slow under array-api-strict (per-entry Newton solves in every simplex "
+            "step); test_power_minimisers_equal_surrogate_py runs them there"
+        )
     X = POSITIVE if beta_loss <= 0 else COUNTS
     X = sp.csr_matrix(X) if sparse_input else X
     fit = _fit(X, **_params(backend, "float64", beta_loss, case))
-    _assert_same_fit(fit, _fit(X, **_params("reference", "float64", beta_loss, case)),
-                     OTHER_BETAS[beta_loss])
+    _assert_same_fit(fit, _fit(X, **_params("reference", "float64", beta_loss, case)), OTHER_BETAS[beta_loss])
 
 
 @pytest.mark.parametrize("beta_loss", [0.5, 3.0])
@@ -188,8 +207,7 @@ def test_itakura_saito_refuses_zeros_like_the_reference():
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("case", ["plain", "physics_smooth_sparse_simplexH_fixed",
-                                  "physics_simplexW_fixed"])
+@pytest.mark.parametrize("case", ["plain", "physics_smooth_sparse_simplexH_fixed", "physics_simplexW_fixed"])
 @pytest.mark.parametrize("beta_loss", ["kullback-leibler", "frobenius"])
 def test_fit_equals_reference_float32(backend, case, beta_loss):
     X = sp.csr_matrix(COUNTS.astype(np.float32))
@@ -203,33 +221,32 @@ def test_other_beta_float32(backend):
     X = sp.csr_matrix(COUNTS.astype(np.float32))
     fit = _fit(X, **_params(backend, "float32", 1.5, "physics_simplexW_fixed"))
     assert fit.W_.dtype == fit.H_.dtype == np.float32
-    _assert_same_fit(fit, _fit(X, **_params("reference", "float32", 1.5,
-                                            "physics_simplexW_fixed")), 1e-5)
+    _assert_same_fit(fit, _fit(X, **_params("reference", "float32", 1.5, "physics_simplexW_fixed")), 1e-5)
 
 
 MONOTONE = [(beta, case) for beta in ("kullback-leibler", "frobenius") for case in CASES] + [
-    (beta, case) for beta in (0.5, 3.0) for case in ("plain", "physics_simplexW_fixed")]
+    (beta, case) for beta in (0.5, 3.0) for case in ("plain", "physics_simplexW_fixed")
+]
 
 
 @pytest.mark.parametrize("backend", ["array-api", "array-api-strict"])
 @pytest.mark.parametrize("beta_loss, case", MONOTONE)
 def test_objective_never_increases(backend, case, beta_loss):
-    fit = _fit(sp.csr_matrix(COUNTS), **_params(backend, "float64", beta_loss, case,
-                                                 extrapolate=False))
+    fit = _fit(sp.csr_matrix(COUNTS), **_params(backend, "float64", beta_loss, case, extrapolate=False))
     totals = np.concatenate([[fit.initial_losses_[-1]], fit.losses_[:, -1]])
     assert np.all(np.diff(totals) <= 1e-12 * np.abs(totals[:-1]))
 
 
 def test_transform_equals_reference():
-    params = _params("array-api-strict", "float64", "kullback-leibler",
-                     "physics_smooth_sparse_simplexH_fixed")
+    params = _params(
+        "array-api-strict", "float64", "kullback-leibler", "physics_smooth_sparse_simplexH_fixed"
+    )
     params.pop("fixed_W"), params.pop("fixed_H")
     fit = _fit(COUNTS, **params)
     reference = _fit(COUNTS, **{**params, "backend": "reference"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        np.testing.assert_allclose(fit.transform(COUNTS), reference.transform(COUNTS),
-                                   rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(fit.transform(COUNTS), reference.transform(COUNTS), rtol=1e-9, atol=1e-12)
 
 
 def _simplex_problem(seed, with_quadratic):
@@ -261,14 +278,14 @@ def test_simplex_root_equals_simplex_py(namespace, with_quadratic, seed):
         xp, put = array_api_strict, array_api_strict.asarray
     else:
         xp, put = backend_module._compat().array_namespace(np.empty(0)), np.asarray
-    h = backend_module.simplex_minimiser(xp, put(a), put(beta), put(c), put(free),
-                                         put(target), 1e-10)
+    h = backend_module.simplex_minimiser(xp, put(a), put(beta), put(c), put(free), put(target), 1e-10)
     h = backend_module.to_host(h)
     np.testing.assert_allclose(h, expected, rtol=1e-12, atol=1e-300)
 
 
-@pytest.mark.parametrize("beta, laplacian", [(0.0, False), (0.5, False), (1.5, False),
-                                             (3.0, False), (0.5, True), (1.5, True)])
+@pytest.mark.parametrize(
+    "beta, laplacian", [(0.0, False), (0.5, False), (1.5, False), (3.0, False), (0.5, True), (1.5, True)]
+)
 def test_power_minimisers_equal_surrogate_py(beta, laplacian):
     """The per-entry solve and its simplex root, under array-api-strict, against surrogate.py."""
     from espm_cli.solver import surrogate
@@ -287,9 +304,16 @@ def test_power_minimisers_equal_surrogate_py(beta, laplacian):
         a = np.where(np.arange(shape[1]) >= 26, 0.0, a)
     reference = surrogate.PowerSurrogate(P, Q, h0, a, lin, c, beta)
     put = array_api_strict.asarray
-    device = backend_module._Power(array_api_strict, put(reference.P), put(reference.Q),
-                                   put(reference.h0), put(reference.a), put(reference.lin),
-                                   put(reference.c), beta)
+    device = backend_module._Power(
+        array_api_strict,
+        put(reference.P),
+        put(reference.Q),
+        put(reference.h0),
+        put(reference.a),
+        put(reference.lin),
+        put(reference.c),
+        beta,
+    )
     free = np.ones(shape, bool)
     free[3, :10] = False
     target = np.where(free.all(axis=0), 1.0, 0.8)
@@ -317,14 +341,17 @@ def test_extrapolated_point_equals_fit_loop(simplex, fixed, update_W):
         fixed_W, fixed_H = -np.ones((m, k)), -np.ones((k, p))
         fixed_W[1, 2], fixed_H[0, ::4] = 0.2, 0.3
     rows = np.array([True] * 4 + [False] * 2)
-    settings = dict(simplex=simplex, simplex_rows=rows, fixed_W=fixed_W, fixed_H=fixed_H,
-                    eps=1e-10)
+    settings = dict(simplex=simplex, simplex_rows=rows, fixed_W=fixed_W, fixed_H=fixed_H, eps=1e-10)
     expected = _extrapolate(G_MATRIX, W, H, W_before, H_before, 0.7, settings, update_W)
     put = array_api_strict.asarray
-    on_device = {**settings, "fixed_W": None if fixed_W is None else put(fixed_W),
-                 "fixed_H": None if fixed_H is None else put(fixed_H)}
-    actual = backend_module.extrapolated_point(put(G_MATRIX), put(W), put(H), put(W_before),
-                                               put(H_before), 0.7, on_device, update_W)
+    on_device = {
+        **settings,
+        "fixed_W": None if fixed_W is None else put(fixed_W),
+        "fixed_H": None if fixed_H is None else put(fixed_H),
+    }
+    actual = backend_module.extrapolated_point(
+        put(G_MATRIX), put(W), put(H), put(W_before), put(H_before), 0.7, on_device, update_W
+    )
     for got, want in zip(actual, expected):
         np.testing.assert_allclose(backend_module.to_host(got), want, rtol=1e-14, atol=0)
 
@@ -342,16 +369,23 @@ def test_steps_keep_host_and_device_arrays_apart():
     np.testing.assert_array_equal(backend.to_host(on_device), backend.h_step(data, G, W, H))
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(backend="array-api", mask=np.eye(42, 30, dtype=bool)),
-     "backend='array-api' does not serve beta_loss=1 with masked pixels or entries"),
-    (dict(backend="array-api", mask=np.arange(42)[:, None] == 3),
-     "backend='array-api' does not serve beta_loss=1 with masked pixels or entries"),
-    (dict(backend="array-api", device="cuda"), "device='cuda': backend='array-api' runs numpy"),
-    (dict(device="cuda"), "device='cuda' needs a device backend: backend='cuda'"),
-    (dict(backend="reference", device="cuda:0"), "backend='reference' runs on the CPU"),
-    (dict(device=""), "device='' is not valid"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (
+            dict(backend="array-api", mask=np.eye(42, 30, dtype=bool)),
+            "backend='array-api' does not serve beta_loss=1 with masked pixels or entries",
+        ),
+        (
+            dict(backend="array-api", mask=np.arange(42)[:, None] == 3),
+            "backend='array-api' does not serve beta_loss=1 with masked pixels or entries",
+        ),
+        (dict(backend="array-api", device="cuda"), "device='cuda': backend='array-api' runs numpy"),
+        (dict(device="cuda"), "device='cuda' needs a device backend: backend='cuda'"),
+        (dict(backend="reference", device="cuda:0"), "backend='reference' runs on the CPU"),
+        (dict(device=""), "device='' is not valid"),
+    ],
+)
 def test_bad_device_settings_are_one_clear_line(params, message):
     with pytest.raises(ValueError, match=message) as error:
         SmoothNMF(3, max_iter=2, **params).fit(COUNTS)
@@ -395,10 +429,10 @@ def test_the_grid_pieces_equal_grid_py():
         put = array_api_strict.asarray
         got = backend_module.neighbour_sum(array_api_strict, put(H), shape_2d)
         np.testing.assert_array_equal(backend_module.to_host(got), grid.neighbour_sum(H, shape_2d))
-        np.testing.assert_allclose(backend_module.laplacian_energy(array_api_strict, put(H),
-                                                                   shape_2d),
-                                   grid.laplacian_energy(H, shape_2d), rtol=1e-14)
+        np.testing.assert_allclose(
+            backend_module.laplacian_energy(array_api_strict, put(H), shape_2d),
+            grid.laplacian_energy(H, shape_2d),
+            rtol=1e-14,
+        )
         degrees = backend_module._degrees(array_api_strict, shape_2d, None)
-        np.testing.assert_array_equal(backend_module.to_host(degrees)[0],
-                                      grid.grid_degrees(shape_2d))
-
+        np.testing.assert_array_equal(backend_module.to_host(degrees)[0], grid.grid_degrees(shape_2d))

@@ -5,13 +5,12 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import solver_beta_loop_reference as loops
+from solver_helpers import tiny_problem
 
 from espm_cli.solver import SmoothNMF, get_backend
 from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.masked_counts import prepare_masked_counts
-
-import solver_beta_loop_reference as loops
-from solver_helpers import tiny_problem
 
 SHAPE = (5, 6)
 K = 3
@@ -43,18 +42,24 @@ def _masks(kind, n_pixels, n_channels, seed=4):
 
 def _start(G, m, n_pixels, total, simplex, rows, fixed_W, fixed_H, seed=2):
     rng = np.random.default_rng(seed)
-    return make_feasible(G, rng.uniform(0.1, 1, (m, K)), rng.uniform(0.1, 1, (K, n_pixels)),
-                         total, simplex=simplex, simplex_rows=rows, fixed_W=fixed_W,
-                         fixed_H=fixed_H, eps=EPS)
+    return make_feasible(
+        G,
+        rng.uniform(0.1, 1, (m, K)),
+        rng.uniform(0.1, 1, (K, n_pixels)),
+        total,
+        simplex=simplex,
+        simplex_rows=rows,
+        fixed_W=fixed_W,
+        fixed_H=fixed_H,
+        eps=EPS,
+    )
 
 
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("beta", BETAS)
 @pytest.mark.parametrize("with_G, lambda_L, mu, simplex, with_fixed, mask", OPTIONS)
-def test_every_half_step_is_monotone(beta, with_G, lambda_L, mu, simplex, with_fixed, mask,
-                                     dtype):
-    X, G, continuum = tiny_problem(seed=11, n_channels=16, shape_2d=SHAPE, n_components=K,
-                                   with_G=with_G)
+def test_every_half_step_is_monotone(beta, with_G, lambda_L, mu, simplex, with_fixed, mask, dtype):
+    X, G, continuum = tiny_problem(seed=11, n_channels=16, shape_2d=SHAPE, n_components=K, with_G=with_G)
     G = np.eye(16) if G is None else G
     m, n_pixels = G.shape[1], X.shape[0]
     rows = None
@@ -67,24 +72,22 @@ def test_every_half_step_is_monotone(beta, with_G, lambda_L, mu, simplex, with_f
         fixed_H = -np.ones((K, n_pixels))
         fixed_H[2, :4] = 0.1 if simplex == "H" else 3.0
     observed, missing = _masks(mask, n_pixels, 16)
-    data = prepare_masked_counts(X, np.dtype(dtype), beta=beta, observed_pixels=observed,
-                                 missing=missing)
+    data = prepare_masked_counts(X, np.dtype(dtype), beta=beta, observed_pixels=observed, missing=missing)
     W, H = _start(G, m, n_pixels, X.sum(), simplex, rows, fixed_W, fixed_H)
     G, W, H = G.astype(dtype), W.astype(dtype), H.astype(dtype)
     backend = get_backend("reference")
-    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)),
-                          epsilon_reg=0.3)
+    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)), epsilon_reg=0.3)
 
     def objective(W, H):
         return backend.objective_terms(data, G, W, H, **regularisation).sum()
 
     values = [objective(W, H)]
     for _ in range(12):
-        H = backend.h_step(data, G, W, H, simplex=simplex == "H", fixed=fixed_H, eps=EPS,
-                           **regularisation)
+        H = backend.h_step(data, G, W, H, simplex=simplex == "H", fixed=fixed_H, eps=EPS, **regularisation)
         values.append(objective(W, H))
-        W = backend.w_step(data, G, W, H, simplex_rows=rows if simplex == "W" else None,
-                           fixed=fixed_W, eps=EPS)
+        W = backend.w_step(
+            data, G, W, H, simplex_rows=rows if simplex == "W" else None, fixed=fixed_W, eps=EPS
+        )
         values.append(objective(W, H))
     values = np.array(values)
     increases = np.diff(values)
@@ -125,29 +128,62 @@ def test_agrees_with_slow_loop_reference(beta, lambda_L, mu, simplex, masked):
         missing[[0, 2, 3, 5], [1, 4, 0, 2]] = True
     rng = np.random.default_rng(5)
     # Matched to the observed counts, as the estimator's projection of the start does.
-    W0, H0 = make_feasible(G, rng.uniform(0.3, 1, (3, 2)), rng.uniform(0.3, 1, (2, n_pixels)),
-                           X[~missing].sum(), simplex=simplex, simplex_rows=None, fixed_W=None,
-                           fixed_H=None, eps=1e-10)
-    estimator = SmoothNMF(2, G=G, beta_loss=beta, lambda_L=lambda_L, mu=np.array(mu),
-                          epsilon_reg=0.5, simplex=simplex, shape_2d=LOOP_SHAPE,
-                          init="custom", max_iter=20, tol=0.0, mask=missing, extrapolate=False,
-                          backend="reference")
+    W0, H0 = make_feasible(
+        G,
+        rng.uniform(0.3, 1, (3, 2)),
+        rng.uniform(0.3, 1, (2, n_pixels)),
+        X[~missing].sum(),
+        simplex=simplex,
+        simplex_rows=None,
+        fixed_W=None,
+        fixed_H=None,
+        eps=1e-10,
+    )
+    estimator = SmoothNMF(
+        2,
+        G=G,
+        beta_loss=beta,
+        lambda_L=lambda_L,
+        mu=np.array(mu),
+        epsilon_reg=0.5,
+        simplex=simplex,
+        shape_2d=LOOP_SHAPE,
+        init="custom",
+        max_iter=20,
+        tol=0.0,
+        mask=missing,
+        extrapolate=False,
+        backend="reference",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         estimator.fit(X, W=W0, H=H0)
     M = (~missing).T.astype(int).tolist()
-    W_loop, H_loop = loops.fit(X.T.tolist(), M, G.tolist(), W0.tolist(), H0.tolist(), beta, 20,
-                               shape_2d=LOOP_SHAPE, lambda_L=lambda_L, mu=list(mu),
-                               epsilon_reg=0.5, simplex=simplex)
+    W_loop, H_loop = loops.fit(
+        X.T.tolist(),
+        M,
+        G.tolist(),
+        W0.tolist(),
+        H0.tolist(),
+        beta,
+        20,
+        shape_2d=LOOP_SHAPE,
+        lambda_L=lambda_L,
+        mu=list(mu),
+        epsilon_reg=0.5,
+        simplex=simplex,
+    )
     np.testing.assert_allclose(estimator.W_, np.array(W_loop), rtol=1e-10, atol=0)
     np.testing.assert_allclose(estimator.H_, np.array(H_loop), rtol=1e-10, atol=0)
-    F_loop = loops.objective(X.T.tolist(), M, G.tolist(), W_loop, H_loop, beta, LOOP_SHAPE,
-                             lambda_L, list(mu), 0.5)
+    F_loop = loops.objective(
+        X.T.tolist(), M, G.tolist(), W_loop, H_loop, beta, LOOP_SHAPE, lambda_L, list(mu), 0.5
+    )
     assert estimator.losses_[-1, 3] == pytest.approx(F_loop, rel=1e-10)
 
 
-@pytest.mark.parametrize("simplex, lambda_L, mu", [(None, 0.0, 0.0), ("H", 3.0, (0.2, 1.0, 4.0)),
-                                                   ("W", 3.0, 0.5)])
+@pytest.mark.parametrize(
+    "simplex, lambda_L, mu", [(None, 0.0, 0.0), ("H", 3.0, (0.2, 1.0, 4.0)), ("W", 3.0, 0.5)]
+)
 def test_general_path_at_beta_one_matches_the_kl_path(simplex, lambda_L, mu):
     """The general steps with β = 1 and nothing masked give today's KL steps (1e-12)."""
     X, G, continuum = tiny_problem(seed=11, n_channels=16, shape_2d=SHAPE, n_components=K)
@@ -156,8 +192,7 @@ def test_general_path_at_beta_one_matches_the_kl_path(simplex, lambda_L, mu):
     kl_data = backend.prepare_counts(X, np.float64)
     general_data = prepare_masked_counts(X, np.float64, beta=1.0)
     W0, H0 = _start(G, G.shape[1], X.shape[0], X.sum(), simplex, rows, None, None)
-    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)),
-                          epsilon_reg=0.3)
+    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)), epsilon_reg=0.3)
     results = []
     for data in (kl_data, general_data):
         W, H = W0.copy(), H0.copy()

@@ -13,9 +13,9 @@ from espm_cli.solver import SmoothNMF
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
-from solver_helpers import gaussian_peak_matrix
+from solver_helpers import gaussian_peak_matrix  # noqa: E402
 
-from espm_cli.solver.distributed import DistributedFitError, fit_distributed
+from espm_cli.solver.distributed import DistributedFitError, fit_distributed  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -24,9 +24,12 @@ SHAPE_2D = (12, 10)
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, \
-            distributed.Client(cluster) as client:
+    with (
+        distributed.LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         yield client
 
 
@@ -38,8 +41,17 @@ def _problem(seed=0):
     X = rng.poisson(4.0 * (G @ W @ H)).T.astype(np.uint16)
     W0 = rng.uniform(0.3, 1.0, W.shape)
     H0 = rng.dirichlet(np.ones(3), X.shape[0]).T
-    options = dict(G=G, G_continuum=continuum, lambda_L=1.5, mu=0.05, shape_2d=SHAPE_2D,
-                   simplex="H", tol=1e-8, init="custom", extrapolate=False)
+    options = dict(
+        G=G,
+        G_continuum=continuum,
+        lambda_L=1.5,
+        mu=0.05,
+        shape_2d=SHAPE_2D,
+        simplex="H",
+        tol=1e-8,
+        init="custom",
+        extrapolate=False,
+    )
     return X, W0, H0, options
 
 
@@ -48,8 +60,9 @@ def test_distributed_fit_equals_the_in_memory_fit(client, lazy):
     X, W0, H0, options = _problem()
     reference = SmoothNMF(3, max_iter=12, **options).fit(X, W=W0, H=H0)
     data = da.from_array(X, chunks=(40, 40)) if lazy else X
-    fitted = fit_distributed(SmoothNMF(3, max_iter=12, **options), data, client, W=W0, H=H0,
-                             rows_per_block=4)  # 3 blocks: two halos each way
+    fitted = fit_distributed(
+        SmoothNMF(3, max_iter=12, **options), data, client, W=W0, H=H0, rows_per_block=4
+    )  # 3 blocks: two halos each way
     assert fitted.n_iter_ == reference.n_iter_
     np.testing.assert_allclose(fitted.W_, reference.W_, rtol=1e-10)
     np.testing.assert_allclose(fitted.H_, reference.H_, rtol=1e-10, atol=1e-13)
@@ -65,8 +78,7 @@ def test_distributed_fit_stops_where_the_in_memory_fit_stops(client):
     options = dict(options, tol=1e-3)
     reference = SmoothNMF(3, max_iter=200, **options).fit(X, W=W0, H=H0)
     assert reference.converged_ and reference.n_iter_ < 200
-    fitted = fit_distributed(SmoothNMF(3, max_iter=200, **options), X, client, W=W0, H=H0,
-                             rows_per_block=5)
+    fitted = fit_distributed(SmoothNMF(3, max_iter=200, **options), X, client, W=W0, H=H0, rows_per_block=5)
     assert fitted.converged_ and fitted.n_iter_ == reference.n_iter_
     np.testing.assert_allclose(fitted.W_, reference.W_, rtol=1e-10)
 
@@ -79,8 +91,9 @@ def test_killing_a_worker_gives_the_right_result_or_one_clear_error(client):
 
     def run():
         try:
-            outcome["fit"] = fit_distributed(SmoothNMF(3, max_iter=25, **options), X, client,
-                                             W=W0, H=H0, rows_per_block=3)
+            outcome["fit"] = fit_distributed(
+                SmoothNMF(3, max_iter=25, **options), X, client, W=W0, H=H0, rows_per_block=3
+            )
         except DistributedFitError as error:
             outcome["error"] = error
 
@@ -105,5 +118,4 @@ def test_what_the_distributed_fit_does_not_serve_is_refused(client):
     with pytest.raises(ValueError, match="KL loss only"):
         fit_distributed(SmoothNMF(3, **{**options, "beta_loss": "frobenius"}), X, client)
     with pytest.raises(ValueError, match="needs shape_2d"):
-        fit_distributed(SmoothNMF(3, **{**options, "shape_2d": None, "lambda_L": 0.0}), X,
-                        client)
+        fit_distributed(SmoothNMF(3, **{**options, "shape_2d": None, "lambda_L": 0.0}), X, client)

@@ -39,9 +39,18 @@ def espm_result():
 def _fit(stored, normalize, lambda_L, mu, epsilon_reg):
     """espm_cli from the fixture's start; ``lambda_L`` in espm's convention."""
     k = stored["H0"].shape[0]
-    estimator = SmoothNMF(k, G=stored["G"], shape_2d=tuple(int(v) for v in stored["shape_2d"]),
-                          lambda_L=2.0 * lambda_L, mu=mu, epsilon_reg=epsilon_reg,
-                          simplex="H", normalize=normalize, max_iter=5000, tol=1e-10)
+    estimator = SmoothNMF(
+        k,
+        G=stored["G"],
+        shape_2d=tuple(int(v) for v in stored["shape_2d"]),
+        lambda_L=2.0 * lambda_L,
+        mu=mu,
+        epsilon_reg=epsilon_reg,
+        simplex="H",
+        normalize=normalize,
+        max_iter=5000,
+        tol=1e-10,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return estimator.fit(stored["X"], W=stored["W0"], H=stored["H0"])
@@ -49,15 +58,20 @@ def _fit(stored, normalize, lambda_L, mu, epsilon_reg):
 
 def _matched(ours_W, ours_H, G, W_espm):
     """Our components in espm's order (espm_cli may order them differently)."""
-    best = min(permutations(range(ours_H.shape[0])),
-               key=lambda order: _angles_deg(G @ ours_W[:, list(order)], G @ W_espm).sum())
+    best = min(
+        permutations(range(ours_H.shape[0])),
+        key=lambda order: _angles_deg(G @ ours_W[:, list(order)], G @ W_espm).sum(),
+    )
     return ours_W[:, list(best)], ours_H[list(best)]
 
 
-@pytest.mark.xfail(strict=True, reason="measured 2026-12-01: spectra 0.12-1.5 deg, maps "
-                   "2.7-5.1 deg from espm 1.1.3's result after espm's 3000 iterations; not "
-                   "yet explained (convergence of either code, or a convention); see "
-                   "/work/reports/issue9.md")
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 2026-12-01: spectra 0.12-1.5 deg, maps "
+    "2.7-5.1 deg from espm 1.1.3's result after espm's 3000 iterations; not "
+    "yet explained (convergence of either code, or a convention); see "
+    "/work/reports/issue9.md",
+)
 def test_paper_parameters_at_espm_scaling_reproduce_espm(espm_result):
     stored = espm_result
     parameters = json.loads(str(stored["parameters"]))
@@ -71,5 +85,4 @@ def test_paper_parameters_at_espm_scaling_reproduce_espm(espm_result):
     assert maps.max() < MAX_ANGLE_DEG, maps
     assert np.abs(H - stored["H_espm"]).mean() < MAX_MAP_DIFFERENCE
     # espm's W comes back in counts, as ours: same scale, not only the same direction
-    np.testing.assert_allclose((G @ W).sum(axis=0), (G @ stored["W_espm"]).sum(axis=0),
-                               rtol=1e-3)
+    np.testing.assert_allclose((G @ W).sum(axis=0), (G @ stored["W_espm"]).sum(axis=0), rtol=1e-3)

@@ -7,10 +7,9 @@ import pytest
 import scipy.sparse as sp
 from scipy.optimize import linear_sum_assignment
 from sklearn.exceptions import ConvergenceWarning
+from solver_helpers import gaussian_peak_matrix, tiny_problem
 
 from espm_cli.solver import LOSS_NAMES, SmoothNMF, smooth_nmf
-
-from solver_helpers import gaussian_peak_matrix, tiny_problem
 
 
 def _quiet_fit(estimator, X, **fit_params):
@@ -32,8 +31,12 @@ def two_phase_problem():
 
 def test_fitted_attributes(problem):
     X, G, continuum = problem
-    estimator = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, simplex="W",
-                                     backend="reference", random_state=0, max_iter=30), X)
+    estimator = _quiet_fit(
+        SmoothNMF(
+            3, G=G, G_continuum=continuum, simplex="W", backend="reference", random_state=0, max_iter=30
+        ),
+        X,
+    )
     m = G.shape[1]
     assert estimator.W_.shape == (m, 3) and estimator.H_.shape == (3, X.shape[0])
     assert estimator.components_.shape == (3, X.shape[1])
@@ -46,14 +49,16 @@ def test_fitted_attributes(problem):
     assert not hasattr(estimator, "mean_")
     L = estimator.transform(X)
     assert L.shape == (X.shape[0], 3)
-    np.testing.assert_allclose(estimator.inverse_transform(estimator.H_.T),
-                               (G @ estimator.W_ @ estimator.H_).T)
+    np.testing.assert_allclose(
+        estimator.inverse_transform(estimator.H_.T), (G @ estimator.W_ @ estimator.H_).T
+    )
 
 
 def test_fit_transform_returns_abundances_and_twin_matches(problem):
     X, G, _ = problem
-    params = dict(G=G, lambda_L=0.5, shape_2d=(6, 5), mu=0.2, random_state=4, max_iter=15,
-                  backend="reference")
+    params = dict(
+        G=G, lambda_L=0.5, shape_2d=(6, 5), mu=0.2, random_state=4, max_iter=15, backend="reference"
+    )
     estimator = SmoothNMF(3, **params)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -67,12 +72,14 @@ def test_fit_transform_returns_abundances_and_twin_matches(problem):
 
 def test_transform_recovers_training_abundances(two_phase_problem):
     X, G, _ = two_phase_problem
-    estimator = SmoothNMF(2, G=G, init="nndsvda", n_init=1, random_state=0, max_iter=20000,
-                          tol=1e-13, backend="reference").fit(X)
+    estimator = SmoothNMF(
+        2, G=G, init="nndsvda", n_init=1, random_state=0, max_iter=20000, tol=1e-13, backend="reference"
+    ).fit(X)
     assert estimator.converged_
     estimator.set_params(max_iter=5000, tol=1e-13)
-    np.testing.assert_allclose(estimator.transform(X), estimator.H_.T, rtol=2e-3,
-                               atol=2e-3 * estimator.H_.max())
+    np.testing.assert_allclose(
+        estimator.transform(X), estimator.H_.T, rtol=2e-3, atol=2e-3 * estimator.H_.max()
+    )
 
 
 def test_convergence_warning_when_max_iter_stops(problem):
@@ -84,22 +91,33 @@ def test_convergence_warning_when_max_iter_stops(problem):
 
 def test_seeded_runs_are_reproducible(problem):
     X, G, _ = problem
-    fits = [_quiet_fit(SmoothNMF(3, G=G, init=init, random_state=seed, max_iter=10,
-                                 backend="reference"), X)
-            for init in ("random", "nndsvda") for seed in (7, 7, 8)]
-    for first, again, other in (fits[:3], fits[3:]):
+    fits = [
+        _quiet_fit(SmoothNMF(3, G=G, init=init, random_state=seed, max_iter=10, backend="reference"), X)
+        for init in ("random", "nndsvda")
+        for seed in (7, 7, 8)
+    ]
+    for first, again, _other in (fits[:3], fits[3:]):
         np.testing.assert_array_equal(first.W_, again.W_)
         np.testing.assert_array_equal(first.H_, again.H_)
     assert not np.allclose(fits[0].W_, fits[2].W_)
 
 
-@pytest.mark.parametrize("params", [dict(), dict(simplex="H", lambda_L=2.0, mu=0.3),
-                                    dict(simplex="W", mu=(0.1, 0.0, 1.0))])
+@pytest.mark.parametrize(
+    "params", [dict(), dict(simplex="H", lambda_L=2.0, mu=0.3), dict(simplex="W", mu=(0.1, 0.0, 1.0))]
+)
 def test_sparse_and_integer_input_give_the_dense_result(problem, params):
     X, G, continuum = problem
     X[X < 3] = 0
-    common = dict(G=G, G_continuum=continuum, shape_2d=(6, 5), random_state=0, max_iter=20,
-                  backend="reference", extrapolate=False, **params)
+    common = dict(
+        G=G,
+        G_continuum=continuum,
+        shape_2d=(6, 5),
+        random_state=0,
+        max_iter=20,
+        backend="reference",
+        extrapolate=False,
+        **params,
+    )
     dense = _quiet_fit(SmoothNMF(3, **common), X)
     for variant in (sp.csr_matrix(X), sp.csc_array(X), sp.coo_matrix(X), X.astype(np.uint16)):
         other = _quiet_fit(SmoothNMF(3, **common), variant)
@@ -111,8 +129,7 @@ def test_sparse_and_integer_input_give_the_dense_result(problem, params):
 def test_uint8_input_is_not_copied_to_float64_by_validation(problem):
     X, G, _ = problem
     counts = np.clip(X, 0, 255).astype(np.uint8)
-    estimator = _quiet_fit(SmoothNMF(3, G=G, max_iter=5, backend="reference",
-                                     random_state=0), counts)
+    estimator = _quiet_fit(SmoothNMF(3, G=G, max_iter=5, backend="reference", random_state=0), counts)
     assert np.all(np.isfinite(estimator.losses_))
 
 
@@ -156,16 +173,24 @@ def test_laplacian_gradient_matches_finite_differences(problem):
     rng = np.random.default_rng(0)
     W, H = rng.uniform(0.5, 1, (G.shape[1], 3)), rng.uniform(0.5, 1, (3, 30))
     mu = np.array([0.3, 0.0, 1.2])
-    estimator = SmoothNMF(3, G=G, lambda_L=2.5, mu=mu, epsilon_reg=0.4, shape_2d=(6, 5),
-                          init="custom", max_iter=1, backend="reference")
+    estimator = SmoothNMF(
+        3,
+        G=G,
+        lambda_L=2.5,
+        mu=mu,
+        epsilon_reg=0.4,
+        shape_2d=(6, 5),
+        init="custom",
+        max_iter=1,
+        backend="reference",
+    )
     from espm_cli.solver.counts import prepare_counts
     from espm_cli.solver.reference import objective_terms
 
     data = prepare_counts(X, np.float64)
 
     def F(H_):
-        return objective_terms(data, G, W, H_, shape_2d=(6, 5), lambda_L=2.5, mu=mu,
-                               epsilon_reg=0.4).sum()
+        return objective_terms(data, G, W, H_, shape_2d=(6, 5), lambda_L=2.5, mu=mu, epsilon_reg=0.4).sum()
 
     gradient = _gradient_H(X, G, W, H, 2.5, mu, 0.4, (6, 5))
     for index in [(0, 0), (1, 7), (2, 29), (1, 14)]:
@@ -180,9 +205,19 @@ def test_laplacian_gradient_matches_finite_differences(problem):
 def test_kkt_conditions_at_convergence(two_phase_problem, params):
     """At the fixed point: H ⊙ ∇_H F = 0 and ∇_H F >= 0 (shifted by ν_p on the simplex)."""
     X, G, _ = two_phase_problem
-    estimator = SmoothNMF(2, G=G, shape_2d=(6, 5), epsilon_reg=0.5, max_iter=20000, tol=1e-14,
-                          init="nndsvda", n_init=1, random_state=0, backend="reference",
-                          **params)
+    estimator = SmoothNMF(
+        2,
+        G=G,
+        shape_2d=(6, 5),
+        epsilon_reg=0.5,
+        max_iter=20000,
+        tol=1e-14,
+        init="nndsvda",
+        n_init=1,
+        random_state=0,
+        backend="reference",
+        **params,
+    )
     _quiet_fit(estimator, X)
     W, H = estimator.W_, estimator.H_
     mu = np.broadcast_to(np.asarray(params.get("mu", 0.0), float), (2,))
@@ -206,18 +241,43 @@ def test_recovers_known_spectra_within_two_degrees(params):
     rng = np.random.default_rng(42)
     n_channels, shape_2d = 200, (16, 16)
     G, continuum = gaussian_peak_matrix(n_channels, centres=[30, 70, 110, 150, 180], width=3)
-    W_true = np.array([[0.6, 0.0, 0.0], [0.4, 0.3, 0.0], [0.0, 0.7, 0.2], [0.0, 0.0, 0.3],
-                       [0.0, 0.0, 0.5], [0.4, 0.4, 0.4], [0.3, 0.3, 0.3]])
-    yy, xx = np.mgrid[:shape_2d[0], :shape_2d[1]] / shape_2d[0]
-    logits = np.stack([-((xx - 0.2) ** 2 + (yy - 0.25) ** 2),
-                       -((xx - 0.8) ** 2 + (yy - 0.3) ** 2),
-                       -((xx - 0.5) ** 2 + (yy - 0.85) ** 2)]) / 0.01
+    W_true = np.array(
+        [
+            [0.6, 0.0, 0.0],
+            [0.4, 0.3, 0.0],
+            [0.0, 0.7, 0.2],
+            [0.0, 0.0, 0.3],
+            [0.0, 0.0, 0.5],
+            [0.4, 0.4, 0.4],
+            [0.3, 0.3, 0.3],
+        ]
+    )
+    yy, xx = np.mgrid[: shape_2d[0], : shape_2d[1]] / shape_2d[0]
+    logits = (
+        np.stack(
+            [
+                -((xx - 0.2) ** 2 + (yy - 0.25) ** 2),
+                -((xx - 0.8) ** 2 + (yy - 0.3) ** 2),
+                -((xx - 0.5) ** 2 + (yy - 0.85) ** 2),
+            ]
+        )
+        / 0.01
+    )
     H_true = np.exp(logits - logits.max(axis=0))
     H_true = (H_true / H_true.sum(axis=0)).reshape(3, -1)
     spectra_true = G @ W_true
     X = rng.poisson(3000 * (spectra_true / spectra_true.sum(axis=0)) @ H_true).T
-    estimator = SmoothNMF(3, G=G, G_continuum=continuum, shape_2d=shape_2d, max_iter=2000,
-                          tol=1e-9, random_state=0, backend="reference", **params)
+    estimator = SmoothNMF(
+        3,
+        G=G,
+        G_continuum=continuum,
+        shape_2d=shape_2d,
+        max_iter=2000,
+        tol=1e-9,
+        random_state=0,
+        backend="reference",
+        **params,
+    )
     _quiet_fit(estimator, X)
     fitted = estimator.components_ / np.linalg.norm(estimator.components_, axis=1)[:, None]
     truth = (spectra_true / np.linalg.norm(spectra_true, axis=0)).T
@@ -228,25 +288,35 @@ def test_recovers_known_spectra_within_two_degrees(params):
 
 BAD_INPUTS = [
     (dict(), lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, -np.inf, X), "infinity"),
-    (dict(beta_loss=0.0), lambda X: np.where(np.arange(X.size).reshape(X.shape) < 5, 0, X),
-     "beta_loss=0 is undefined where X is 0 and X has 5 zero entries"),
-    (dict(beta_loss=-0.5), lambda X: np.where(np.arange(X.size).reshape(X.shape) == 2, 0, X),
-     "beta_loss=-0.5 is undefined where X is 0 and X has 1 zero entry"),
+    (
+        dict(beta_loss=0.0),
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) < 5, 0, X),
+        "beta_loss=0 is undefined where X is 0 and X has 5 zero entries",
+    ),
+    (
+        dict(beta_loss=-0.5),
+        lambda X: np.where(np.arange(X.size).reshape(X.shape) == 2, 0, X),
+        "beta_loss=-0.5 is undefined where X is 0 and X has 1 zero entry",
+    ),
     (dict(beta_loss="poisson"), lambda X: X, "beta_loss='poisson' is not valid"),
     (dict(beta_loss=np.inf), lambda X: X, "beta_loss=inf is not valid"),
     (dict(mask=np.zeros((30, 3), bool)), lambda X: X, r"mask has shape \(30, 3\); it must be"),
-    (dict(mask=np.zeros((30, 20))), lambda X: X, r"mask=<array of shape \(30, 20\), dtype float64> is not valid"),
-    (dict(mask=np.arange(600).reshape(30, 20) < 20), lambda X: X,
-     "pixel 0 has every entry masked"),
-    (dict(mask=np.arange(600).reshape(30, 20) % 20 == 4), lambda X: X,
-     "channel 4 has every entry masked"),
+    (
+        dict(mask=np.zeros((30, 20))),
+        lambda X: X,
+        r"mask=<array of shape \(30, 20\), dtype float64> is not valid",
+    ),
+    (dict(mask=np.arange(600).reshape(30, 20) < 20), lambda X: X, "pixel 0 has every entry masked"),
+    (dict(mask=np.arange(600).reshape(30, 20) % 20 == 4), lambda X: X, "channel 4 has every entry masked"),
     (dict(mask=np.ones(20, bool)), lambda X: X, "every channel is masked"),
     (dict(mask=np.ones((30, 1), bool)), lambda X: X, "every pixel is masked"),
     (dict(normalize="yes"), lambda X: X, "normalize='yes' is not valid"),
-    (dict(beta_loss=1.5, backend="numba"), lambda X: X,
-     "backend='numba' does not serve beta_loss=1.5;"),
-    (dict(beta_loss=2.0, backend="numba", mask=np.arange(600).reshape(30, 20) == 7),
-     lambda X: X, "does not serve beta_loss=2 with masked pixels or entries"),
+    (dict(beta_loss=1.5, backend="numba"), lambda X: X, "backend='numba' does not serve beta_loss=1.5;"),
+    (
+        dict(beta_loss=2.0, backend="numba", mask=np.arange(600).reshape(30, 20) == 7),
+        lambda X: X,
+        "does not serve beta_loss=2 with masked pixels or entries",
+    ),
     (dict(), lambda X: np.where(np.arange(X.size).reshape(X.shape) == 3, np.inf, X), "infinity"),
     (dict(), lambda X: X - X.max() / 2, "negative values"),
     (dict(), lambda X: np.zeros_like(X), "all zero"),
@@ -270,10 +340,16 @@ BAD_INPUTS = [
     (dict(epsilon_reg=0.0), lambda X: X, "epsilon_reg=0.0 is not valid"),
     (dict(dtype="float16"), lambda X: X, "dtype='float16' is not valid"),
     (dict(backend="opencl"), lambda X: X, "backend='opencl' is not valid"),
-    (dict(G=np.ones((20, 3)), G_continuum=np.array([True, True, True]), simplex="W"),
-     lambda X: X, 'simplex="W" needs at least one element'),
-    (dict(G=np.ones((20, 3)), G_continuum=np.array([1, 0, 0])), lambda X: X,
-     "G_continuum must be a boolean mask"),
+    (
+        dict(G=np.ones((20, 3)), G_continuum=np.array([True, True, True]), simplex="W"),
+        lambda X: X,
+        'simplex="W" needs at least one element',
+    ),
+    (
+        dict(G=np.ones((20, 3)), G_continuum=np.array([1, 0, 0])),
+        lambda X: X,
+        "G_continuum must be a boolean mask",
+    ),
     (dict(fixed_W=np.ones((2, 2))), lambda X: X, "fixed_W has shape"),
     (dict(fixed_H=np.full((3, 30), 0.5), simplex="H"), lambda X: X, "fixed_H breaks the simplex"),
 ]
@@ -304,8 +380,9 @@ def test_hyperspy_decomposition_uses_the_estimator(problem):
     hyperspy = pytest.importorskip("hyperspy.api")
     X, G, _ = problem
     signal = hyperspy.signals.Signal1D(X.reshape(6, 5, 20).astype(np.float64))
-    estimator = SmoothNMF(3, G=G, shape_2d=(6, 5), lambda_L=0.5, random_state=0,
-                          max_iter=20, backend="reference")
+    estimator = SmoothNMF(
+        3, G=G, shape_2d=(6, 5), lambda_L=0.5, random_state=0, max_iter=20, backend="reference"
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         signal.decomposition(algorithm=estimator, output_dimension=3)
@@ -324,15 +401,36 @@ def test_callback_sees_every_iteration_and_can_stop(problem, backend):
         seen.append((n_iter, losses_row.copy()))
         return False
 
-    full = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
-                                n_init=1, max_iter=7, tol=0.0, callback=record), X)
+    full = _quiet_fit(
+        SmoothNMF(
+            3,
+            G=G,
+            G_continuum=continuum,
+            backend=backend,
+            random_state=0,
+            n_init=1,
+            max_iter=7,
+            tol=0.0,
+            callback=record,
+        ),
+        X,
+    )
     assert [n for n, _ in seen] == list(range(1, 8))
     np.testing.assert_array_equal(np.array([row for _, row in seen]), full.losses_)
 
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)  # a requested stop is not a failure
-        stopped = SmoothNMF(3, G=G, G_continuum=continuum, backend=backend, random_state=0,
-                            n_init=1, max_iter=50, tol=0.0, callback=lambda n, row: n >= 3).fit(X)
+        stopped = SmoothNMF(
+            3,
+            G=G,
+            G_continuum=continuum,
+            backend=backend,
+            random_state=0,
+            n_init=1,
+            max_iter=50,
+            tol=0.0,
+            callback=lambda n, row: n >= 3,
+        ).fit(X)
     assert stopped.n_iter_ == 3 and not stopped.converged_
     np.testing.assert_allclose(stopped.losses_, full.losses_[:3], rtol=1e-12)
 
@@ -342,17 +440,36 @@ def test_callback_with_several_starts_follows_the_first(problem):
     every start and keeps the first start's run."""
     X, G, continuum = problem
     seen = []
-    fit = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=3,
-                               max_iter=25, tol=0.0,
-                               callback=lambda n, row: seen.append((n, row.copy()))), X)
+    fit = _quiet_fit(
+        SmoothNMF(
+            3,
+            G=G,
+            G_continuum=continuum,
+            random_state=0,
+            n_init=3,
+            max_iter=25,
+            tol=0.0,
+            callback=lambda n, row: seen.append((n, row.copy())),
+        ),
+        X,
+    )
     assert [n for n, _ in seen] == list(range(1, 26)) and fit.n_iter_ == 25
-    first = _quiet_fit(SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=1,
-                                 max_iter=25, tol=0.0), X)
+    first = _quiet_fit(
+        SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=1, max_iter=25, tol=0.0), X
+    )
     np.testing.assert_array_equal(np.array([row for _, row in seen]), first.losses_)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        stopped = SmoothNMF(3, G=G, G_continuum=continuum, random_state=0, n_init=3,
-                            max_iter=2000, tol=0.0, callback=lambda n, row: n >= 3).fit(X)
+        stopped = SmoothNMF(
+            3,
+            G=G,
+            G_continuum=continuum,
+            random_state=0,
+            n_init=3,
+            max_iter=2000,
+            tol=0.0,
+            callback=lambda n, row: n >= 3,
+        ).fit(X)
     assert stopped.n_iter_ == 3 and not stopped.converged_ and stopped.best_init_ == 0
     np.testing.assert_allclose(stopped.losses_, first.losses_[:3], rtol=1e-12)
 

@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+from test_fast_vs_reference import CONTINUUM, COUNTS, G_MATRIX, SHAPE_2D, _fixed
 
 from espm_cli.solver import SmoothNMF, get_backend
 from espm_cli.solver import _numba_backend as fast
 from espm_cli.solver.backends import backend_for
 from espm_cli.solver.missing import find_missing
-
-from test_fast_vs_reference import CONTINUUM, COUNTS, G_MATRIX, SHAPE_2D, _fixed
 
 N_ITER = 20
 
@@ -53,8 +52,7 @@ def test_plain_steps_are_lee_seung_updates(problem):
     data = fast.prepare_counts(X.T, beta=2.0)
     B = G @ W
     H_new = fast.h_step(data, G, W, H)
-    np.testing.assert_allclose(H_new, np.maximum(H * (B.T @ X) / (B.T @ B @ H), 1e-10),
-                               rtol=1e-12)
+    np.testing.assert_allclose(H_new, np.maximum(H * (B.T @ X) / (B.T @ B @ H), 1e-10), rtol=1e-12)
     W_new = fast.w_step(data, G, W, H_new)
     expected = W * (G.T @ X @ H_new.T) / (G.T @ G @ W @ H_new @ H_new.T)
     np.testing.assert_allclose(W_new, np.maximum(expected, 1e-10), rtol=1e-12)
@@ -69,8 +67,7 @@ def test_workspaces_give_what_a_fresh_pass_gives(problem):
     data = fast.prepare_counts(X.T, beta=2.0)
     regularisation = dict(shape_2d=(6, 7), lambda_L=0.8, mu=np.full(3, 0.2))
     H_new, to_w = fast.h_step(data, G, W, H, simplex=True, share=True, **regularisation)
-    np.testing.assert_array_equal(H_new, fast.h_step(data, G, W, H, simplex=True,
-                                                     **regularisation))
+    np.testing.assert_array_equal(H_new, fast.h_step(data, G, W, H, simplex=True, **regularisation))
     np.testing.assert_allclose(to_w.values[0], X @ H_new.T, rtol=1e-13)
     W_new, to_evaluate = fast.w_step(data, G, W, H_new, workspace=to_w, share=True)
     np.testing.assert_allclose(W_new, fast.w_step(data, G, W, H_new), rtol=1e-14)
@@ -90,8 +87,9 @@ def test_results_do_not_depend_on_the_thread_count(problem, monkeypatch, simplex
         monkeypatch.setattr(fast, "_n_threads", lambda n=n_threads: n)
         data = fast.prepare_counts(X.T, beta=2.0)
         data.block_start = fast.pixel_blocks(data.nonzeros.pixel_start, n_blocks=7)
-        H_new, to_w = fast.h_step(data, G, W, H, shape_2d=(6, 7), lambda_L=1.0,
-                                  mu=np.full(3, 0.1), simplex=simplex, share=True)
+        H_new, to_w = fast.h_step(
+            data, G, W, H, shape_2d=(6, 7), lambda_L=1.0, mu=np.full(3, 0.1), simplex=simplex, share=True
+        )
         W_new = fast.w_step(data, G, W, H_new, workspace=to_w)
         results.append((H_new, W_new, fast.objective_terms(data, G, W_new, H_new)))
     for H_new, W_new, terms in results[1:]:
@@ -101,10 +99,21 @@ def test_results_do_not_depend_on_the_thread_count(problem, monkeypatch, simplex
 
 
 def _fit(backend, X, with_G, lambda_L, mu, simplex, fixed, dtype="float64", mask=None):
-    params = dict(G=G_MATRIX if with_G else None, G_continuum=CONTINUUM if with_G else None,
-                  lambda_L=lambda_L, mu=mu, simplex=simplex, shape_2d=SHAPE_2D,
-                  max_iter=N_ITER, tol=0.0, random_state=0, dtype=dtype, backend=backend,
-                  beta_loss="frobenius", mask=mask)
+    params = dict(
+        G=G_MATRIX if with_G else None,
+        G_continuum=CONTINUUM if with_G else None,
+        lambda_L=lambda_L,
+        mu=mu,
+        simplex=simplex,
+        shape_2d=SHAPE_2D,
+        max_iter=N_ITER,
+        tol=0.0,
+        random_state=0,
+        dtype=dtype,
+        backend=backend,
+        beta_loss="frobenius",
+        mask=mask,
+    )
     if fixed:
         params["fixed_W"], params["fixed_H"] = _fixed(with_G, simplex)
     with warnings.catch_warnings():
@@ -121,9 +130,14 @@ def _assert_same_fit(fast_fit, reference, rtol):
         assert difference <= rtol, f"{name}: relative difference {difference:.2e} > {rtol}"
 
 
-CASES = [(True, 1.5, 0.3, "H", True), (True, 0.0, [0.0, 0.5, 0.2], "W", True),
-         (True, 1.5, 0.0, None, False), (False, 0.0, 0.0, None, False),
-         (False, 1.5, 0.3, "H", False), (False, 0.0, 0.3, "W", True)]
+CASES = [
+    (True, 1.5, 0.3, "H", True),
+    (True, 0.0, [0.0, 0.5, 0.2], "W", True),
+    (True, 1.5, 0.0, None, False),
+    (False, 0.0, 0.0, None, False),
+    (False, 1.5, 0.3, "H", False),
+    (False, 0.0, 0.3, "W", True),
+]
 
 
 @pytest.mark.parametrize("with_G, lambda_L, mu, simplex, fixed", CASES)
@@ -139,8 +153,11 @@ def test_fit_with_masked_channels_and_sparse_input_equals_the_reference():
     channels = np.zeros(COUNTS.shape[1], bool)
     channels[[0, 1, 17]] = True
     X = sp.csr_matrix(COUNTS)
-    _assert_same_fit(_fit("numba", X, True, 1.5, 0.3, "H", False, mask=channels),
-                     _fit("reference", X, True, 1.5, 0.3, "H", False, mask=channels), 1e-10)
+    _assert_same_fit(
+        _fit("numba", X, True, 1.5, 0.3, "H", False, mask=channels),
+        _fit("reference", X, True, 1.5, 0.3, "H", False, mask=channels),
+        1e-10,
+    )
 
 
 def test_float32_fit_is_the_float64_fit_to_float32_rounding():
@@ -152,13 +169,15 @@ def test_float32_fit_is_the_float64_fit_to_float32_rounding():
 
 def test_auto_serves_frobenius_with_numba_unless_pixels_or_entries_are_masked():
     X = COUNTS
-    pattern = find_missing(X, mask=None, masked_array=None,
-                           empty_model_rows=np.zeros(X.shape[1], bool), energies=None)
+    pattern = find_missing(
+        X, mask=None, masked_array=None, empty_model_rows=np.zeros(X.shape[1], bool), energies=None
+    )
     assert backend_for("auto", 2.0, pattern)[0] is get_backend("numba")
     entries = np.zeros(X.shape, bool)
     entries[3, 5] = True
-    pattern = find_missing(X, mask=entries, masked_array=None,
-                           empty_model_rows=np.zeros(X.shape[1], bool), energies=None)
+    pattern = find_missing(
+        X, mask=entries, masked_array=None, empty_model_rows=np.zeros(X.shape[1], bool), energies=None
+    )
     assert backend_for("auto", 2.0, pattern)[0] is get_backend("reference")
     assert backend_for("auto", 1.5, pattern)[0] is get_backend("reference")
 
@@ -171,16 +190,29 @@ def test_fit_loop_chain_of_workspaces_changes_nothing(beta_loss, extrapolate, mo
     from espm_cli.solver import backends
 
     numba = get_backend("numba")
-    monkeypatch.setitem(backends._BACKENDS, "numba-unshared",
-                        backends.Backend(numba.prepare_counts, numba.h_step, numba.w_step,
-                                         numba.objective_terms, serves=numba.serves))
-    params = dict(G=G_MATRIX, G_continuum=CONTINUUM, lambda_L=1.5, mu=0.3, simplex="H",
-                  shape_2d=SHAPE_2D, max_iter=15, tol=0.0, random_state=0,
-                  beta_loss=beta_loss, extrapolate=extrapolate)
+    monkeypatch.setitem(
+        backends._BACKENDS,
+        "numba-unshared",
+        backends.Backend(
+            numba.prepare_counts, numba.h_step, numba.w_step, numba.objective_terms, serves=numba.serves
+        ),
+    )
+    params = dict(
+        G=G_MATRIX,
+        G_continuum=CONTINUUM,
+        lambda_L=1.5,
+        mu=0.3,
+        simplex="H",
+        shape_2d=SHAPE_2D,
+        max_iter=15,
+        tol=0.0,
+        random_state=0,
+        beta_loss=beta_loss,
+        extrapolate=extrapolate,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         shared = SmoothNMF(3, backend="numba", **params).fit(COUNTS)
         unshared = SmoothNMF(3, backend="numba-unshared", **params).fit(COUNTS)
     for name in ("W_", "H_", "losses_"):
-        np.testing.assert_allclose(getattr(shared, name), getattr(unshared, name),
-                                   rtol=1e-12, atol=0)
+        np.testing.assert_allclose(getattr(shared, name), getattr(unshared, name), rtol=1e-12, atol=0)

@@ -43,6 +43,7 @@ def _bisect_simplex(a, beta, c, free, target, eps):
 
     def total(nu):
         return np.sum(np.maximum(eps, _minimiser(a, beta[free] + nu, c[free])))
+
     low = -np.min(beta[free]) + 1e-300 if np.all(a == 0) else -np.max(beta) - 1e6
     high = np.max(beta) + 1e6 + np.sum(c) / (target - free.sum() * eps)
     for _ in range(3000):
@@ -122,16 +123,24 @@ def test_h_step_and_objective_match_dense_formulas(problem, params):
     X, G, W, H = problem
     fixed = _fixed_entries(H, params["fixed"])
     data = fast.prepare_counts(X.T)
-    regularisation = dict(shape_2d=SHAPE_2D, lambda_L=params["lambda_L"], mu=params["mu"],
-                          epsilon_reg=1.0)
+    regularisation = dict(shape_2d=SHAPE_2D, lambda_L=params["lambda_L"], mu=params["mu"], epsilon_reg=1.0)
     terms = fast.objective_terms(data, G, W, H, **regularisation)
     np.testing.assert_allclose(
-        terms, dense_objective(X, G, W, H, params["lambda_L"], params["mu"], 1.0),
-        rtol=1e-12, atol=1e-12)
-    H_new = fast.h_step(data, G, W, H, simplex=params["simplex"],
-                        fixed=fixed if params["fixed"] else None, eps=1e-10, **regularisation)
-    expected = dense_h_step(X, G, W, H, params["lambda_L"], params["mu"], 1.0,
-                            params["simplex"], fixed, 1e-10)
+        terms, dense_objective(X, G, W, H, params["lambda_L"], params["mu"], 1.0), rtol=1e-12, atol=1e-12
+    )
+    H_new = fast.h_step(
+        data,
+        G,
+        W,
+        H,
+        simplex=params["simplex"],
+        fixed=fixed if params["fixed"] else None,
+        eps=1e-10,
+        **regularisation,
+    )
+    expected = dense_h_step(
+        X, G, W, H, params["lambda_L"], params["mu"], 1.0, params["simplex"], fixed, 1e-10
+    )
     np.testing.assert_allclose(H_new, expected, rtol=1e-10, atol=1e-14)
     if params["simplex"]:
         np.testing.assert_allclose(H_new.sum(axis=0), 1.0, rtol=1e-12)
@@ -170,8 +179,9 @@ def test_prepared_data_holds_no_state_of_the_iterates(problem):
     fast.evaluate(data, G, W * 2.0, H)  # nothing of it may leak into the next step
     fast.h_step(data, G, W, H * 3.0, share=True)
     np.testing.assert_array_equal(fast.h_step(data, G, W, H), first)
-    np.testing.assert_array_equal(fast.w_step(data, G, W, first),
-                                  fast.w_step(fast.prepare_counts(X.T), G, W, first))
+    np.testing.assert_array_equal(
+        fast.w_step(data, G, W, first), fast.w_step(fast.prepare_counts(X.T), G, W, first)
+    )
 
 
 def test_a_workspace_for_other_arrays_is_refused(problem):
@@ -205,8 +215,10 @@ def test_identity_G_takes_the_no_product_path(problem):
     H_new = fast.h_step(data, G, W_full, H)
     W_new = fast.w_step(data, G, W_full, H_new)
     np.testing.assert_allclose(
-        H_new, dense_h_step(X, G, W_full, H, 0.0, np.zeros(K), 1.0, False,
-                            -np.ones_like(H), 1e-10), rtol=1e-10)
+        H_new,
+        dense_h_step(X, G, W_full, H, 0.0, np.zeros(K), 1.0, False, -np.ones_like(H), 1e-10),
+        rtol=1e-10,
+    )
     np.testing.assert_allclose(W_new, dense_w_step(X, G, W_full, H_new, 1e-10), rtol=1e-12)
 
 
@@ -218,11 +230,13 @@ def test_results_do_not_depend_on_the_thread_count(problem, monkeypatch, simplex
         monkeypatch.setattr(fast, "_n_threads", lambda n=n_threads: n)
         data = fast.prepare_counts(X.T)
         data.block_start = fast.pixel_blocks(data.nonzeros.pixel_start, n_blocks=7)
-        H_new = fast.h_step(data, G, W, H, shape_2d=SHAPE_2D, lambda_L=1.0, mu=np.full(K, 0.1),
-                            simplex=simplex)
+        H_new = fast.h_step(
+            data, G, W, H, shape_2d=SHAPE_2D, lambda_L=1.0, mu=np.full(K, 0.1), simplex=simplex
+        )
         W_new = fast.w_step(data, G, W, H_new)
-        terms = fast.objective_terms(data, G, W_new, H_new, shape_2d=SHAPE_2D, lambda_L=1.0,
-                                     mu=np.full(K, 0.1))
+        terms = fast.objective_terms(
+            data, G, W_new, H_new, shape_2d=SHAPE_2D, lambda_L=1.0, mu=np.full(K, 0.1)
+        )
         results.append((H_new, W_new, terms))
     for H_new, W_new, terms in results[1:]:
         np.testing.assert_array_equal(H_new, results[0][0])
@@ -240,8 +254,7 @@ def test_pixel_blocks_cover_all_pixels_in_order():
 
 def test_simplex_root_linear_group_puts_mass_on_smallest_beta():
     out = np.zeros(3)
-    simplex_root(np.zeros(3), np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3,
-                 1.0, 1e-10, out)
+    simplex_root(np.zeros(3), np.array([2.0, 1.0, 3.0]), np.zeros(3), np.ones(3, bool), 3, 1.0, 1e-10, out)
     np.testing.assert_allclose(out, [1e-10, 1.0 - 2e-10, 1e-10])
 
 
@@ -260,8 +273,7 @@ def test_simplex_root_matches_bisection(a):
         assert out[2] == -1.0
         assert out[free].sum() == pytest.approx(0.8, rel=1e-12)
         # A start from a guess (good: the answer perturbed; poor: random) finds the same root.
-        for guess in (expected * (1 + 1e-3 * guess_rng.standard_normal(4)),
-                      guess_rng.random(4)):
+        for guess in (expected * (1 + 1e-3 * guess_rng.standard_normal(4)), guess_rng.random(4)):
             started = np.full(4, -1.0)
             simplex_root(np.full(4, a), beta, c, free, 4, 0.8, 1e-10, started, guess=guess)
             np.testing.assert_allclose(started[free], expected[free], rtol=1e-9)
@@ -275,13 +287,17 @@ def test_stream_bound_is_measured(problem):
 
 def test_weighted_log_sum_matches_math_log():
     rng = np.random.default_rng(5)
-    model = np.concatenate([np.exp(rng.uniform(-700, 700, 5000)),
-                            [1.0, 2.0, 0.5, np.sqrt(2.0), 1 / np.sqrt(2.0), 3.0, 1e-300, 1e300]])
+    model = np.concatenate(
+        [
+            np.exp(rng.uniform(-700, 700, 5000)),
+            [1.0, 2.0, 0.5, np.sqrt(2.0), 1 / np.sqrt(2.0), 3.0, 1e-300, 1e300],
+        ]
+    )
     counts = rng.integers(1, 50, model.size).astype(np.float32)
     bits = np.empty(model.size, dtype=np.int64)
     expected = np.log(model)
     for t in range(0, model.size, 97):
-        one = kernels.weighted_log_sum(model[t:t + 1], np.ones(1), bits)
+        one = kernels.weighted_log_sum(model[t : t + 1], np.ones(1), bits)
         assert one == pytest.approx(expected[t], rel=4e-16, abs=4e-16)
     total = kernels.weighted_log_sum(model, counts, bits)
     assert total == pytest.approx(np.sum(counts * expected), rel=1e-13)

@@ -55,8 +55,9 @@ def test_scipy_input_matches_dense(fmt):
     matrix = sp.coo_matrix(X).asformat(fmt)
     nonzeros = pixel_nonzeros_from_array(matrix)
     np.testing.assert_array_equal(nonzeros.to_dense(), X)
-    np.testing.assert_array_equal(nonzeros.pixel_start,
-                                  np.concatenate([[0], np.cumsum(np.count_nonzero(X, axis=1))]))
+    np.testing.assert_array_equal(
+        nonzeros.pixel_start, np.concatenate([[0], np.cumsum(np.count_nonzero(X, axis=1))])
+    )
 
 
 def test_scipy_explicit_zeros_and_duplicates_are_cleaned():
@@ -108,12 +109,15 @@ def test_empty_pixels_and_all_zero_input():
     assert empty.nnz == 0 and empty.n_pixels == 3
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.array([[1.0, -1.0]]), "negative"),
-    (np.array([[1.0, np.nan]]), "NaN"),
-    (np.ones(3), "2-D"),
-    (np.array([["a"]]), "numbers"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.array([[1.0, -1.0]]), "negative"),
+        (np.array([[1.0, np.nan]]), "NaN"),
+        (np.ones(3), "2-D"),
+        (np.array([["a"]]), "numbers"),
+    ],
+)
 def test_bad_input_raises_value_error(bad, match):
     with pytest.raises(ValueError, match=match):
         pixel_nonzeros_from_array(bad)

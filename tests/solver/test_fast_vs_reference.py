@@ -53,9 +53,19 @@ def _fixed(with_G, simplex, k=3):
 
 
 def _fit(backend, X, dtype, with_G, lambda_L, mu, simplex, fixed):
-    params = dict(G=G_MATRIX if with_G else None, G_continuum=CONTINUUM if with_G else None,
-                  lambda_L=lambda_L, mu=mu, simplex=simplex, shape_2d=SHAPE_2D,
-                  max_iter=N_ITER, tol=0.0, random_state=0, dtype=dtype, backend=backend)
+    params = dict(
+        G=G_MATRIX if with_G else None,
+        G_continuum=CONTINUUM if with_G else None,
+        lambda_L=lambda_L,
+        mu=mu,
+        simplex=simplex,
+        shape_2d=SHAPE_2D,
+        max_iter=N_ITER,
+        tol=0.0,
+        random_state=0,
+        dtype=dtype,
+        backend=backend,
+    )
     if fixed:
         params["fixed_W"], params["fixed_H"] = _fixed(with_G, simplex)
     with warnings.catch_warnings():
@@ -75,8 +85,7 @@ def _assert_same_fit(fast, reference, rtol):
 
 
 MU_VALUES = {"none": 0.0, "scalar": 0.3, "per_component": [0.0, 0.5, 0.2]}
-GRID = list(itertools.product([True, False], [0.0, 1.5], list(MU_VALUES), [None, "H", "W"],
-                              [False, True]))
+GRID = list(itertools.product([True, False], [0.0, 1.5], list(MU_VALUES), [None, "H", "W"], [False, True]))
 
 
 @pytest.mark.parametrize("with_G, lambda_L, mu, simplex, fixed", GRID)
@@ -87,8 +96,12 @@ def test_fast_equals_reference_dense_float64(with_G, lambda_L, mu, simplex, fixe
     _assert_same_fit(fast, reference, 1e-8)
 
 
-SUBSET = [(True, 1.5, "scalar", "H", True), (False, 0.0, "none", None, False),
-          (True, 0.0, "per_component", "W", True), (False, 1.5, "scalar", "W", False)]
+SUBSET = [
+    (True, 1.5, "scalar", "H", True),
+    (False, 0.0, "none", None, False),
+    (True, 0.0, "per_component", "W", True),
+    (False, 1.5, "scalar", "W", False),
+]
 
 
 @pytest.mark.parametrize("with_G, lambda_L, mu, simplex, fixed", SUBSET)
@@ -122,13 +135,22 @@ def test_transform_matches_reference():
     reference = _fit("reference", COUNTS, "float64", True, 1.5, 0.3, "H", False)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        np.testing.assert_allclose(fast.transform(COUNTS[:10]), reference.transform(COUNTS[:10]),
-                                   rtol=1e-8, atol=1e-12)
+        np.testing.assert_allclose(
+            fast.transform(COUNTS[:10]), reference.transform(COUNTS[:10]), rtol=1e-8, atol=1e-12
+        )
 
 
 def test_stopping_rule_gives_the_same_iteration_count():
-    params = dict(G=G_MATRIX, G_continuum=CONTINUUM, lambda_L=0.5, simplex="H",
-                  shape_2d=SHAPE_2D, max_iter=2000, tol=1e-5, random_state=0)
+    params = dict(
+        G=G_MATRIX,
+        G_continuum=CONTINUUM,
+        lambda_L=0.5,
+        simplex="H",
+        shape_2d=SHAPE_2D,
+        max_iter=2000,
+        tol=1e-5,
+        random_state=0,
+    )
     fast = SmoothNMF(3, backend="numba", **params).fit(COUNTS)
     reference = SmoothNMF(3, backend="reference", **params).fit(COUNTS)
     assert fast.converged_ and reference.converged_

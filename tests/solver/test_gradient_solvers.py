@@ -5,13 +5,13 @@ import warnings
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
+from solver_helpers import tiny_problem
 
 from espm_cli.solver import SmoothNMF
+from espm_cli.solver.backends import get_backend
 from espm_cli.solver.fit_loop import run_updates
 from espm_cli.solver.gradient import h_gradient, run_gradient_updates, w_gradient
-from espm_cli.solver.backends import get_backend
 from espm_cli.solver.masked_counts import prepare_masked_counts, statistics
-from solver_helpers import tiny_problem
 
 
 def _fit(X, **params):
@@ -21,9 +21,17 @@ def _fit(X, **params):
 
 
 def _settings(**changes):
-    settings = {"shape_2d": None, "lambda_L": 0.0, "mu": np.zeros(2), "epsilon_reg": 1.0,
-                "simplex": None, "simplex_rows": None, "fixed_W": None, "fixed_H": None,
-                "eps": 1e-10}
+    settings = {
+        "shape_2d": None,
+        "lambda_L": 0.0,
+        "mu": np.zeros(2),
+        "epsilon_reg": 1.0,
+        "simplex": None,
+        "simplex_rows": None,
+        "fixed_W": None,
+        "fixed_H": None,
+        "eps": 1e-10,
+    }
     settings.update(changes)
     return settings
 
@@ -32,8 +40,7 @@ OPTIONS = {
     "plain": {},
     "G, simplex H": {"G": "G", "simplex": "H"},
     "G, simplex W": {"G": "G", "simplex": "W"},
-    "laplacian, log and l1 sparsity": {"lambda_L": 2.0, "shape_2d": (3, 4), "mu": 0.5,
-                                       "l1": [0.3, 1.0]},
+    "laplacian, log and l1 sparsity": {"lambda_L": 2.0, "shape_2d": (3, 4), "mu": 0.5, "l1": [0.3, 1.0]},
     "mask, fixed entries": {"mask": "entries", "fixed_H": "fixed"},
 }
 
@@ -69,8 +76,7 @@ def test_pgd_never_increases_the_objective(beta, name):
         np.testing.assert_array_equal(fit.H_[0, :3], 2.0)
 
 
-@pytest.mark.parametrize("beta_loss, constrained", [("kullback-leibler", True),
-                                                    ("frobenius", False)])
+@pytest.mark.parametrize("beta_loss, constrained", [("kullback-leibler", True), ("frobenius", False)])
 def test_pgd_reaches_the_objective_of_mu(beta_loss, constrained):
     X, G, continuum = tiny_problem(0)
     params = {"G": G, "G_continuum": continuum, "simplex": "H"} if constrained else {}
@@ -84,8 +90,19 @@ def _h_only(solver, data, G, W, H, settings, *, tol, max_iter=1500):
     extra = {} if solver == "mu" else {"solver": solver}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return loop(get_backend("reference"), data, G, W, H, settings, max_iter=max_iter,
-                    tol=tol, update_W=False, verbose=0, **extra)
+        return loop(
+            get_backend("reference"),
+            data,
+            G,
+            W,
+            H,
+            settings,
+            max_iter=max_iter,
+            tol=tol,
+            update_W=False,
+            verbose=0,
+            **extra,
+        )
 
 
 def _convex_h_problem(beta, lambda_L, l1):
@@ -94,8 +111,7 @@ def _convex_h_problem(beta, lambda_L, l1):
     W = _fit(X, G=G, G_continuum=continuum, simplex="H", beta_loss=beta).W_
     fixed = -np.ones((2, X.shape[0]))
     fixed[1, 4] = 0.3
-    settings = _settings(shape_2d=(3, 4), lambda_L=lambda_L, simplex="H", fixed_H=fixed,
-                         l1=np.array(l1))
+    settings = _settings(shape_2d=(3, 4), lambda_L=lambda_L, simplex="H", fixed_H=fixed, l1=np.array(l1))
     data = prepare_masked_counts(X, np.float64, beta=beta, missing=rng.random(X.shape) < 0.1)
     H = np.full((2, X.shape[0]), 0.5)
     H[:, 4] = [0.7, 0.3]
@@ -137,9 +153,10 @@ def test_kkt_conditions_hold_at_convergence_of_pgd():
     W, H = fit.W_, fit.H_
     stats = statistics(data, W, H, for_H=True)
     scale = float(np.mean(stats["P_H"]))  # the size of one gradient term, Σ_i B_ik
-    for value, gradient, size in ((H, h_gradient(stats, H), scale),
-                                  (W, w_gradient(data, np.eye(X.shape[1]), W, H),
-                                   float(H.sum(axis=1).mean()))):
+    for value, gradient, size in (
+        (H, h_gradient(stats, H), scale),
+        (W, w_gradient(data, np.eye(X.shape[1]), W, H), float(H.sum(axis=1).mean())),
+    ):
         at_bound = value <= 10 * fit.eps
         assert np.abs(gradient[~at_bound]).max() <= 1e-5 * size
         assert np.all(gradient[at_bound] >= -1e-5 * size)
@@ -148,8 +165,7 @@ def test_kkt_conditions_hold_at_convergence_of_pgd():
 def test_kkt_conditions_of_the_h_simplex():
     """Under the H simplex: ∇F + ν = 0 on the entries above the bound, >= 0 at it."""
     X, G, continuum = tiny_problem(4)
-    fit = _fit(X, solver="pgd", G=G, G_continuum=continuum, simplex="H", tol=1e-13,
-               max_iter=1500)
+    fit = _fit(X, solver="pgd", G=G, G_continuum=continuum, simplex="H", tol=1e-13, max_iter=1500)
     data = prepare_masked_counts(X, np.float64, beta=1.0)
     stats = statistics(data, G @ fit.W_, fit.H_, for_H=True)
     gradient = h_gradient(stats, fit.H_)
@@ -167,12 +183,12 @@ def test_l1_in_the_multiplicative_steps_is_monotone_and_sparsifies():
     scale, W would absorb it: H/s, sW has the same fit and a smaller L1 term)."""
     X, G, continuum = tiny_problem(5)
     plain = _fit(X, G=G, G_continuum=continuum, simplex="H", tol=1e-10, max_iter=500)
-    sparse = _fit(X, G=G, G_continuum=continuum, simplex="H", l1=[20.0, 0.0], tol=1e-10,
-                  max_iter=500, extrapolate=False)
+    sparse = _fit(
+        X, G=G, G_continuum=continuum, simplex="H", l1=[20.0, 0.0], tol=1e-10, max_iter=500, extrapolate=False
+    )
     totals = np.r_[sparse.initial_losses_[-1], sparse.losses_[:, -1]]
     assert np.all(np.diff(totals) <= 1e-12 * np.abs(totals[:-1]))
-    assert sparse.loss_names_ == ("kl_divergence", "laplacian", "log_sparsity",
-                                  "l1_sparsity", "total")
+    assert sparse.loss_names_ == ("kl_divergence", "laplacian", "log_sparsity", "l1_sparsity", "total")
     assert plain.loss_names_[-2:] == ("log_sparsity", "total")
     np.testing.assert_allclose(sparse.losses_[-1, 3], 20.0 * sparse.H_[0].sum(), rtol=1e-12)
     np.testing.assert_allclose(sparse.losses_[:, :4].sum(axis=1), sparse.losses_[:, 4])
@@ -193,9 +209,20 @@ def test_adagrad_on_the_four_by_three_example_predicts_the_missing_entry():
     W0 = rng.uniform(0.5, 1.5, (4, 2))
     H0 = -rng.uniform(0.1, 1.0, (2, 3))  # deliberately negative: the projection fixes it
     W, H, losses, initial, converged = run_gradient_updates(
-        None, data, np.eye(4), W0, H0, _settings(), max_iter=1500, tol=1e-13,
-        update_W=True, verbose=0, solver="adagrad", learning_rate=3.0,
-        warn_at_max_iter=False)
+        None,
+        data,
+        np.eye(4),
+        W0,
+        H0,
+        _settings(),
+        max_iter=1500,
+        tol=1e-13,
+        update_W=True,
+        verbose=0,
+        solver="adagrad",
+        learning_rate=3.0,
+        warn_at_max_iter=False,
+    )
     model = W @ H
     observed = np.ones(M.shape, bool)
     observed[2, 1] = False
@@ -213,8 +240,9 @@ def test_adagrad_reaches_the_mu_objective_on_a_masked_problem(beta_loss):
     X, _, _ = tiny_problem(0)
     mask = np.random.default_rng(1).random(X.shape) < 0.15
     mu = _fit(X, beta_loss=beta_loss, tol=1e-12, max_iter=3000, mask=mask)
-    adagrad = _fit(X, solver="adagrad", learning_rate=0.3, beta_loss=beta_loss, tol=1e-10,
-                   max_iter=3000, mask=mask)
+    adagrad = _fit(
+        X, solver="adagrad", learning_rate=0.3, beta_loss=beta_loss, tol=1e-10, max_iter=3000, mask=mask
+    )
     assert adagrad.losses_[-1, -1] == pytest.approx(mu.losses_[-1, -1], rel=1e-3)
     assert adagrad.converged_
 
@@ -222,29 +250,32 @@ def test_adagrad_reaches_the_mu_objective_on_a_masked_problem(beta_loss):
 def test_adagrad_stops_cleanly_at_max_iter():
     X, _, _ = tiny_problem(0)
     with pytest.warns(ConvergenceWarning, match="max_iter=7"):
-        fit = SmoothNMF(2, solver="adagrad", learning_rate=5.0, max_iter=7, tol=0.0,
-                        random_state=0).fit(X)
+        fit = SmoothNMF(2, solver="adagrad", learning_rate=5.0, max_iter=7, tol=0.0, random_state=0).fit(X)
     assert fit.n_iter_ == 7 and fit.losses_.shape == (7, 4) and not fit.converged_
     assert np.all(np.isfinite(fit.losses_))
 
 
 def test_gradient_solvers_in_float32_and_transform():
     X, G, continuum = tiny_problem(6)
-    fit = _fit(X, solver="pgd", G=G, G_continuum=continuum, simplex="H", dtype="float32",
-               max_iter=50, tol=0.0)
+    fit = _fit(
+        X, solver="pgd", G=G, G_continuum=continuum, simplex="H", dtype="float32", max_iter=50, tol=0.0
+    )
     assert fit.H_.dtype == np.float32
     totals = np.r_[fit.initial_losses_[-1], fit.losses_[:, -1]]
     assert np.all(np.diff(totals) <= 1e-5 * np.abs(totals[:-1]))
     assert fit.transform(X).shape == (X.shape[0], 2)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"solver": "sgd"}, "solver='sgd' is not valid"),
-    ({"solver": "adagrad", "learning_rate": 0.0}, "learning_rate=0.0 is not valid"),
-    ({"l1": -1.0}, "l1=-1.0 is not valid"),
-    ({"l1": [1.0, 2.0, 3.0]}, "l1 has 3 values"),
-    ({"solver": "pgd", "backend": "numba"}, "backend='numba' serves solver='mu' without l1"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"solver": "sgd"}, "solver='sgd' is not valid"),
+        ({"solver": "adagrad", "learning_rate": 0.0}, "learning_rate=0.0 is not valid"),
+        ({"l1": -1.0}, "l1=-1.0 is not valid"),
+        ({"l1": [1.0, 2.0, 3.0]}, "l1 has 3 values"),
+        ({"solver": "pgd", "backend": "numba"}, "backend='numba' serves solver='mu' without l1"),
+    ],
+)
 def test_bad_solver_parameters(params, message):
     X, _, _ = tiny_problem(0)
     with pytest.raises(ValueError, match=message):

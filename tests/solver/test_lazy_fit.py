@@ -12,7 +12,7 @@ from espm_cli.solver.blocks import lazy_counts, row_blocks
 da = pytest.importorskip("dask.array")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
-from solver_helpers import gaussian_peak_matrix
+from solver_helpers import gaussian_peak_matrix  # noqa: E402
 
 SHAPE_2D = (12, 10)
 N_CHANNELS = 40
@@ -58,8 +58,17 @@ def _recorded_array(X, chunks):
 
 
 def _options(G, continuum):
-    return dict(G=G, G_continuum=continuum, lambda_L=1.5, mu=0.05, shape_2d=SHAPE_2D,
-                simplex="H", max_iter=25, tol=0.0, random_state=0)
+    return dict(
+        G=G,
+        G_continuum=continuum,
+        lambda_L=1.5,
+        mu=0.05,
+        shape_2d=SHAPE_2D,
+        simplex="H",
+        max_iter=25,
+        tol=0.0,
+        random_state=0,
+    )
 
 
 @pytest.mark.parametrize("chunks", [((30, 30, 30, 30), (40,)), ((50, 50, 20), (15, 25))])
@@ -90,8 +99,7 @@ def test_transform_of_a_dask_array_equals_the_numpy_transform():
     X, G, continuum = _counts(1)
     estimator = SmoothNMF(3, **{**_options(G, continuum), "max_iter": 10}).fit(X)
     lazy, source = _recorded_array(X, ((60, 60), (40,)))
-    np.testing.assert_allclose(estimator.transform(lazy), estimator.transform(X),
-                               rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(estimator.transform(lazy), estimator.transform(X), rtol=1e-10, atol=1e-14)
     assert len(source.calls) == 2
 
 

@@ -18,9 +18,16 @@ ANGLE_TOLERANCE_DEG = 2.0
 
 @pytest.fixture(scope="module")
 def problem():
-    simulation = simulate(SimulationSettings(size=SHAPE_2D, dose=200, n_channels=512,
-                                             energy_scale_keV=0.04,
-                                             shapes=("particles", "layer"), seed=1))
+    simulation = simulate(
+        SimulationSettings(
+            size=SHAPE_2D,
+            dose=200,
+            n_channels=512,
+            energy_scale_keV=0.04,
+            shapes=("particles", "layer"),
+            seed=1,
+        )
+    )
     X = simulation.counts.reshape(-1, 512)
     G = simulation.truth.G
     options = dict(G=G, lambda_L=1.0, shape_2d=SHAPE_2D, simplex="H", random_state=0)
@@ -31,8 +38,11 @@ def problem():
 def _objective(X, G, W, H):
     """F(W, H) by the plain reference steps (independent of the mini-batch code)."""
     data = counts.prepare_counts(X, np.float64)
-    return float(reference.objective_terms(data, G, W, H, shape_2d=SHAPE_2D, lambda_L=1.0,
-                                           mu=None, epsilon_reg=1.0).sum())
+    return float(
+        reference.objective_terms(
+            data, G, W, H, shape_2d=SHAPE_2D, lambda_L=1.0, mu=None, epsilon_reg=1.0
+        ).sum()
+    )
 
 
 def _angles_deg(A, B):
@@ -55,9 +65,9 @@ def test_fit_by_mini_batches_reaches_the_full_fit(problem):
 def test_partial_fit_over_blocks_reaches_the_full_fit(problem):
     X, G, options, full = problem
     estimator = MiniBatchSmoothNMF(3, batch_size=256, **options)
-    for epoch in range(10):
+    for _epoch in range(10):
         for row in range(0, SHAPE_2D[0], 8):  # blocks of 8 whole rows, as hyperspy streams
-            estimator.partial_fit(X[row * SHAPE_2D[1]:(row + 8) * SHAPE_2D[1]])
+            estimator.partial_fit(X[row * SHAPE_2D[1] : (row + 8) * SHAPE_2D[1]])
     assert estimator.n_steps_ == 40
     H = estimator.transform(X).T
     objective = _objective(X, G, estimator.W_, H)
@@ -68,8 +78,7 @@ def test_partial_fit_over_blocks_reaches_the_full_fit(problem):
 def test_one_batch_of_everything_is_one_multiplicative_w_step(problem):
     """A single batch (no past statistics) makes the W update the exact KL W step."""
     X, G, options, _ = problem
-    estimator = MiniBatchSmoothNMF(3, batch_size=X.shape[0], transform_max_iter=3,
-                                   **options)
+    estimator = MiniBatchSmoothNMF(3, batch_size=X.shape[0], transform_max_iter=3, **options)
     estimator.partial_fit(X)
     # redo the step by hand from the W the first batch started from
     start = MiniBatchSmoothNMF(3, batch_size=X.shape[0], transform_max_iter=3, **options)
@@ -106,13 +115,16 @@ def test_only_the_mini_batch_estimator_has_partial_fit():
     assert hasattr(MiniBatchSmoothNMF(), "partial_fit")
 
 
-@pytest.mark.parametrize("params, message", [
-    (dict(forget_factor=0.0), "forget_factor=0.0"),
-    (dict(batch_size=0), "batch_size=0"),
-    (dict(max_no_improvement=0), "max_no_improvement=0"),
-    (dict(beta_loss="frobenius"), "KL loss only"),
-    (dict(lambda_L=1.0), "needs shape_2d"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(forget_factor=0.0), "forget_factor=0.0"),
+        (dict(batch_size=0), "batch_size=0"),
+        (dict(max_no_improvement=0), "max_no_improvement=0"),
+        (dict(beta_loss="frobenius"), "KL loss only"),
+        (dict(lambda_L=1.0), "needs shape_2d"),
+    ],
+)
 def test_bad_parameters_are_refused_with_their_name(params, message):
     X = np.random.default_rng(0).poisson(2.0, (20, 8))
     beta = params.pop("beta_loss", None)

@@ -6,12 +6,11 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from solver_helpers import tiny_problem
 
 from espm_cli.solver import SmoothNMF, get_backend
 from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.masked_counts import prepare_masked_counts
-
-from solver_helpers import tiny_problem
 
 SHAPE = (5, 6)
 K = 2
@@ -32,9 +31,17 @@ def test_masked_pixels_fit_equals_fit_without_them(beta, simplex):
     kept = np.ones(X.shape[0], bool)
     kept[[0, 7, 8, 21]] = False
     rng = np.random.default_rng(1)
-    W0, H0 = make_feasible(G, rng.uniform(0.2, 1, (G.shape[1], K)), rng.uniform(0.2, 1, (K, 30)),
-                           X[kept].sum(), simplex=simplex, simplex_rows=rows, fixed_W=None,
-                           fixed_H=None, eps=1e-10)
+    W0, H0 = make_feasible(
+        G,
+        rng.uniform(0.2, 1, (G.shape[1], K)),
+        rng.uniform(0.2, 1, (K, 30)),
+        X[kept].sum(),
+        simplex=simplex,
+        simplex_rows=rows,
+        fixed_W=None,
+        fixed_H=None,
+        eps=1e-10,
+    )
     backend = get_backend("reference")
     masked = prepare_masked_counts(X, np.float64, beta=beta, observed_pixels=kept)
     removed = prepare_masked_counts(X[kept], np.float64, beta=beta)
@@ -58,8 +65,17 @@ def test_pixel_mask_through_the_estimator_and_laplacian_fills_it_in():
     mask[14] = True
     corrupted = X.copy()
     corrupted[14] = 1e6  # whatever is there must not matter
-    params = dict(G=G, G_continuum=continuum, shape_2d=SHAPE, lambda_L=2.0, simplex="H",
-                  random_state=0, max_iter=300, tol=1e-10, init="random")
+    params = dict(
+        G=G,
+        G_continuum=continuum,
+        shape_2d=SHAPE,
+        lambda_L=2.0,
+        simplex="H",
+        random_state=0,
+        max_iter=300,
+        tol=1e-10,
+        init="random",
+    )
     fit = _quiet(SmoothNMF(K, mask=mask, **params), corrupted)
     assert fit.missing_summary_["masked_pixels"] == 1
     clean = _quiet(SmoothNMF(K, **params), X)
@@ -67,8 +83,9 @@ def test_pixel_mask_through_the_estimator_and_laplacian_fills_it_in():
     H = fit.H_.reshape(K, *SHAPE)
     neighbours = np.mean([H[:, 1, 2], H[:, 3, 2], H[:, 2, 1], H[:, 2, 3]], axis=0)
     np.testing.assert_allclose(H[:, 2, 2], neighbours, atol=1e-3)
-    angles = np.degrees(np.arccos(np.clip(np.sum(_unit(fit.components_) * _unit(clean.components_),
-                                                 axis=1), -1, 1)))
+    angles = np.degrees(
+        np.arccos(np.clip(np.sum(_unit(fit.components_) * _unit(clean.components_), axis=1), -1, 1))
+    )
     assert angles.max() < 3.0
 
 
@@ -80,8 +97,7 @@ def test_nan_masked_array_and_mask_are_the_same_missing_entries():
     X, G, continuum = tiny_problem(seed=5, n_channels=12, shape_2d=SHAPE, n_components=K)
     rng = np.random.default_rng(3)
     missing = rng.random(X.shape) < 0.1
-    params = dict(G=G, G_continuum=continuum, random_state=0, max_iter=40, tol=0.0,
-                  backend="reference")
+    params = dict(G=G, G_continuum=continuum, random_state=0, max_iter=40, tol=0.0, backend="reference")
     with pytest.warns(UserWarning, match=f"X has {missing.sum()} NaN entries"):
         with_nan = SmoothNMF(K, **params).fit(np.where(missing, np.nan, X))
     with_masked_array = _quiet(SmoothNMF(K, **params), np.ma.masked_array(X, mask=missing))
@@ -100,8 +116,7 @@ def test_masked_entries_ignore_corrupted_values():
     bad = np.zeros(X.shape, bool)
     bad[np.arange(0, 30, 3), np.arange(10) % 12] = True
     corrupted = np.where(bad, 5000.0, X)
-    params = dict(G=G, G_continuum=continuum, random_state=0, max_iter=200, tol=1e-9,
-                  simplex="H")
+    params = dict(G=G, G_continuum=continuum, random_state=0, max_iter=200, tol=1e-9, simplex="H")
     clean = _quiet(SmoothNMF(K, **params), X)
     masked = _quiet(SmoothNMF(K, mask=bad, **params), corrupted)
     unmasked = _quiet(SmoothNMF(K, **params), corrupted)
@@ -126,8 +141,16 @@ def test_channel_mask_and_empty_rows_of_G_leave_channels_out(backend, caplog):
     channel_mask[[9, 10]] = True
     kept = ~channel_mask
     kept[[0, 1]] = False
-    params = dict(G_continuum=continuum, random_state=0, max_iter=30, tol=0.0, backend=backend,
-                  simplex="H", lambda_L=1.0, shape_2d=SHAPE)
+    params = dict(
+        G_continuum=continuum,
+        random_state=0,
+        max_iter=30,
+        tol=0.0,
+        backend=backend,
+        simplex="H",
+        lambda_L=1.0,
+        shape_2d=SHAPE,
+    )
     with caplog.at_level(logging.INFO, logger="espm_cli.solver.missing"):
         fit = _quiet(SmoothNMF(K, G=G, mask=channel_mask, **params), X)
     assert "G is zero in 2 channels (channels 0-1)" in caplog.text
@@ -153,8 +176,16 @@ def test_sparse_input_with_masked_entries_matches_dense():
     X, G, continuum = tiny_problem(seed=5, n_channels=12, shape_2d=SHAPE, n_components=K)
     X = np.where(np.random.default_rng(0).random(X.shape) < 0.4, 0.0, X)
     missing = np.random.default_rng(1).random(X.shape) < 0.1
-    params = dict(G=G, G_continuum=continuum, random_state=0, max_iter=30, tol=0.0,
-                  mask=missing, beta_loss=1.5, init="random")
+    params = dict(
+        G=G,
+        G_continuum=continuum,
+        random_state=0,
+        max_iter=30,
+        tol=0.0,
+        mask=missing,
+        beta_loss=1.5,
+        init="random",
+    )
     dense = _quiet(SmoothNMF(K, **params), X)
     sparse = _quiet(SmoothNMF(K, **params), sp.csr_matrix(X))
     np.testing.assert_allclose(sparse.W_, dense.W_, rtol=1e-10)
@@ -182,8 +213,9 @@ def test_physics_model_with_a_zero_energy_peak(caplog):
     """
     from espm_cli.simulate.synthetic import SimulationSettings, _edx_model
 
-    model = _edx_model(SimulationSettings(n_channels=200, energy_scale_keV=0.05,
-                                          energy_offset_keV=-0.2), ["Fe", "Pt", "O"])
+    model = _edx_model(
+        SimulationSettings(n_channels=200, energy_scale_keV=0.05, energy_offset_keV=-0.2), ["Fe", "Pt", "O"]
+    )
     empty = ~model.G.any(axis=1)
     assert empty.any()
     rng = np.random.default_rng(0)
@@ -195,7 +227,8 @@ def test_physics_model_with_a_zero_energy_peak(caplog):
     with caplog.at_level(logging.INFO, logger="espm_cli.solver.missing"):
         fit = _quiet(SmoothNMF(2, G=model, **params), X)
     assert f"G is zero in {int(empty.sum())} channels" in caplog.text and "keV" in caplog.text
-    reduced = _quiet(SmoothNMF(2, G=model.G[~empty], G_continuum=model.continuum_mask,
-                               **params), X[:, ~empty])
+    reduced = _quiet(
+        SmoothNMF(2, G=model.G[~empty], G_continuum=model.continuum_mask, **params), X[:, ~empty]
+    )
     np.testing.assert_allclose(fit.W_, reduced.W_, rtol=1e-10)
     assert fit.components_.shape == (2, 200)

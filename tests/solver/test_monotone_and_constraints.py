@@ -5,12 +5,11 @@ import warnings
 
 import numpy as np
 import pytest
+from solver_helpers import tiny_problem
 
 from espm_cli.solver import SmoothNMF, get_backend
 from espm_cli.solver.counts import prepare_counts
 from espm_cli.solver.initialization import make_feasible
-
-from solver_helpers import tiny_problem
 
 SHAPE = (5, 6)
 K = 3
@@ -18,13 +17,13 @@ EPS = 1e-10
 # float64 rounding; float32 factors (F itself is summed in float64).
 RELATIVE_SLACK = {"float64": 1e-12, "float32": 1e-5}
 
-VARIANTS = list(itertools.product([True, False], [0.0, 4.0], [0.0, 1.0, (0.0, 0.5, 5.0)],
-                                  [None, "H", "W"], [False, True]))
+VARIANTS = list(
+    itertools.product([True, False], [0.0, 4.0], [0.0, 1.0, (0.0, 0.5, 5.0)], [None, "H", "W"], [False, True])
+)
 
 
 def _problem(with_G, simplex, with_fixed):
-    X, G, continuum = tiny_problem(seed=11, n_channels=16, shape_2d=SHAPE, n_components=K,
-                                   with_G=with_G)
+    X, G, continuum = tiny_problem(seed=11, n_channels=16, shape_2d=SHAPE, n_components=K, with_G=with_G)
     m = 16 if G is None else G.shape[1]
     fixed_W = fixed_H = None
     if with_fixed:
@@ -36,9 +35,20 @@ def _problem(with_G, simplex, with_fixed):
 
 
 def _fit(X, G, continuum, *, dtype, max_iter=25, **params):
-    estimator = SmoothNMF(K, G=G, G_continuum=None if G is None else continuum, shape_2d=SHAPE, init="random",
-                          random_state=0, max_iter=max_iter, tol=0.0, dtype=dtype,
-                          backend="reference", eps=EPS, **params)
+    estimator = SmoothNMF(
+        K,
+        G=G,
+        G_continuum=None if G is None else continuum,
+        shape_2d=SHAPE,
+        init="random",
+        random_state=0,
+        max_iter=max_iter,
+        tol=0.0,
+        dtype=dtype,
+        backend="reference",
+        eps=EPS,
+        **params,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return estimator.fit(X)
@@ -48,8 +58,17 @@ def _fit(X, G, continuum, *, dtype, max_iter=25, **params):
 @pytest.mark.parametrize("with_G, lambda_L, mu, simplex, with_fixed", VARIANTS)
 def test_objective_never_increases(with_G, lambda_L, mu, simplex, with_fixed, dtype):
     X, G, continuum, fixed_W, fixed_H = _problem(with_G, simplex, with_fixed)
-    estimator = _fit(X, G, continuum, dtype=dtype, lambda_L=lambda_L, mu=mu, simplex=simplex,
-                     fixed_W=fixed_W, fixed_H=fixed_H)
+    estimator = _fit(
+        X,
+        G,
+        continuum,
+        dtype=dtype,
+        lambda_L=lambda_L,
+        mu=mu,
+        simplex=simplex,
+        fixed_W=fixed_W,
+        fixed_H=fixed_H,
+    )
     totals = np.concatenate([[estimator.initial_losses_[3]], estimator.losses_[:, 3]])
     increases = np.diff(totals)
     assert np.all(increases <= RELATIVE_SLACK[dtype] * np.abs(totals[:-1])), increases.max()
@@ -79,17 +98,23 @@ def test_each_half_step_decreases_objective(simplex, lambda_L, mu):
     data = prepare_counts(X, np.float64)
     rng = np.random.default_rng(2)
     rows = ~continuum
-    W, H = make_feasible(G, rng.uniform(0.1, 1, (G.shape[1], K)), rng.uniform(0.1, 1, (K, 30)),
-                         X.sum(), simplex=simplex, simplex_rows=rows, fixed_W=None,
-                         fixed_H=None, eps=EPS)
-    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)),
-                          epsilon_reg=0.3)
+    W, H = make_feasible(
+        G,
+        rng.uniform(0.1, 1, (G.shape[1], K)),
+        rng.uniform(0.1, 1, (K, 30)),
+        X.sum(),
+        simplex=simplex,
+        simplex_rows=rows,
+        fixed_W=None,
+        fixed_H=None,
+        eps=EPS,
+    )
+    regularisation = dict(shape_2d=SHAPE, lambda_L=lambda_L, mu=np.broadcast_to(mu, (K,)), epsilon_reg=0.3)
     previous = backend.objective_terms(data, G, W, H, **regularisation).sum()
     for _ in range(15):
         H = backend.h_step(data, G, W, H, simplex=simplex == "H", eps=EPS, **regularisation)
         after_H = backend.objective_terms(data, G, W, H, **regularisation).sum()
-        W = backend.w_step(data, G, W, H, simplex_rows=rows if simplex == "W" else None,
-                           eps=EPS)
+        W = backend.w_step(data, G, W, H, simplex_rows=rows if simplex == "W" else None, eps=EPS)
         after_W = backend.objective_terms(data, G, W, H, **regularisation).sum()
         assert after_H <= previous + 1e-12 * abs(previous)
         assert after_W <= after_H + 1e-12 * abs(after_H)

@@ -150,11 +150,14 @@ def test_with_G_the_dictionary_is_physical_spectra():
         assert estimator.reconstruction_err_ < 1e-3 * np.linalg.norm(X)
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"solver": "als"}, "solver='als' is not valid"),
-    ({"l1": -1.0}, "l1=-1.0 is not valid"),
-    ({"init": "custom"}, "needs W passed to fit"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"solver": "als"}, "solver='als' is not valid"),
+        ({"l1": -1.0}, "l1=-1.0 is not valid"),
+        ({"init": "custom"}, "needs W passed to fit"),
+    ],
+)
 def test_bad_parameters(params, message):
     X, _, _ = signed_problem(0)
     with pytest.raises(ValueError, match=message):
@@ -175,8 +178,7 @@ def test_as_hyperspy_algorithm():
     estimator = SemiNMF(n_components=2, random_state=0, max_iter=500, tol=1e-10)
     signal.decomposition(algorithm=estimator, print_info=False)
     reference, Z = _fit(X, n_components=2, max_iter=500, tol=1e-10)
-    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T,
-                               atol=1e-10)
+    np.testing.assert_allclose(signal.learning_results.factors, reference.components_.T, atol=1e-10)
     np.testing.assert_allclose(signal.learning_results.loadings, Z, atol=1e-10)
     model = signal.get_decomposition_model().data.reshape(-1, 12)
     np.testing.assert_allclose(model, Z @ reference.components_, atol=1e-10)

@@ -5,11 +5,10 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from solver_helpers import tiny_problem
 
 from espm_cli.solver import SmoothNMF
 from espm_cli.solver.simplex import quadratic_log_minimiser, simplex_minimiser
-
-from solver_helpers import tiny_problem
 
 
 def test_closed_form_minimises_each_term():
@@ -61,8 +60,17 @@ def test_all_zero_pixels_under_the_simplex(lambda_L):
     """Empty pixels (common in sparse EDX data) keep F decreasing and the simplex exact."""
     X, G, _ = tiny_problem(seed=4, n_channels=12, shape_2d=(4, 5), n_components=2)
     X[[0, 7, 13]] = 0.0
-    estimator = SmoothNMF(2, G=G, simplex="H", lambda_L=lambda_L, shape_2d=(4, 5),
-                          random_state=0, max_iter=40, tol=0.0, backend="reference")
+    estimator = SmoothNMF(
+        2,
+        G=G,
+        simplex="H",
+        lambda_L=lambda_L,
+        shape_2d=(4, 5),
+        random_state=0,
+        max_iter=40,
+        tol=0.0,
+        backend="reference",
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         estimator.fit(sp.csr_matrix(X))

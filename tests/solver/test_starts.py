@@ -6,14 +6,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
+from solver_helpers import tiny_problem
 
 from espm_cli.simulate import SimulationSettings, simulate
 from espm_cli.simulate.phases import Phase
 from espm_cli.simulate.synthetic import _edx_model
 from espm_cli.solver import SmoothNMF
 from espm_cli.solver.initialization import kmeans_vertices, spa_vertices, vertex_start
-
-from solver_helpers import tiny_problem
 
 
 def _fit(X, **params):
@@ -38,12 +37,21 @@ def _angles_deg(G, W_fit, W_true):
 @pytest.fixture(scope="module")
 def minor_phases():
     """A matrix and three minor particle phases (~4 % each) sharing Fe, Ti and O."""
-    phases = (Phase("silicate", {"O": 62.0, "Si": 30.0, "Al": 8.0}),
-              Phase("FePt", {"Fe": 50.0, "Pt": 50.0}),
-              Phase("TiO2", {"Ti": 33.3, "O": 66.7}),
-              Phase("FeTiO3", {"Fe": 20.0, "Ti": 20.0, "O": 60.0}))
-    settings = SimulationSettings(phases=phases, shapes=("particles:0.04",) * 3, size=(64, 64),
-                                  dose=300.0, n_channels=1000, energy_scale_keV=0.02, seed=3)
+    phases = (
+        Phase("silicate", {"O": 62.0, "Si": 30.0, "Al": 8.0}),
+        Phase("FePt", {"Fe": 50.0, "Pt": 50.0}),
+        Phase("TiO2", {"Ti": 33.3, "O": 66.7}),
+        Phase("FeTiO3", {"Fe": 20.0, "Ti": 20.0, "O": 60.0}),
+    )
+    settings = SimulationSettings(
+        phases=phases,
+        shapes=("particles:0.04",) * 3,
+        size=(64, 64),
+        dose=300.0,
+        n_channels=1000,
+        energy_scale_keV=0.02,
+        seed=3,
+    )
     simulation = simulate(settings)
     model = _edx_model(settings, simulation.elements)
     X = sp.csr_matrix(simulation.counts.reshape(64 * 64, -1))
@@ -64,8 +72,10 @@ def test_spa_start_finds_the_minor_phases_where_nndsvda_does_not(minor_phases):
 @pytest.mark.parametrize("init", ["spa", "kmeans"])
 def test_vertex_starts_are_seeded_and_feasible(minor_phases, init):
     X, model, _ = minor_phases
-    fits = [_fit(X, n_components=4, G=model, simplex="H", init=init, n_init=1, max_iter=1,
-                 random_state=seed) for seed in (5, 5, 6)]
+    fits = [
+        _fit(X, n_components=4, G=model, simplex="H", init=init, n_init=1, max_iter=1, random_state=seed)
+        for seed in (5, 5, 6)
+    ]
     np.testing.assert_array_equal(fits[0].W_, fits[1].W_)
     np.testing.assert_array_equal(fits[0].H_, fits[1].H_)
     if init == "kmeans":
@@ -80,8 +90,17 @@ def test_start_handles_more_phases_than_columns_and_empty_pixels():
     X[[0, 7, 29]] = 0  # pixels without counts
     m = G.shape[1]  # 5 columns; ask for 7 phases
     for simplex in ("H", None):
-        fit = _fit(X, n_components=m + 2, G=G, init="spa", n_init=1, simplex=simplex,
-                   max_iter=5, random_state=0, backend="reference")
+        fit = _fit(
+            X,
+            n_components=m + 2,
+            G=G,
+            init="spa",
+            n_init=1,
+            simplex=simplex,
+            max_iter=5,
+            random_state=0,
+            backend="reference",
+        )
         assert np.all(np.isfinite(fit.W_)) and np.all(np.isfinite(fit.H_))
         assert fit.W_.min() >= fit.eps and fit.H_.min() >= fit.eps
         assert np.isfinite(fit.losses_).all()
@@ -100,8 +119,9 @@ def test_spa_picks_the_corners_of_a_noisy_simplex():
     lifted = np.vstack([np.ones(3000), points])  # SPA works on uncentred coordinates
     weights = np.ones(3000)
     found = spa_vertices(lifted, 3, weights, n_neighbours=20)[:, 1:]
-    refined = kmeans_vertices(lifted, 3, weights, np.random.default_rng(0),
-                              seeds=spa_vertices(lifted, 3, weights, 20))[:, 1:]
+    refined = kmeans_vertices(
+        lifted, 3, weights, np.random.default_rng(0), seeds=spa_vertices(lifted, 3, weights, 20)
+    )[:, 1:]
     for vertices, tolerance in ((found, 1.0), (refined, 3.0)):
         distance = np.linalg.norm(vertices[:, None, :] - corners[None], axis=2)
         assert np.all(distance.min(axis=0) < tolerance), vertices
@@ -112,10 +132,19 @@ def test_vertex_start_scale_free():
     X, G, _ = tiny_problem(seed=4, n_channels=15, shape_2d=(6, 6), n_components=3)
     A = np.linalg.lstsq(G, X.T, rcond=None)[0].clip(1e-3)
     totals = X.sum(axis=1)
-    W1, H1 = vertex_start("spa", A, totals, 3, np.random.default_rng(0),
-                          column_sums=G.sum(axis=0), eps=1e-10, shape_2d=(6, 6))
-    W2, H2 = vertex_start("spa", A / 250.0, totals / 250.0, 3, np.random.default_rng(0),
-                          column_sums=G.sum(axis=0), eps=1e-10, shape_2d=(6, 6))
+    W1, H1 = vertex_start(
+        "spa", A, totals, 3, np.random.default_rng(0), column_sums=G.sum(axis=0), eps=1e-10, shape_2d=(6, 6)
+    )
+    W2, H2 = vertex_start(
+        "spa",
+        A / 250.0,
+        totals / 250.0,
+        3,
+        np.random.default_rng(0),
+        column_sums=G.sum(axis=0),
+        eps=1e-10,
+        shape_2d=(6, 6),
+    )
     np.testing.assert_allclose(W1, W2, rtol=1e-9)
     np.testing.assert_allclose(H1 / 250.0, H2, rtol=1e-9, atol=1e-12)
 
@@ -126,9 +155,19 @@ def test_vertex_start_scale_free():
 def test_every_start_gives_the_same_fit_in_any_unit_of_counts(init, simplex):
     X, G, continuum = tiny_problem(seed=5, n_channels=15, shape_2d=(6, 6), n_components=3)
     scale = 1 / 137.0  # e.g. counts per second, or counts divided by the dose
-    common = dict(n_components=3, G=G, G_continuum=continuum, simplex=simplex, init=init,
-                  n_init=2, max_iter=25, tol=0.0, random_state=0, backend="reference",
-                  shape_2d=(6, 6))
+    common = dict(
+        n_components=3,
+        G=G,
+        G_continuum=continuum,
+        simplex=simplex,
+        init=init,
+        n_init=2,
+        max_iter=25,
+        tol=0.0,
+        random_state=0,
+        backend="reference",
+        shape_2d=(6, 6),
+    )
     counts = _fit(X, **common)
     scaled = _fit(X * scale, **common)
     np.testing.assert_allclose(scaled.losses_[:, 0], counts.losses_[:, 0] * scale, rtol=1e-6)
@@ -137,32 +176,34 @@ def test_every_start_gives_the_same_fit_in_any_unit_of_counts(init, simplex):
     # Without a simplex the unit may sit in either factor: compare the model and the
     # normalised spectra instead.
     if simplex is None:
-        np.testing.assert_allclose(scaled.W_ @ scaled.H_, counts.W_ @ counts.H_ * scale,
-                                   rtol=1e-6, atol=1e-7 * scale * (counts.W_ @ counts.H_).max())
-        np.testing.assert_allclose(scaled.W_ / scaled.W_.sum(axis=0),
-                                   counts.W_ / counts.W_.sum(axis=0), rtol=1e-6, atol=1e-7)
+        np.testing.assert_allclose(
+            scaled.W_ @ scaled.H_,
+            counts.W_ @ counts.H_ * scale,
+            rtol=1e-6,
+            atol=1e-7 * scale * (counts.W_ @ counts.H_).max(),
+        )
+        np.testing.assert_allclose(
+            scaled.W_ / scaled.W_.sum(axis=0), counts.W_ / counts.W_.sum(axis=0), rtol=1e-6, atol=1e-7
+        )
         return
     W_unit, H_unit = (1.0, scale) if simplex == "W" else (scale, 1.0)
-    np.testing.assert_allclose(scaled.W_, counts.W_ * W_unit, rtol=1e-6,
-                               atol=1e-7 * counts.W_.max() * W_unit)
-    np.testing.assert_allclose(scaled.H_, counts.H_ * H_unit, rtol=1e-6,
-                               atol=1e-7 * counts.H_.max() * H_unit)
+    np.testing.assert_allclose(scaled.W_, counts.W_ * W_unit, rtol=1e-6, atol=1e-7 * counts.W_.max() * W_unit)
+    np.testing.assert_allclose(scaled.H_, counts.H_ * H_unit, rtol=1e-6, atol=1e-7 * counts.H_.max() * H_unit)
 
 
 def test_n_init_keeps_the_start_with_the_lowest_objective(minor_phases):
     X, model, _ = minor_phases
-    common = dict(n_components=4, G=model, simplex="H", shape_2d=(64, 64), random_state=1,
-                  max_iter=40, tol=1e-6)
+    common = dict(
+        n_components=4, G=model, simplex="H", shape_2d=(64, 64), random_state=1, max_iter=40, tol=1e-6
+    )
     best_of = _fit(X, init="nndsvda", n_init=3, **common)
     assert best_of.init_objectives_.shape == (3,)
     lowest = best_of.init_objectives_.min()
-    assert best_of.best_init_ == np.flatnonzero(
-        best_of.init_objectives_ <= lowest + 1e-9 * abs(lowest))[0]
+    assert best_of.best_init_ == np.flatnonzero(best_of.init_objectives_ <= lowest + 1e-9 * abs(lowest))[0]
     assert best_of.losses_[-1, -1] == best_of.init_objectives_[best_of.best_init_]
     assert np.all(np.diff(best_of.losses_[:, -1]) <= 1e-9 * best_of.losses_[0, -1])
     # each start alone gives its own objective: the best of them is kept
-    alone = [_fit(X, init=method, n_init=1, **common).losses_[-1, -1]
-             for method in ("nndsvda", "spa")]
+    alone = [_fit(X, init=method, n_init=1, **common).losses_[-1, -1] for method in ("nndsvda", "spa")]
     np.testing.assert_allclose(best_of.init_objectives_[:2], alone, rtol=1e-12)
     assert best_of.losses_[-1, -1] <= min(alone) * (1 + 1e-12)
 
@@ -175,8 +216,7 @@ def test_auto_is_one_start(minor_phases):
 
 def test_parallel_and_serial_starts_agree(minor_phases, monkeypatch):
     X, model, _ = minor_phases
-    common = dict(n_components=4, G=model, simplex="H", init="spa", n_init=3, random_state=2,
-                  max_iter=15)
+    common = dict(n_components=4, G=model, simplex="H", init="spa", n_init=3, random_state=2, max_iter=15)
     parallel = _fit(X, **common)
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     serial = _fit(X, **common)
