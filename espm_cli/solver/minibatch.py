@@ -165,11 +165,11 @@ class MiniBatchSmoothNMF(SmoothNMF):
         Epochs run by ``fit``.
     n_steps_ : int
         Batches processed (``fit`` and ``partial_fit``).
-    losses_ : ndarray of shape (n_iter_, 4)
+    losses_ : ndarray of shape (``n_iter_``, 4)
         After each epoch of ``fit``: the objective at that epoch's W and H (each block's
         divergence at the W it was fitted with, the regularisers on the whole H).
     objective_ : float
-        The exact objective F(W_, H_) of the data ``fit`` saw.
+        The exact objective F(``W_``, ``H_``) of the data ``fit`` saw.
     batch_objectives_ : list of float
         Divergence per pixel of each batch after its H update.
     """

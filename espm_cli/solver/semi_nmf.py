@@ -256,7 +256,7 @@ class SemiNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
     beta_ : float
         2.0 (the Frobenius loss; SmoothNMF's attribute).
     n_iter_ : int
-    losses_ : ndarray of shape (n_iter_, 3)
+    losses_ : ndarray of shape (``n_iter_``, 3)
         Objective after each iteration, columns named by ``loss_names_``.
     loss_names_ : tuple of str
         ``("frobenius", "l1_sparsity", "total")``.
