@@ -382,7 +382,12 @@ def _warnings_to_log(notes: list):
         try:
             yield
         finally:
+            seen = set()  # each distinct warning once: a fit may raise the same one per pixel
             for warning in caught:
+                key = (warning.category, str(warning.message), warning.filename, warning.lineno)
+                if key in seen:
+                    continue
+                seen.add(key)
                 if issubclass(warning.category, EspmWarning):
                     notes.append(str(warning.message))
                     logger.warning("%s", warning.message)

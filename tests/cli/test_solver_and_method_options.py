@@ -4,7 +4,6 @@ import json
 
 import h5py
 import numpy as np
-import pytest
 
 from espm_cli.cli.main import cli
 from espm_cli.io import read_result
@@ -78,11 +77,6 @@ def test_signed_data_kl_refuses_naming_what_fits_them(runner, small_image):
     assert "Traceback" not in result.output and not saved.exists()
 
 
-@pytest.mark.skip(
-    reason="known gap (issue 13 report): on a signed file the run does not "
-    "finish in reasonable time: it stalls re-emitting caught warnings in "
-    "analysis.run._warnings_to_log after the fit; not yet diagnosed"
-)
 def test_signed_data_with_semi_nmf_and_frobenius(runner, small_image):
     signed = _signed_copy(small_image[0])
     for extra in (["--method", "semi-nmf"], ["--beta-loss", "frobenius", "--simplex", "none"]):
