@@ -30,16 +30,15 @@ here).
 import logging
 import operator
 import time
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.exceptions import ConvergenceWarning
 
 from espm_cli.solver.backends import backend_for, get_backend
 from espm_cli.solver.blocks import is_lazy, lazy_counts, row_blocks
 from espm_cli.solver.constraints import multiplicative_w_update
 from espm_cli.solver.estimator import LOSS_NAMES, _physics_matrix
+from espm_cli.solver.fit_loop import warn_not_converged
 from espm_cli.solver.grid import laplacian_energy
 from espm_cli.solver.initialization import make_feasible
 from espm_cli.solver.minibatch import fresh_abundances, kl_w_statistics
@@ -403,13 +402,7 @@ def fit_distributed(estimator, X, client, *, W=None, H=None, rows_per_block=None
             ) from error
         raise
     if not converged:
-        warnings.warn(
-            f"SmoothNMF stopped at max_iter={estimator.max_iter} before the "
-            f"objective's relative decrease fell below tol={estimator.tol}; raise "
-            "max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=2,
-        )
+        warn_not_converged(estimator.max_iter, estimator.tol, stacklevel=2)
     n_iter = len(losses)
     estimator.G_, estimator.W_, estimator.H_ = G_full.astype(dtype), W_t, H_fit
     estimator.components_ = np.ascontiguousarray((estimator.G_ @ W_t).T)

@@ -155,13 +155,21 @@ def best_of_starts(
     if stop.is_set():
         converged = False
     elif not converged:
-        warnings.warn(
-            f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-            f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-            ConvergenceWarning,
-            stacklevel=3,
-        )
+        warn_not_converged(max_iter, tol, stacklevel=3)
     return W, H, losses, initial, converged, objectives, best
+
+
+def warn_not_converged(max_iter, tol, stacklevel):
+    """The ConvergenceWarning of a fit that reached ``max_iter`` before ``tol``.
+
+    ``stacklevel`` counts from the caller of this function, as for :func:`warnings.warn`.
+    """
+    warnings.warn(
+        f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
+        f"relative decrease fell below tol={tol}; raise max_iter or tol.",
+        ConvergenceWarning,
+        stacklevel=stacklevel + 1,
+    )
 
 
 def regularisation_settings(settings):
@@ -302,12 +310,7 @@ def run_updates(
         previous = current
     else:
         if warn_at_max_iter:
-            warnings.warn(
-                f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            warn_not_converged(max_iter, tol, stacklevel=3)
     if device:
         W, H = backend.to_host(W), backend.to_host(H)
     return W, H, np.array(losses), initial, converged

@@ -35,7 +35,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from espm_cli.solver.beta_steps import _is_identity, evaluate
-from espm_cli.solver.fit_loop import regularisation_settings
+from espm_cli.solver.fit_loop import regularisation_settings, warn_not_converged
 from espm_cli.solver.grid import grid_degrees, neighbour_sum
 from espm_cli.solver.masked_counts import statistics
 from espm_cli.solver.projections import project_factor
@@ -287,12 +287,7 @@ def run_gradient_updates(
         previous = current
     else:
         if warn_at_max_iter:
-            warnings.warn(
-                f"SmoothNMF stopped at max_iter={max_iter} before the objective's "
-                f"relative decrease fell below tol={tol}; raise max_iter or tol.",
-                ConvergenceWarning,
-                stacklevel=3,
-            )
+            warn_not_converged(max_iter, tol, stacklevel=3)
     if not losses:
         losses.append(initial)
     return W, H, np.array(losses), initial, converged
