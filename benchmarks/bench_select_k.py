@@ -7,8 +7,8 @@ under each fold kind asked for, with the decompose defaults (simplex H, tol 1e-4
 max_iter 200, the vertex start). Every case is written (the JSON file is rewritten after
 each), with the whole curve, the suggestion, the best k and the seconds.
 
-``--sample`` adds the bundled sample (k = 3 expected) over 2..6; ``--timing`` times a
-2..8 sweep of ``espm select-k`` on one 128 x 128 x 2000 image.
+``--sample`` adds the bundled sample (k = 3 expected) over 2..6. The time of a 2..8 sweep of
+``espm select-k`` on a 128 x 128 x 2000 image is benchmarks/bench_select_k_timing.py.
 
 Run (the command that made benchmarks/results/bench_select_k.json)::
 

@@ -2,8 +2,8 @@
 
 Same functions and signatures as :mod:`espm_cli.solver.reference` (see
 :mod:`espm_cli.solver.backends`), same results up to rounding, for the two losses whose
-terms factorise: β = 1 (KL) and β = 2 (Frobenius), without masked pixels or entries
-(masked channels are dropped before a backend sees them). X is kept as
+terms factorise: β = 1 (KL, also with masked pixels or entries) and β = 2 (Frobenius,
+without masks); masked channels are dropped before a backend sees them. X is kept as
 :class:`~espm_cli.solver._sparse_data.PixelNonzeros`; each step is one pass over the
 nonzeros (:mod:`espm_cli.solver._numba_kernels`); the model terms factorise:
 ``Σ G W H`` = (column sums of G W) · (row sums of H) for KL, ``Σ (G W H)²`` =
@@ -17,6 +17,11 @@ and returned (:class:`~espm_cli.solver.backends.Backend`), never a cache:
   accumulates, while it writes each pixel's new h, the numerator ``(X / B H_new) H_newᵀ``
   and returns it as the workspace of ``w_step(W, H_new)``. H step → W step → objective:
   two passes over the nonzeros.
+- KL with masked pixels or entries: the nonzeros are the observed ones; the H step's
+  denominator is per pixel, the column sums of B over the pixel's observed channels
+  (``w_j b − Σ_{i missing} B_i``, computed once per W in :func:`evaluate` and handed on in
+  its workspace), and the W step's subtracts ``Σ_{missing} H`` per channel: each costs one
+  read per missing entry, so an entry mask costs in proportion to its entries.
 - Frobenius: ``h_step`` computes each pixel's ``Bᵀ x_j`` in the pass that updates it and
   accumulates ``X H_newᵀ`` (the W step's numerator); ``w_step(..., share=True)`` hands
   that product on to ``evaluate(W_new, H_new)``, whose cross term
@@ -45,6 +50,7 @@ import scipy.sparse as sp
 from espm_cli.solver import _numba_kernels as kernels
 from espm_cli.solver._sparse_data import PixelNonzeros, pixel_nonzeros_from_array
 from espm_cli.solver.constraints import constrained_update, multiplicative_w_update
+from espm_cli.solver.masked_counts import observed_counts
 from espm_cli.solver.reference import regularisation_terms, sparsity_weights
 from espm_cli.solver.surrogate import PowerSurrogate
 
@@ -141,6 +147,11 @@ class NonzeroCounts:
         The divergence: 1 (KL) or 2 (Frobenius).
     square_total : float
         Σ X² (the data part of the Frobenius divergence).
+    pixel_weight : ndarray of float64 (p,) or None
+        KL with masks: 1 for an observed pixel, 0 for a masked one (None: no mask).
+    missing_start, missing_channel : ndarray or None
+        KL with masks: the missing entries of observed pixels by pixel, as the nonzeros
+        (pixel j's missing channels are ``missing_channel[missing_start[j]:missing_start[j+1]]``).
     """
 
     nonzeros: PixelNonzeros
@@ -149,6 +160,9 @@ class NonzeroCounts:
     xlogx_total: float
     beta: float = 1.0
     square_total: float = 0.0
+    pixel_weight: np.ndarray | None = None
+    missing_start: np.ndarray | None = None
+    missing_channel: np.ndarray | None = None
     # (G, whether G is the identity) for the last G seen: a fact about the fit's constant
     # G (matched by object; checking costs a pass over a c x c matrix), never about W or H.
     _identity_of: tuple = field(default=(None, False), repr=False, compare=False)
@@ -162,6 +176,11 @@ class NonzeroCounts:
     def is_sparse(self):
         """Always True: only the nonzeros are stored."""
         return True
+
+    @property
+    def weighted(self):
+        """Whether some pixel or entry is masked."""
+        return self.pixel_weight is not None
 
     @property
     def n_blocks(self):
@@ -207,7 +226,8 @@ class Workspace:
         The arrays it was computed at (the objects themselves, compared by identity:
         they are not changed in place between the steps of a fit).
     values : tuple of ndarray
-        KL, from :func:`evaluate` for :func:`h_step`: ``(B, Bᵀ (X / B H))``; from
+        KL, from :func:`evaluate` for :func:`h_step`: ``(B, Bᵀ (X / B H), pixel_b)``
+        (``pixel_b``: per pixel Σ of B over the observed channels, None without masks); from
         :func:`h_step` for :func:`w_step`: ``((X / B H) Hᵀ,)``.
     """
 
@@ -237,19 +257,33 @@ def prepare_counts(X, dtype=np.float64, *, beta=1.0, observed_pixels=None, missi
         keep a compact exact type).
     beta : float
         1 (KL) or 2 (Frobenius): the losses this backend serves.
-    observed_pixels, missing : None
-        Masked pixels or entries are not served (:func:`serves`); only None is accepted.
+    observed_pixels : ndarray of bool (n_pixels,) or None
+    missing : sparse matrix of bool (n_pixels, n_channels) or None
+        Masked pixels and entries (KL only, :func:`serves`); X must then be a numpy or
+        scipy sparse array.
 
     Returns
     -------
     NonzeroCounts
     """
-    if not serves(beta, observed_pixels is not None or missing is not None):
+    weighted = observed_pixels is not None or missing is not None
+    if not serves(beta, weighted):
         raise ValueError(
             f"the numba backend does not serve beta_loss={beta:g} with masked "
             "pixels or entries; use backend='reference'"
         )
+    pixel_weight = missing_start = missing_channel = None
+    if weighted:
+        X, pixel_weight, missing_csr = observed_counts(X, observed_pixels=observed_pixels, missing=missing)
     nonzeros = pixel_nonzeros_from_array(X)
+    if weighted:  # the missing entries stored as the nonzeros are (compact channel index)
+        index_dtype = nonzeros.channel_index.dtype
+        if missing_csr is None:
+            missing_start = np.zeros(X.shape[0] + 1, dtype=np.int64)
+            missing_channel = np.zeros(0, dtype=index_dtype)
+        else:
+            missing_start = missing_csr.indptr.astype(np.int64)
+            missing_channel = missing_csr.indices.astype(index_dtype)
     total = 0.0
     xlogx_total = 0.0
     square_total = 0.0
@@ -267,12 +301,15 @@ def prepare_counts(X, dtype=np.float64, *, beta=1.0, observed_pixels=None, missi
         xlogx_total=xlogx_total,
         beta=float(beta),
         square_total=square_total,
+        pixel_weight=pixel_weight,
+        missing_start=missing_start,
+        missing_channel=missing_channel,
     )
 
 
 def serves(beta, weighted):
-    """The cases of this backend: β = 1 or β = 2, no masked pixel or entry."""
-    return beta in (1.0, 2.0) and not weighted
+    """The cases of this backend: β = 1 with or without masks, β = 2 without."""
+    return beta == 1.0 or (beta == 2.0 and not weighted)
 
 
 def _as_float64(array):
@@ -325,6 +362,50 @@ def _weighted_ratio(data, B, H64):
     return weighted_ratio, float(np.sum(log_model_partial))
 
 
+def _observed_column_sums(data, B, k):
+    """Per pixel, Σ of B over its observed channels (k, p); None without masks."""
+    if not data.weighted:
+        return None
+    b = B[:, :k].sum(axis=0)
+    pixel_b = np.empty((k, data.shape[1]))
+    run_over_blocks(
+        lambda first, end: kernels.observed_column_sums_pass(
+            data.missing_start,
+            data.missing_channel,
+            B,
+            b,
+            data.pixel_weight,
+            data.block_start,
+            first,
+            end,
+            pixel_b,
+        ),
+        data.n_blocks,
+    )
+    return pixel_b
+
+
+def _observed_row_sums(data, H):
+    """Σ of H over the observed entries of each channel (c, k): the W step's denominator
+    before the product with Gᵀ."""
+    if data.weighted:
+        row_sums = _as_float64(H) @ data.pixel_weight
+    else:
+        row_sums = np.sum(H, axis=1, dtype=np.float64)
+    rows = np.broadcast_to(row_sums, (data.shape[0], H.shape[0]))
+    if not data.weighted or data.missing_channel.size == 0:
+        return rows
+    H64 = _as_float64(H)
+    partial = np.empty((data.n_blocks, data.shape[0], max(H.shape[0], _REGISTER_WIDTH)))
+    run_over_blocks(
+        lambda first, end: kernels.missing_times_H_pass(
+            data.missing_start, data.missing_channel, H64, data.block_start, first, end, partial
+        ),
+        data.n_blocks,
+    )
+    return rows - partial.sum(axis=0)[:, : H.shape[0]]
+
+
 def h_step(
     data,
     G,
@@ -375,8 +456,9 @@ def h_step(
     if workspace is None:
         B = _model_spectra(data, G, W)
         weighted_ratio, _ = _weighted_ratio(data, B, _as_float64(H))
+        pixel_b = _observed_column_sums(data, B, k)
     else:
-        B, weighted_ratio = workspace.at(W, H, "h_step")
+        B, weighted_ratio, pixel_b = workspace.at(W, H, "h_step")
     H64 = _as_float64(H)
     use_laplacian = lambda_L > 0 and shape_2d is not None
     grid_rows, grid_cols = (int(shape_2d[0]), int(shape_2d[1])) if use_laplacian else (1, n_pixels)
@@ -393,6 +475,7 @@ def h_step(
             nz.counts,
             B,
             b,
+            _EMPTY_FIXED if pixel_b is None else pixel_b,
             H64,
             weighted_ratio,
             mu64,
@@ -458,9 +541,11 @@ def w_step(data, G, W, H, *, simplex_rows=None, fixed=None, eps=1e-10, workspace
         (ratio_times_H,) = workspace.at(W, H, "w_step")
     W64 = _as_float64(W)
     numerator = W64 * _transpose_G_times(data, G, ratio_times_H)
-    column_sums = np.ones(G.shape[1]) if data.is_identity(G) else np.sum(G, axis=0, dtype=np.float64)
-    row_sums = np.sum(H, axis=1, dtype=np.float64)
-    denominator = np.outer(column_sums, row_sums)
+    if data.weighted:
+        denominator = _transpose_G_times(data, G, np.ascontiguousarray(_observed_row_sums(data, H)))
+    else:
+        column_sums = np.ones(G.shape[1]) if data.is_identity(G) else np.sum(G, axis=0, dtype=np.float64)
+        denominator = np.outer(column_sums, np.sum(H, axis=1, dtype=np.float64))
     W_new = multiplicative_w_update(
         numerator, denominator, simplex_rows=simplex_rows, fixed=fixed, eps=eps
     ).astype(W.dtype, copy=False)
@@ -500,12 +585,16 @@ def evaluate(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg
     B = _model_spectra(data, G, W)
     H64 = _as_float64(H)
     weighted_ratio, log_model_total = _weighted_ratio(data, B, H64)
-    model_total = float(B[:, : H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
+    pixel_b = _observed_column_sums(data, B, H.shape[0])
+    if pixel_b is None:
+        model_total = float(B[:, : H.shape[0]].sum(axis=0) @ H64.sum(axis=1))
+    else:  # Σ of the model over the observed entries
+        model_total = float(np.sum(pixel_b * H64))
     kl = model_total - data.total + data.xlogx_total - log_model_total
     laplacian, log_sparsity = regularisation_terms(
         H64, shape_2d=shape_2d, lambda_L=lambda_L, mu=mu, epsilon_reg=epsilon_reg
     )
-    return np.array([kl, laplacian, log_sparsity]), Workspace(W, H, (B, weighted_ratio))
+    return np.array([kl, laplacian, log_sparsity]), Workspace(W, H, (B, weighted_ratio, pixel_b))
 
 
 def objective_terms(data, G, W, H, *, shape_2d=None, lambda_L=0.0, mu=None, epsilon_reg=1.0):

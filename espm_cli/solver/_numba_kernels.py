@@ -190,6 +190,7 @@ def h_update_pass(
     counts,
     B,
     b,
+    pixel_b,
     H,
     weighted_ratio,
     mu,
@@ -218,6 +219,10 @@ def h_update_pass(
         columns when k < 4 (see :func:`count_ratio_pass`).
     b : ndarray of shape (k,)
         Column sums of B.
+    pixel_b : ndarray of shape (k, p) or (0, 0)
+        With masked pixels or entries: per pixel, the column sums of B over its observed
+        channels (from :func:`observed_column_sums_pass`), used instead of ``b``; an
+        empty array means every entry is observed.
     H : ndarray of shape (k, p), float64
         The current H (read only; neighbours are read from it).
     weighted_ratio : ndarray of shape (k, p)
@@ -242,6 +247,7 @@ def h_update_pass(
     """
     k = H.shape[0]
     has_fixed = fixed.shape[0] > 0
+    per_pixel = pixel_b.shape[0] > 0
     a_entries = np.empty(k)
     beta = np.empty(k)
     c = np.empty(k)
@@ -272,7 +278,7 @@ def h_update_pass(
             for kk in range(k):
                 h0 = H[kk, j]
                 h_old[kk] = h0
-                beta[kk] = b[kk]
+                beta[kk] = pixel_b[kk, j] if per_pixel else b[kk]
                 if mu[kk] > 0.0:
                     beta[kk] += mu[kk] / (h0 + epsilon_reg)
                 c[kk] = h0 * weighted_ratio[kk, j]
@@ -542,3 +548,86 @@ def counts_times_H_pass(
             for kk in range(k):
                 h[kk] = H[kk, j]
             _accumulate_counts_times_h(pixel_start, channel_index, counts, h, j, partial)
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
+def observed_column_sums_pass(
+    missing_start, missing_channel, B, b, pixel_weight, block_start, first_block, end_block, pixel_b
+):
+    """Per pixel, the column sums of B over its observed channels: ``w_j b − Σ_{i ∈ S_j} B_i``.
+
+    ``S_j`` is pixel j's missing channels (``missing_channel[missing_start[j]:
+    missing_start[j + 1]]``) and ``w_j`` its weight (0 for a masked pixel): the H step's
+    denominator and the model total of KL over the observed entries. Cost: one read of B's
+    row per missing entry.
+
+    Parameters
+    ----------
+    missing_start : ndarray of int64, shape (p + 1,)
+    missing_channel : ndarray of int, shape (n_missing,)
+    B : ndarray of shape (c, kb), float64
+    b : ndarray of shape (k,)
+        Column sums of B.
+    pixel_weight : ndarray of shape (p,), float64
+    block_start, first_block, end_block
+        As in :func:`count_ratio_pass`.
+    pixel_b : ndarray of shape (k, p), float64
+        Output.
+    """
+    k = pixel_b.shape[0]
+    missed = np.empty(k)
+    for j in range(block_start[first_block], block_start[end_block]):
+        w = pixel_weight[j]
+        if B.shape[1] == 4:  # k <= 4: the sums in registers
+            m0 = m1 = m2 = m3 = 0.0
+            for n in range(missing_start[j], missing_start[j + 1]):
+                i = missing_channel[n]
+                m0 += B[i, 0]
+                m1 += B[i, 1]
+                m2 += B[i, 2]
+                m3 += B[i, 3]
+            _store_column4(pixel_b, j, w * b[0] - m0, w * b[1] - m1, w * b[2] - m2, w * b[3] - m3)
+            continue
+        for kk in range(k):
+            missed[kk] = 0.0
+        for n in range(missing_start[j], missing_start[j + 1]):
+            i = missing_channel[n]
+            for kk in range(k):
+                missed[kk] += B[i, kk]
+        for kk in range(k):
+            pixel_b[kk, j] = w * b[kk] - missed[kk]
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath=_CONTRACT)
+def missing_times_H_pass(missing_start, missing_channel, H, block_start, first_block, end_block, partial):
+    """The block's ``Σ_{j : i ∈ S_j} H_kj`` per channel i, shape (c, k): the W step's correction.
+
+    Parameters
+    ----------
+    missing_start, missing_channel : ndarray
+        As in :func:`observed_column_sums_pass`.
+    H : ndarray of shape (k, p), float64
+    block_start, first_block, end_block
+        As in :func:`count_ratio_pass`.
+    partial : ndarray of shape (n_blocks, c, kb), float64
+        Output: row ``block`` receives the block's sums; ``kb = 4`` for k <= 4 (the
+        columns past k stay zero), else k.
+    """
+    k = H.shape[0]
+    for block in range(first_block, end_block):
+        out = partial[block]
+        out[:, :] = 0.0
+        for j in range(block_start[block], block_start[block + 1]):
+            if out.shape[1] == 4:  # k <= 4: H's column in registers
+                h0, h1, h2, h3 = _padded_column4(H, j)
+                for n in range(missing_start[j], missing_start[j + 1]):
+                    i = missing_channel[n]
+                    out[i, 0] += h0
+                    out[i, 1] += h1
+                    out[i, 2] += h2
+                    out[i, 3] += h3
+                continue
+            for n in range(missing_start[j], missing_start[j + 1]):
+                i = missing_channel[n]
+                for kk in range(k):
+                    out[i, kk] += H[kk, j]

@@ -116,7 +116,8 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
         majorize-minimize iterations.
     backend : str, default="auto"
         Update-step backend ("reference" or a registered faster one; "auto" picks the
-        fastest available CPU backend). "cuda" runs the fit on an NVIDIA GPU through CuPy
+        fastest available CPU backend that serves the case: "numba" for KL, with or
+        without masks, and for Frobenius without). "cuda" runs the fit on an NVIDIA GPU through CuPy
         or PyTorch (``pip install 'espm-cli[gpu]'``; "cupy" or "torch" to pick one),
         "array-api" the same code on numpy (docs/gpu.md); they serve every β without
         masked pixels or entries.

@@ -75,6 +75,64 @@ class MaskedCounts:
         return self.counts.T.tocsr()
 
 
+def observed_counts(X, dtype=None, *, observed_pixels=None, missing=None):
+    """X's observed nonzeros, the pixel weights and the missing entries, as CSR.
+
+    The one place where masked pixels and entries are taken out of the counts: every
+    backend that serves masks prepares its data from this.
+
+    Parameters
+    ----------
+    X : ndarray or scipy sparse matrix of shape (n_pixels, n_channels)
+        Finite, nonnegative (missing entries may hold anything finite: they are dropped).
+    dtype : numpy dtype or None
+        Of the returned counts; None keeps X's.
+    observed_pixels : ndarray of bool of shape (n_pixels,) or None
+    missing : ndarray or sparse matrix of bool, shape (n_pixels, n_channels), or None
+
+    Returns
+    -------
+    counts : scipy.sparse.csr_array (n_pixels, n_channels)
+        Observed nonzeros (masked pixels' rows and missing entries removed), sorted indices.
+    weights : ndarray of float64 (n_pixels,)
+        1 for an observed pixel, 0 for a masked one.
+    missing : scipy.sparse.csr_array of float64 or None
+        1 at the missing entries of observed pixels (sorted indices).
+    """
+    if dtype is None:
+        dtype = X.dtype
+    counts = sp.csr_array(X, dtype=dtype) if sp.issparse(X) else sp.csr_array(np.asarray(X, dtype=dtype))
+    counts.sum_duplicates()
+    n_pixels = counts.shape[0]
+    weights = np.ones(n_pixels) if observed_pixels is None else np.asarray(observed_pixels, np.float64)
+    masked_pixel = None if observed_pixels is None else ~np.asarray(observed_pixels, bool)
+    missing_csr = None
+    if missing is not None:
+        missing_csr = sp.csr_array(missing, dtype=bool)
+        missing_csr.eliminate_zeros()
+        missing_csr.sum_duplicates()
+        if masked_pixel is not None:
+            missing_csr = _without_rows(missing_csr, masked_pixel)
+        missing_csr = sp.csr_array(
+            (np.ones(missing_csr.nnz), missing_csr.indices, missing_csr.indptr), shape=missing_csr.shape
+        )
+        counts = counts - counts.multiply(missing_csr).astype(counts.dtype)
+    if masked_pixel is not None:
+        counts = _without_rows(counts, masked_pixel)
+    counts.eliminate_zeros()
+    counts.sort_indices()
+    return counts, weights, missing_csr
+
+
+def _without_rows(matrix, rows):
+    """A CSR matrix with the entries of the rows where ``rows`` is True removed."""
+    per_row = np.diff(matrix.indptr)
+    keep = np.repeat(~rows, per_row)
+    indptr = np.zeros_like(matrix.indptr)
+    np.cumsum(np.where(rows, 0, per_row), out=indptr[1:])
+    return sp.csr_array((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
+
+
 def prepare_masked_counts(X, dtype, *, beta, observed_pixels=None, missing=None):
     """Turn X (n_pixels, n_channels) into :class:`MaskedCounts`.
 
@@ -97,21 +155,8 @@ def prepare_masked_counts(X, dtype, *, beta, observed_pixels=None, missing=None)
     ValueError
         β ≤ 0 with zeros among the observed entries.
     """
-    counts = sp.csr_array(X, dtype=dtype) if sp.issparse(X) else sp.csr_array(np.asarray(X, dtype=dtype))
+    counts, weights, missing_csr = observed_counts(X, dtype, observed_pixels=observed_pixels, missing=missing)
     n_pixels, n_channels = counts.shape
-    weights = np.ones(n_pixels) if observed_pixels is None else np.asarray(observed_pixels, np.float64)
-    missing_csr = None
-    if missing is not None:
-        missing_csr = sp.csr_array(missing, dtype=np.float64)
-        missing_csr.eliminate_zeros()
-        missing_csr = sp.csr_array(sp.diags_array(weights) @ missing_csr)
-        missing_csr.eliminate_zeros()
-        missing_csr.data[:] = 1.0
-        counts = counts - counts.multiply(missing_csr)
-    counts = sp.csr_array(sp.diags_array(weights.astype(dtype)) @ counts)
-    counts.eliminate_zeros()
-    counts.sum_duplicates()
-    counts.sort_indices()
     n_missing = 0 if missing_csr is None else missing_csr.nnz
     n_observed = int(weights.sum()) * n_channels - n_missing
     values = counts.data.astype(np.float64)
