@@ -27,7 +27,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS
+from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS, METHOD_DEFAULTS, method_refusal
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -183,7 +183,8 @@ OPTIONS: tuple[Option, ...] = (
         "simplex",
         "choice",
         _DEFAULT["simplex"] or "none",
-        "H: abundances of a pixel sum to 1; W: element weights of a phase sum to 1; none.",
+        "H: abundances of a pixel sum to 1; W: element weights of a phase sum to 1; none "
+        "(--method semi-nmf: none).",
         choices=("H", "W", "none"),
     ),
     Option("max_iter", "int", _DEFAULT["max_iter"], "Most iterations.", minimum=1, maximum=10**7),
@@ -219,7 +220,8 @@ OPTIONS: tuple[Option, ...] = (
         "loss",
         _DEFAULT["beta_loss"],
         "Data term: kullback-leibler (Poisson "
-        "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
+        "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence "
+        "(--method semi-nmf: frobenius).",
         choices=("kullback-leibler", "frobenius", "itakura-saito"),
     ),
     Option(
@@ -227,8 +229,11 @@ OPTIONS: tuple[Option, ...] = (
         "choice",
         DEFAULT_METHOD,
         "smooth-nmf: X ≈ G W H with every option "
-        "here; semi-nmf: nonnegative spectra, signed maps, Frobenius loss (for data that "
-        "are not counts: background-subtracted, denoised, difference images).",
+        "here; semi-nmf: nonnegative spectra, signed maps (for data that are not counts: "
+        "background-subtracted, denoised, difference images), with its own defaults: no "
+        "simplex, the Frobenius loss; it takes -k, --solver mu|pgd, --l1, --max-iter, --tol "
+        "and --seed, and refuses a setting it cannot honour (--simplex H, --beta-loss "
+        "kullback-leibler, --lambda-L 1, ...).",
         choices=("smooth-nmf", "semi-nmf"),
     ),
     Option(
@@ -602,8 +607,43 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
                 name, f"unknown configuration key {str(key)!r}; valid keys: file, {', '.join(_BY_NAME)}"
             )
         option = _BY_NAME[name]
-        checked[name] = option.default if value is None else check_value(option, value)
-    return RunConfig(**checked)
+        if value is not None:
+            checked[name] = check_value(option, value)
+    return RunConfig(**_with_method_defaults(checked))
+
+
+def _with_method_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """The values given, checked against the method's rule, plus its own defaults.
+
+    A setting left out takes the method's default (semi-nmf: no simplex, the Frobenius
+    loss); one given that the method cannot honour is refused
+    (:func:`.defaults.method_refusal`): never silently changed.
+    """
+    method = given.get("method", DEFAULT_METHOD)
+    for name, value in given.items():
+        if name in _BY_NAME:
+            option = _BY_NAME[name]
+            reason = method_refusal(method, name, value, f"{option.label} {_shown(value)}".strip())
+            if reason is not None:
+                raise ConfigError(name, reason, option.label)
+    own = {name: _run_config_value(name, value) for name, value in METHOD_DEFAULTS[method].items()}
+    return {**own, **given}
+
+
+def _run_config_value(name: str, value: Any) -> Any:
+    """An estimator default as the run configuration spells it (simplex None: "none")."""
+    return "none" if name == "simplex" and value is None else value
+
+
+def _shown(value: Any) -> str:
+    """A checked value as it is written on the command line."""
+    if isinstance(value, tuple):
+        return " ".join(_shown(item) for item in value)
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def config_hash(config: Mapping, input_sha256: str) -> str:
