@@ -548,6 +548,12 @@ class _MappingView(Mapping):
     def _keys(cls) -> tuple[str, ...]:
         return tuple(field.name for field in dataclasses.fields(cls))
 
+    @property
+    def given(self) -> frozenset[str]:
+        """Names of the options given to :func:`make_config` (the others hold defaults:
+        those of the run's method). Not part of the mapping, the equality or the hash."""
+        return getattr(self, "_given", frozenset(self._keys()))
+
 
 if TYPE_CHECKING:  # make_dataclass is opaque to type checkers: a mapping with attributes
 
@@ -586,7 +592,9 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
     Parameters
     ----------
     values : mapping, optional
-        Option names (``lambda_L`` or ``lambda-L``) to values, plus ``file``.
+        Option names (``lambda_L`` or ``lambda-L``) to values, plus ``file``. Of a
+        RunConfig, the values given to it (``RunConfig.given``): the others take the
+        defaults of the new configuration's method.
     **changes
         More values, overriding ``values``.
 
@@ -595,6 +603,8 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
     ConfigError
         An unknown key (naming the valid ones) or a bad value.
     """
+    if isinstance(values, _MappingView):  # a run configuration: what was given to it
+        values = {name: values[name] for name in values.given}
     merged = {**(dict(values) if values else {}), **changes}
     checked: dict[str, Any] = {}
     for key, value in merged.items():
@@ -609,7 +619,9 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
         option = _BY_NAME[name]
         if value is not None:
             checked[name] = check_value(option, value)
-    return RunConfig(**_with_method_defaults(checked))
+    config = RunConfig(**_with_method_defaults(checked))
+    object.__setattr__(config, "_given", frozenset(checked))  # frozen: set once, here
+    return config
 
 
 def _with_method_defaults(given: dict[str, Any]) -> dict[str, Any]:
