@@ -101,6 +101,10 @@ def _same(value: Any, default: Any) -> bool:
     return canonical(value) == canonical(default)
 
 
+def _shown(value: Any) -> str:
+    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
 def method_refusal(method: str, name: str, value: Any, given: str) -> str | None:
     """Why ``method`` cannot honour a setting given explicitly; None when it can.
 
@@ -132,8 +136,8 @@ def method_refusal(method: str, name: str, value: Any, given: str) -> str | None
         return f"{given}: {method} takes solver {solvers}; use one of them, or method smooth-nmf"
     if name == "mask_energy":
         return (
-            f"{given}: masked channels apply to method smooth-nmf only; crop the energy range "
-            "instead (energy_range)"
+            f"{given}: {method} cannot leave channels out of the fit (smooth-nmf can); crop the "
+            "energy range instead (energy_range), or use method smooth-nmf"
         )
     default = method_defaults(method).get(name, ESTIMATOR_DEFAULTS.get(name))
     if name in SEMI_NMF_SETTINGS or name not in ESTIMATOR_DEFAULTS or _same(value, default):
@@ -150,5 +154,5 @@ def method_refusal(method: str, name: str, value: Any, given: str) -> str | None
         )
     return (
         f"{given} applies to method smooth-nmf only; under {method} leave it out (its value "
-        f"there: {'none' if default is None else default}), or use method smooth-nmf"
+        f"there: {_shown(default)}), or use method smooth-nmf"
     )
