@@ -101,8 +101,17 @@ def _same(value: Any, default: Any) -> bool:
     return canonical(value) == canonical(default)
 
 
-def _shown(value: Any) -> str:
-    return "none" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+def shown_value(value: Any) -> str:
+    """A setting's value as the command line writes it (None: none; a flag: nothing)."""
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return " ".join(shown_value(item) for item in value)
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
 
 
 def method_refusal(method: str, name: str, value: Any, given: str) -> str | None:
@@ -154,5 +163,5 @@ def method_refusal(method: str, name: str, value: Any, given: str) -> str | None
         )
     return (
         f"{given} applies to method smooth-nmf only; under {method} leave it out (its value "
-        f"there: {_shown(default)}), or use method smooth-nmf"
+        f"there: {shown_value(default)}), or use method smooth-nmf"
     )

@@ -27,7 +27,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS, METHOD_DEFAULTS, method_refusal
+from .defaults import (
+    BACKEND_CHOICES,
+    DEFAULT_METHOD,
+    ESTIMATOR_DEFAULTS,
+    METHOD_DEFAULTS,
+    method_refusal,
+    shown_value,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -635,7 +642,7 @@ def _with_method_defaults(given: dict[str, Any]) -> dict[str, Any]:
     for name, value in given.items():
         if name in _BY_NAME:
             option = _BY_NAME[name]
-            reason = method_refusal(method, name, value, f"{option.label} {_shown(value)}".strip())
+            reason = method_refusal(method, name, value, f"{option.label} {shown_value(value)}".strip())
             if reason is not None:
                 raise ConfigError(name, reason, option.label)
     own = {name: _run_config_value(name, value) for name, value in METHOD_DEFAULTS[method].items()}
@@ -645,17 +652,6 @@ def _with_method_defaults(given: dict[str, Any]) -> dict[str, Any]:
 def _run_config_value(name: str, value: Any) -> Any:
     """An estimator default as the run configuration spells it (simplex None: "none")."""
     return "none" if name == "simplex" and value is None else value
-
-
-def _shown(value: Any) -> str:
-    """A checked value as it is written on the command line."""
-    if isinstance(value, tuple):
-        return " ".join(_shown(item) for item in value)
-    if isinstance(value, bool):
-        return ""
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
 
 
 def config_hash(config: Mapping, input_sha256: str) -> str:
