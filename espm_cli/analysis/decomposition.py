@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse
 
-from .defaults import DEFAULT_METHOD, ESTIMATOR_ARGUMENT, ESTIMATOR_DEFAULTS, SEMI_NMF_SETTINGS
+from .defaults import DEFAULT_METHOD, ESTIMATOR_ARGUMENT, ESTIMATOR_DEFAULTS, method_defaults, method_refusal
 from .notices import EspmWarning
 from .phases import describe_phases
 from .residuals import residual_peaks
@@ -84,7 +84,8 @@ def make_estimator(
         Rows of the model's G that the fit uses (a model built on a wider axis).
     method : {"smooth-nmf", "semi-nmf"}
         "semi-nmf": :class:`espm_cli.solver.SemiNMF` with the model's G, taking
-        ``SEMI_NMF_SETTINGS``; any other setting away from its default is refused.
+        ``SEMI_NMF_SETTINGS``, with its own defaults (no simplex, the Frobenius loss); a
+        setting given that it cannot honour is refused (:func:`.defaults.method_refusal`).
     **arguments
         SmoothNMF arguments (``lambda_L``, ``mu``, ``simplex``, ``random_state``, ...).
 
@@ -100,7 +101,9 @@ def make_estimator(
             f"{clash[0]} cannot be passed here: the workflow sets it from the data "
             "(give your own model to set G)"
         )
-    settings = solver_arguments(ESTIMATOR_DEFAULTS)
+    if method == "semi-nmf":
+        _refuse_for_method(method, arguments)
+    settings = solver_arguments(method_defaults(method))
     settings.update(arguments)
     settings["simplex"] = _canonical_simplex(settings["simplex"])
     for name, kind in (
@@ -124,35 +127,32 @@ def make_estimator(
     return SmoothNMF(int(n_components), shape_2d=tuple(int(n) for n in shape_2d), **physics, **settings)
 
 
-def _semi_nmf(n_components, G, settings):
-    """SemiNMF from the workflow's settings; one clear error for a setting it has not."""
+#: SmoothNMF argument names -> run-configuration names, where they differ.
+_RUN_CONFIG_NAME = {
+    **{argument: name for name, argument in ESTIMATOR_ARGUMENT.items()},
+    "mask": "mask_energy",
+}
+
+
+def _refuse_for_method(method, arguments):
+    """Refuse an argument the method cannot honour (:func:`.defaults.method_refusal`)."""
     from ..io import ProcessingOptionError
+
+    for name, value in arguments.items():
+        if name == "callback":
+            continue
+        if name == "n_init" and value == "auto":  # the run configuration's None
+            value = None
+        shown = "a mask" if name == "mask" else f"{name}={value!r}"
+        reason = method_refusal(method, _RUN_CONFIG_NAME.get(name, name), value, shown)
+        if reason is not None:  # a usage error of --method (exit 2 on the command line)
+            raise ProcessingOptionError("method", reason)
+
+
+def _semi_nmf(n_components, G, settings):
+    """SemiNMF from the workflow's settings (checked by ``_refuse_for_method``)."""
     from ..solver import SemiNMF
 
-    def refuse(message):  # a usage error of --method (exit 2 on the command line)
-        return ProcessingOptionError("method", message)
-
-    defaults = solver_arguments(ESTIMATOR_DEFAULTS)
-    defaults["simplex"] = _canonical_simplex(defaults["simplex"])
-    for name, value in settings.items():
-        if name in SEMI_NMF_SETTINGS or name in ("mask", "callback"):
-            continue
-        default = defaults.get(name)
-        if name == "beta_loss" and value in ("frobenius", 2.0, default):
-            continue
-        if not _same_value(value, default):
-            raise refuse(
-                f"{name}={value!r} applies to method smooth-nmf only; semi-nmf "
-                "fits the Frobenius loss with signed maps (leave it at its "
-                f"default, {default!r})"
-            )
-    if settings.get("mask") is not None:
-        raise refuse(
-            "masked channels (mask_energy) apply to method smooth-nmf only; "
-            "crop the energy range instead (energy_range)"
-        )
-    if settings["solver"] == "adagrad":
-        raise refuse("solver='adagrad' applies to method smooth-nmf only; semi-nmf takes solver mu or pgd")
     return SemiNMF(
         n_components,
         G=G,
@@ -162,17 +162,6 @@ def _semi_nmf(n_components, G, settings):
         tol=float(settings["tol"]),
         random_state=settings["random_state"],
     )
-
-
-def _same_value(value, default):
-    try:
-        return (
-            bool(np.all(np.asarray(value) == np.asarray(default)))
-            if not (value is None or default is None)
-            else value is default
-        )
-    except (TypeError, ValueError):
-        return False
 
 
 def fit_matrix(counts: Any) -> np.ndarray | scipy.sparse.csr_matrix:

@@ -58,9 +58,110 @@ BACKEND_CHOICES = ("auto", "numba", "reference", "cuda", "cupy", "torch", "array
 #: "semi-nmf" (SemiNMF: nonnegative spectra, signed maps, Frobenius loss, for data that
 #: are no longer counts). Not a SmoothNMF argument, so not in ESTIMATOR_DEFAULTS.
 DEFAULT_METHOD = "smooth-nmf"
-#: SmoothNMF settings SemiNMF also takes (by SmoothNMF name); the others must keep their
-#: defaults under --method semi-nmf.
-SEMI_NMF_SETTINGS = ("solver", "l1", "max_iter", "tol", "random_state")
+#: Estimator settings SemiNMF also takes (by run-configuration name); the others must keep
+#: the method's own values (``METHOD_DEFAULTS``) under --method semi-nmf.
+SEMI_NMF_SETTINGS = ("n_components", "solver", "l1", "max_iter", "tol", "seed")
+#: Where a method's defaults differ from ``ESTIMATOR_DEFAULTS`` (by run-configuration name).
+#: semi-nmf fits the Frobenius loss with signed maps, which no simplex constrains: a run
+#: that does not set them gets these values, and they are what its result file records.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "smooth-nmf": {},
+    "semi-nmf": {"simplex": None, "beta_loss": "frobenius"},
+}
+#: Solvers of each method (the others are smooth-nmf's only).
+METHOD_SOLVERS = {"smooth-nmf": ("mu", "pgd", "adagrad"), "semi-nmf": ("mu", "pgd")}
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}
+
+
+def method_defaults(method: str) -> dict[str, Any]:
+    """``ESTIMATOR_DEFAULTS`` with the method's own values (run-configuration names)."""
+    return {**ESTIMATOR_DEFAULTS, **METHOD_DEFAULTS[method]}
+
+
+def _same(value: Any, default: Any) -> bool:
+    """Whether a setting's value is its default (simplex "none" is None, β 2 is frobenius)."""
+
+    def canonical(item):
+        if isinstance(item, str):
+            item = item.strip().lower()
+            return {"none": None, "frobenius": 2.0, "kullback-leibler": 1.0, "itakura-saito": 0.0}.get(
+                item, item
+            )
+        if isinstance(item, (list, tuple)):
+            return tuple(canonical(part) for part in item)
+        if isinstance(item, bool) or item is None:
+            return item
+        try:
+            return float(item)
+        except (TypeError, ValueError):
+            return item
+
+    return canonical(value) == canonical(default)
+
+
+def shown_value(value: Any) -> str:
+    """A setting's value as the command line writes it (None: none; a flag: nothing)."""
+    if value is None:
+        return "none"
+    if isinstance(value, (list, tuple)):
+        return " ".join(shown_value(item) for item in value)
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def method_refusal(method: str, name: str, value: Any, given: str) -> str | None:
+    """Why ``method`` cannot honour a setting given explicitly; None when it can.
+
+    The one rule of which settings a method takes, for every front end: ``make_config``
+    (command line, ``--config`` YAML, batch studies) asks it about the values given,
+    ``make_estimator`` (``decompose_phases``) about its keyword arguments.
+
+    Parameters
+    ----------
+    method : {"smooth-nmf", "semi-nmf"}
+    name : str
+        Run-configuration name (``simplex``, ``lambda_L``, ``mask_energy``, ``seed``, ...).
+    value : object
+        The value given (None: not given, always honoured).
+    given : str
+        How the message shows the setting (``--simplex H``, ``simplex='H'``).
+
+    Returns
+    -------
+    str or None
+        One sentence naming the setting and what to do instead.
+    """
+    if method == "smooth-nmf" or value is None:
+        return None
+    if name == "solver":
+        if str(value).lower() in METHOD_SOLVERS[method]:
+            return None
+        solvers = " or ".join(METHOD_SOLVERS[method])
+        return f"{given}: {method} takes solver {solvers}; use one of them, or method smooth-nmf"
+    if name == "mask_energy":
+        return (
+            f"{given}: {method} cannot leave channels out of the fit (smooth-nmf can); crop the "
+            "energy range instead (energy_range), or use method smooth-nmf"
+        )
+    default = method_defaults(method).get(name, ESTIMATOR_DEFAULTS.get(name))
+    if name in SEMI_NMF_SETTINGS or name not in ESTIMATOR_DEFAULTS or _same(value, default):
+        return None
+    if name == "simplex":
+        return (
+            f"{given}: {method} fits signed maps, which no simplex constrains (its default: none); "
+            "leave it out, or use method smooth-nmf"
+        )
+    if name == "beta_loss":
+        return (
+            f"{given}: {method} fits the Frobenius loss only (its default); leave it out, or use "
+            "method smooth-nmf"
+        )
+    return (
+        f"{given} applies to method smooth-nmf only; under {method} leave it out (its value "
+        f"there: {shown_value(default)}), or use method smooth-nmf"
+    )

@@ -224,10 +224,11 @@ def fit(
         context = contextlib.nullcontext(interrupt)
     with context as state:
         logger.info(
-            "fitting %d phases to %d pixels x %d channels",
+            "fitting %d phases to %d pixels x %d channels (%s)",
             estimator.n_components,
             image.n_pixels,
             image.n_channels,
+            describe_method(config),
         )
         started = time.perf_counter()
         with warnings.catch_warnings():
@@ -243,6 +244,19 @@ def fit(
                 estimator.fit(fit_matrix(image.counts))
         seconds = time.perf_counter() - started
     return estimator, seconds, state.requested
+
+
+def describe_method(config: Mapping[str, Any]) -> str:
+    """The method of a run and the loss and constraint it fits, for the log.
+
+    semi-nmf's own defaults (no simplex, the Frobenius loss) are stated, not implied.
+    """
+    method = config.get("method", DEFAULT_METHOD)
+    loss = config.get("beta_loss")
+    loss = f"β = {loss:g}" if isinstance(loss, (int, float)) else f"{loss} loss"
+    if method == "semi-nmf":
+        return f"semi-nmf: nonnegative spectra, signed maps, no simplex, {loss}, solver {config['solver']}"
+    return f"{method}: {loss}, simplex {config['simplex']}, solver {config['solver']}"
 
 
 def accepts_signed_data(config: Mapping[str, Any]) -> bool:

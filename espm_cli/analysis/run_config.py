@@ -27,7 +27,14 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .defaults import BACKEND_CHOICES, DEFAULT_METHOD, ESTIMATOR_DEFAULTS
+from .defaults import (
+    BACKEND_CHOICES,
+    DEFAULT_METHOD,
+    ESTIMATOR_DEFAULTS,
+    METHOD_DEFAULTS,
+    method_refusal,
+    shown_value,
+)
 
 __all__ = [
     "DEFAULT_CONFIG",
@@ -183,7 +190,8 @@ OPTIONS: tuple[Option, ...] = (
         "simplex",
         "choice",
         _DEFAULT["simplex"] or "none",
-        "H: abundances of a pixel sum to 1; W: element weights of a phase sum to 1; none.",
+        "H: abundances of a pixel sum to 1; W: element weights of a phase sum to 1; none "
+        "(--method semi-nmf: none).",
         choices=("H", "W", "none"),
     ),
     Option("max_iter", "int", _DEFAULT["max_iter"], "Most iterations.", minimum=1, maximum=10**7),
@@ -219,7 +227,8 @@ OPTIONS: tuple[Option, ...] = (
         "loss",
         _DEFAULT["beta_loss"],
         "Data term: kullback-leibler (Poisson "
-        "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence.",
+        "counts), frobenius (Gaussian noise), itakura-saito, or any β of the β-divergence "
+        "(--method semi-nmf: frobenius).",
         choices=("kullback-leibler", "frobenius", "itakura-saito"),
     ),
     Option(
@@ -227,8 +236,11 @@ OPTIONS: tuple[Option, ...] = (
         "choice",
         DEFAULT_METHOD,
         "smooth-nmf: X ≈ G W H with every option "
-        "here; semi-nmf: nonnegative spectra, signed maps, Frobenius loss (for data that "
-        "are not counts: background-subtracted, denoised, difference images).",
+        "here; semi-nmf: nonnegative spectra, signed maps (for data that are not counts: "
+        "background-subtracted, denoised, difference images), with its own defaults: no "
+        "simplex, the Frobenius loss; it takes -k, --solver mu|pgd, --l1, --max-iter, --tol "
+        "and --seed, and refuses a setting it cannot honour (--simplex H, --beta-loss "
+        "kullback-leibler, --lambda-L 1, ...).",
         choices=("smooth-nmf", "semi-nmf"),
     ),
     Option(
@@ -543,6 +555,12 @@ class _MappingView(Mapping):
     def _keys(cls) -> tuple[str, ...]:
         return tuple(field.name for field in dataclasses.fields(cls))
 
+    @property
+    def given(self) -> frozenset[str]:
+        """Names of the options given to :func:`make_config` (the others hold defaults:
+        those of the run's method). Not part of the mapping, the equality or the hash."""
+        return getattr(self, "_given", frozenset(self._keys()))
+
 
 if TYPE_CHECKING:  # make_dataclass is opaque to type checkers: a mapping with attributes
 
@@ -581,7 +599,9 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
     Parameters
     ----------
     values : mapping, optional
-        Option names (``lambda_L`` or ``lambda-L``) to values, plus ``file``.
+        Option names (``lambda_L`` or ``lambda-L``) to values, plus ``file``. Of a
+        RunConfig, the values given to it (``RunConfig.given``): the others take the
+        defaults of the new configuration's method.
     **changes
         More values, overriding ``values``.
 
@@ -590,6 +610,8 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
     ConfigError
         An unknown key (naming the valid ones) or a bad value.
     """
+    if isinstance(values, _MappingView):  # a run configuration: what was given to it
+        values = {name: values[name] for name in values.given}
     merged = {**(dict(values) if values else {}), **changes}
     checked: dict[str, Any] = {}
     for key, value in merged.items():
@@ -602,8 +624,34 @@ def make_config(values: Mapping[str, Any] | None = None, **changes: Any) -> RunC
                 name, f"unknown configuration key {str(key)!r}; valid keys: file, {', '.join(_BY_NAME)}"
             )
         option = _BY_NAME[name]
-        checked[name] = option.default if value is None else check_value(option, value)
-    return RunConfig(**checked)
+        if value is not None:
+            checked[name] = check_value(option, value)
+    config = RunConfig(**_with_method_defaults(checked))
+    object.__setattr__(config, "_given", frozenset(checked))  # frozen: set once, here
+    return config
+
+
+def _with_method_defaults(given: dict[str, Any]) -> dict[str, Any]:
+    """The values given, checked against the method's rule, plus its own defaults.
+
+    A setting left out takes the method's default (semi-nmf: no simplex, the Frobenius
+    loss); one given that the method cannot honour is refused
+    (:func:`.defaults.method_refusal`): never silently changed.
+    """
+    method = given.get("method", DEFAULT_METHOD)
+    for name, value in given.items():
+        if name in _BY_NAME:
+            option = _BY_NAME[name]
+            reason = method_refusal(method, name, value, f"{option.label} {shown_value(value)}".strip())
+            if reason is not None:
+                raise ConfigError(name, reason, option.label)
+    own = {name: _run_config_value(name, value) for name, value in METHOD_DEFAULTS[method].items()}
+    return {**own, **given}
+
+
+def _run_config_value(name: str, value: Any) -> Any:
+    """An estimator default as the run configuration spells it (simplex None: "none")."""
+    return "none" if name == "simplex" and value is None else value
 
 
 def config_hash(config: Mapping, input_sha256: str) -> str:

@@ -59,9 +59,21 @@ def decompose(ctx, file, **options):
 
 
 def options_to_config(file, options: dict):
-    """Parsed decompose options -> the checked, frozen run configuration."""
+    """Parsed decompose options -> the checked, frozen run configuration.
+
+    Only the options given (on the command line or in ``--config``) are passed on: the
+    others take the defaults of the run's method (``make_config``), and a method can
+    refuse a setting it cannot honour only where the user gave it.
+    """
     from ..analysis.run_config import ConfigError, make_config
 
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None:
+        options = {
+            name: value
+            for name, value in options.items()
+            if ctx.get_parameter_source(name) is not click.core.ParameterSource.DEFAULT
+        }
     try:
         return make_config(options, file=str(file))
     except ConfigError as error:  # the click types checked every value already

@@ -56,6 +56,7 @@ VALID = {
     "beta_loss": st.sampled_from(["kullback-leibler", "Frobenius", "itakura-saito", 1.5, 0.0, "kl", "2"]),
     "normalize": st.booleans(),
     "method": st.sampled_from(["smooth-nmf", "semi-nmf", "Semi-NMF", "pca"]),
+    "backend": st.sampled_from(["auto", "numba", "reference", "Numba"]),
     "solver": st.sampled_from(["mu", "pgd", "adagrad", "PGD", "sgd"]),
     "l1": st.floats(-1, 10),
     "learning_rate": st.floats(-1, 5),
