@@ -170,6 +170,7 @@ def _check_k_fits(config, k_range, n_folds) -> None:
         crop=config["crop"],
         bin_factor=int(config["bin"]),
         energy_range=config["energy_range"],
+        lazy=True,  # the shape only: no counts read
     )
     largest = min(image.n_pixels, image.n_channels)
     if k_range[-1] > largest:
