@@ -500,9 +500,63 @@ def heldout_of_config(config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD
 HELDOUT_FILE = "heldout.json"
 
 
+#: The largest number of folds (``espm select-k --folds``, ``select_k: {folds: ...}``).
+MAX_FOLDS = 100
+#: The largest fold seed (numpy's seed range).
+MAX_FOLD_SEED = 2**32 - 1
+
+
 def fold_settings(n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND, fold_seed=0) -> dict:
-    """The fold settings as stored (and compared when a run is resumed)."""
+    """The fold settings as stored (and compared when a run is resumed), checked.
+
+    Raises
+    ------
+    ValueError
+        A number of folds outside 2 .. 100, an unknown fold kind, or a seed outside
+        0 .. 2³² − 1 (one line naming the setting).
+    """
+    if not _is_integer(n_folds) or not 2 <= n_folds <= MAX_FOLDS:
+        raise ValueError(f"folds must be an integer from 2 to {MAX_FOLDS}, got {n_folds!r}")
+    if fold_kind not in FOLD_KINDS:
+        raise ValueError(f"fold_kind must be one of {', '.join(FOLD_KINDS)}, got {fold_kind!r}")
+    if not _is_integer(fold_seed) or not 0 <= fold_seed <= MAX_FOLD_SEED:
+        raise ValueError(f"fold_seed must be an integer from 0 to {MAX_FOLD_SEED}, got {fold_seed!r}")
     return {"n_folds": int(n_folds), "fold_kind": str(fold_kind), "fold_seed": int(fold_seed)}
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def study_fold_settings(value):
+    """The fold settings of a study's ``select_k:`` entry, or None when it is off.
+
+    ``true`` takes the defaults; a mapping with any of ``folds``, ``fold_kind`` and
+    ``fold_seed`` (the options of ``espm select-k``) turns it on with those.
+
+    Raises
+    ------
+    ValueError
+        Anything else, an unknown key, or a bad value (:func:`fold_settings`).
+    """
+    if value is False or value is None:
+        return None
+    if value is True:
+        return fold_settings()
+    if not isinstance(value, dict):
+        raise ValueError(
+            f"select_k must be true, false or a mapping of folds, fold_kind and fold_seed, got {value!r}"
+        )
+    unknown = sorted(set(value) - {"folds", "fold_kind", "fold_seed"})
+    if unknown:
+        raise ValueError(
+            f"select_k has unknown key {unknown[0]!r}; the keys are folds, fold_kind and fold_seed"
+        )
+    return fold_settings(
+        value.get("folds", DEFAULT_N_FOLDS),
+        value.get("fold_kind", DEFAULT_FOLD_KIND),
+        value.get("fold_seed", 0),
+    )
 
 
 def read_heldout(folder, settings: dict):

@@ -33,10 +33,12 @@ def _check_study(data, study_path: Path) -> dict:
         raise click.BadParameter(
             f"output_dir in {name} must be a folder path, got {data['output_dir']!r}", param_hint="STUDY"
         )
-    if not isinstance(data.get("select_k", False), bool):
-        raise click.BadParameter(
-            f"select_k in {name} must be true or false, got {data['select_k']!r}", param_hint="STUDY"
-        )
+    from ..analysis.select_k import study_fold_settings
+
+    try:
+        study_fold_settings(data.get("select_k", False))
+    except ValueError as error:
+        raise click.BadParameter(f"{error} (in {name})", param_hint="STUDY") from None
     checked = {"output_dir": data.get("output_dir"), "select_k": data.get("select_k", False)}
     checked["defaults"] = normalise_config(
         data.get("defaults"), decompose, f"{name} defaults", param_hint="STUDY"

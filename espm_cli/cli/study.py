@@ -87,12 +87,10 @@ def expand_study(study: dict, study_path: Path, default_output: Path) -> list[Pl
 
 
 def _fold_settings(study: dict):
-    """Fold settings of a study with ``select_k: true`` (None without)."""
-    if not study.get("select_k"):
-        return None
-    from ..analysis.select_k import fold_settings
+    """Fold settings of a study with ``select_k`` on (None without)."""
+    from ..analysis.select_k import study_fold_settings
 
-    return fold_settings()
+    return study_fold_settings(study.get("select_k"))
 
 
 def suggest_per_sweep(planned: list[PlannedRun], rows: list[dict]) -> None:

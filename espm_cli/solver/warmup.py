@@ -6,8 +6,8 @@ source (``cache=True``), so only the very first fit of an installation pays the 
 ``espm decompose`` of a fresh install starts at once; after a plain ``pip install``, run it
 yourself, or let the first fit do it.
 
-A tiny fit is run for each loss served (KL, also with masked entries, Frobenius) and each count type the kernels
-are specialised for (float32 for counts exactly representable in float32, float64
+A tiny fit is run for each loss served (KL, also with masked entries, Frobenius) and
+each count type the kernels are specialised for (float32 for counts exactly representable in float32, float64
 otherwise), with fewer and more components than the kernels' register width, so every
 specialisation is compiled.
 """

@@ -208,7 +208,35 @@ STUDIES = [
         "select_k: 3\nruns:\n  - file: small.hspy\n",
         [],
         2,
-        "select_k in study.yaml must be true or false, got 3",
+        "select_k must be true, false or a mapping of folds, fold_kind and fold_seed, got 3 (in study.yaml)",
+    ),
+    (
+        "select-k-one-fold",
+        "select_k: {folds: 1}\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "folds must be an integer from 2 to 100, got 1 (in study.yaml)",
+    ),
+    (
+        "select-k-fold-kind",
+        "select_k: {fold_kind: stripes}\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "fold_kind must be one of speckle, blocks, got 'stripes'",
+    ),
+    (
+        "select-k-fold-seed",
+        "select_k: {fold_seed: -1}\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "fold_seed must be an integer from 0 to 4294967295, got -1",
+    ),
+    (
+        "select-k-unknown-key",
+        "select_k: {n_fold: 4}\nruns:\n  - file: small.hspy\n",
+        [],
+        2,
+        "select_k has unknown key 'n_fold'; the keys are folds, fold_kind and fold_seed",
     ),
 ]
 

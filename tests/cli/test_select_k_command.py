@@ -1,6 +1,7 @@
 """espm select-k, decompose --uncertainty and select_k: true in a study, through CliRunner."""
 
 import csv
+import json
 
 import h5py
 
@@ -87,3 +88,20 @@ def test_study_with_select_k_reports_heldout_deviance(runner, small_image):
     assert all(float(row["heldout_deviance"]) > 0 for row in rows)
     assert {row["suggested_k"] for row in rows} in ({"1"}, {"2"})
     assert "held-out deviance" in result.stdout
+
+
+def test_study_fold_settings_from_yaml_reach_the_fold_fits(runner, small_image):
+    image, _ = small_image
+    study = image.parent / "folds.yaml"
+    study.write_text(
+        "select_k: {folds: 2, fold_kind: speckle, fold_seed: 7}\ndefaults: {max_iter: 3}\n"
+        "runs:\n  - file: small.hspy\nsweep:\n  n_components: [1, 2]\n"
+    )
+    result = runner.invoke(cli, ["batch", str(study), "-q"])
+    assert result.exit_code == 0, result.output
+    records = sorted((image.parent / "folds_results").glob("*/heldout.json"))
+    assert len(records) == 2
+    for path in records:
+        record = json.loads(path.read_text())
+        assert (record["n_folds"], record["fold_kind"], record["fold_seed"]) == (2, "speckle", 7)
+        assert len(record["heldout"]) == 2
