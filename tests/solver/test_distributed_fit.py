@@ -102,7 +102,9 @@ def test_killing_a_worker_gives_the_right_result_or_one_clear_error(client):
     time.sleep(1.5)  # some iterations in
     pids = client.run(os.getpid)
     os.kill(next(iter(pids.values())), signal.SIGKILL)
-    thread.join(timeout=120)
+    thread.join(
+        timeout=300
+    )  # dask may wait for the lost worker before it recomputes (slow on a loaded machine)
     assert not thread.is_alive()
     if "fit" in outcome:  # dask recomputed the lost blocks: then it must be the right fit
         np.testing.assert_allclose(outcome["fit"].W_, reference.W_, rtol=1e-10)
