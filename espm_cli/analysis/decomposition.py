@@ -160,6 +160,7 @@ def _semi_nmf(n_components, G, settings):
         l1=float(settings["l1"]),
         max_iter=int(settings["max_iter"]),
         tol=float(settings["tol"]),
+        init=str(settings["init"]).lower(),
         random_state=settings["random_state"],
     )
 

@@ -64,12 +64,25 @@ SEMI_NMF_SETTINGS = ("n_components", "solver", "l1", "max_iter", "tol", "seed")
 #: Where a method's defaults differ from ``ESTIMATOR_DEFAULTS`` (by run-configuration name).
 #: semi-nmf fits the Frobenius loss with signed maps, which no simplex constrains: a run
 #: that does not set them gets these values, and they are what its result file records.
+#: It makes one start, from the leading singular vectors ("svd"), and runs in numpy (the
+#: "reference" backend's arrays; numba and the GPU serve smooth-nmf only).
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     "smooth-nmf": {},
-    "semi-nmf": {"simplex": None, "beta_loss": "frobenius"},
+    "semi-nmf": {
+        "simplex": None,
+        "beta_loss": "frobenius",
+        "init": "svd",
+        "n_init": 1,
+        "backend": "reference",
+    },
 }
 #: Solvers of each method (the others are smooth-nmf's only).
 METHOD_SOLVERS = {"smooth-nmf": ("mu", "pgd", "adagrad"), "semi-nmf": ("mu", "pgd")}
+#: Starts of each method (``init``): SmoothNMF's, and SemiNMF's singular-vector or random
+#: dictionary.
+METHOD_INITS = {"smooth-nmf": ("auto", "spa", "kmeans", "nndsvda", "random"), "semi-nmf": ("svd", "random")}
+#: Backends each method runs on ("auto": the fastest of them).
+METHOD_BACKENDS = {"semi-nmf": ("auto", "reference")}
 
 #: Run-configuration names -> SmoothNMF argument names, where they differ.
 ESTIMATOR_ARGUMENT = {"seed": "random_state"}
@@ -136,8 +149,23 @@ def method_refusal(method: str, name: str, value: Any, given: str) -> str | None
     str or None
         One sentence naming the setting and what to do instead.
     """
-    if method == "smooth-nmf" or value is None:
+    if value is None:
         return None
+    if name == "init":
+        if str(value).lower() in METHOD_INITS[method]:
+            return None
+        others = [other for other, inits in METHOD_INITS.items() if str(value).lower() in inits]
+        also = f" (it is {others[0]}'s start)" if others else ""
+        return f"{given}: {method} starts from {' or '.join(METHOD_INITS[method])}{also}; use one of them"
+    if method == "smooth-nmf":
+        return None
+    if name == "backend":
+        if str(value).lower() in METHOD_BACKENDS[method]:
+            return None
+        return (
+            f"{given}: {method} runs in numpy (backend {' or '.join(METHOD_BACKENDS[method])}); the "
+            "numba and GPU backends serve method smooth-nmf only"
+        )
     if name == "solver":
         if str(value).lower() in METHOD_SOLVERS[method]:
             return None

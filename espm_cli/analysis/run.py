@@ -255,7 +255,10 @@ def describe_method(config: Mapping[str, Any]) -> str:
     loss = config.get("beta_loss")
     loss = f"β = {loss:g}" if isinstance(loss, (int, float)) else f"{loss} loss"
     if method == "semi-nmf":
-        return f"semi-nmf: nonnegative spectra, signed maps, no simplex, {loss}, solver {config['solver']}"
+        return (
+            f"semi-nmf: nonnegative spectra, signed maps, no simplex, {loss}, solver {config['solver']}, "
+            f"start {config.get('init')}"
+        )
     return f"{method}: {loss}, simplex {config['simplex']}, solver {config['solver']}"
 
 

@@ -32,6 +32,7 @@ from .defaults import (
     DEFAULT_METHOD,
     ESTIMATOR_DEFAULTS,
     METHOD_DEFAULTS,
+    METHOD_INITS,
     method_refusal,
     shown_value,
 )
@@ -209,8 +210,9 @@ OPTIONS: tuple[Option, ...] = (
         _DEFAULT["init"],
         "Start: spa (extreme points of the pixels' element content, the default with "
         "physics), kmeans (k-means++ of it), nndsvda (SVD of the counts, the default with "
-        "--no-physics), random.",
-        choices=("auto", "spa", "kmeans", "nndsvda", "random"),
+        "--no-physics), random; --method semi-nmf: svd (its default: the leading singular "
+        "vectors) or random.",
+        choices=tuple(dict.fromkeys(init for inits in METHOD_INITS.values() for init in inits)),
     ),
     # None: the solver's "auto"
     Option(

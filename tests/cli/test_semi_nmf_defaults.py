@@ -55,12 +55,15 @@ def test_semi_nmf_defaults_are_stated_and_recorded(runner, small_image):
     result, saved = _decompose(runner, image, "--method", "semi-nmf", "-v")
     assert result.exit_code == 0, result.output
     line = next(line for line in result.stderr.splitlines() if "phases to" in line)
-    assert "semi-nmf" in line and "no simplex" in line and "frobenius" in line, line
+    assert "semi-nmf" in line and "no simplex" in line and "frobenius" in line and "start svd" in line, line
     config = read_result(saved).config
     assert config["method"] == "semi-nmf"
     assert config["simplex"] == "none" and config["beta_loss"] == "frobenius"
+    # what SemiNMF does: one start from the singular vectors, in numpy
+    assert config["init"] == "svd" and config["n_init"] == 1 and config["backend"] == "reference"
     run_yaml = yaml.safe_load((saved.parent / "run.yaml").read_text())
     assert run_yaml["simplex"] == "none" and run_yaml["beta_loss"] == "frobenius"
+    assert run_yaml["init"] == "svd" and run_yaml["n_init"] == 1
     # the recorded file reproduces the run: its values are semi-nmf's own
     again = runner.invoke(cli, ["decompose", "--config", str(saved.parent / "run.yaml"), "--overwrite", "-q"])
     assert again.exit_code == 0, again.output
@@ -76,6 +79,29 @@ def test_semi_nmf_takes_its_own_values_given_explicitly(runner, small_image):
     )
     assert result.exit_code == 0, result.output
     assert read_result(saved).loss_names == ["frobenius", "l1_sparsity", "total"]
+
+
+@pytest.mark.parametrize(
+    "extra, init",
+    [
+        (["--n-init", "1"], "svd"),
+        (["--init", "random"], "random"),
+        (["--init", "svd", "--backend", "auto"], "svd"),
+        (["--backend", "reference"], "svd"),
+    ],
+)
+def test_semi_nmf_takes_the_start_and_backend_it_has(runner, small_image, extra, init):
+    image, _ = small_image
+    result, saved = _decompose(runner, image, "--method", "semi-nmf", *extra, "-q")
+    assert result.exit_code == 0, result.output
+    assert read_result(saved).config["init"] == init
+
+
+def test_the_semi_nmf_start_reaches_the_estimator():
+    assert make_estimator(2, None, (4, 4), method="semi-nmf").init == "svd"
+    assert make_estimator(2, None, (4, 4), method="semi-nmf", init="random").init == "random"
+    with pytest.raises(ProcessingOptionError, match="semi-nmf starts from svd or random"):
+        make_estimator(2, None, (4, 4), method="semi-nmf", init="spa")
 
 
 def test_smooth_nmf_keeps_its_defaults(runner, small_image):
