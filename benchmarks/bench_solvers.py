@@ -11,11 +11,16 @@ one of the three; each solver's "time to best" is the first time its objective c
 process, one after the other, on a shared machine: read ratios, not absolute seconds.
 
 Semi-NMF: the counts minus their mean spectrum (signed, dense float64), k = 3, 50
-iterations of ``SemiNMF(solver="mu")`` and of a plain numpy implementation of Ding, Li &
+iterations of ``SemiNMF(solver="mu")``, of a plain numpy implementation of Ding, Li &
 Jordan's updates written here (pinv for the codes, the square-root update for the
-dictionary), from the same start: seconds per iteration and the final objectives (they
-must agree). The ``overcomplete`` package's SemiNMF needs torch, which is not installed
-here, so it is not compared.
+dictionary), and, where it imports, of the ``overcomplete`` package's multiplicative
+Semi-NMF (torch, float64, on the CPU), all from the same start: seconds per iteration and
+the final objectives (they must agree). overcomplete's SemiNMF keeps the *codes*
+nonnegative and the dictionary signed, so it is run on Xᵀ (its codes are our dictionary):
+from the same start its iterates are ours transposed, up to its 1e-8 safeguards. It needs
+torch, which the project does not install; run this script from an environment that has
+``torch`` and ``overcomplete`` besides espm_cli to include it (the JSON says whether it ran).
+Every library runs on one thread (OPENBLAS_NUM_THREADS=1, torch.set_num_threads(1)).
 
 Usage::
 
@@ -119,6 +124,35 @@ def plain_semi_nmf(X, D, n_iterations):
     return Z, D
 
 
+def overcomplete_semi_nmf(X, D, n_iterations):
+    """overcomplete's multiplicative Semi-NMF on Xᵀ from our start; None if not installed."""
+    try:
+        import matplotlib
+        import matplotlib.cm
+
+        if not hasattr(matplotlib.cm, "get_cmap"):  # overcomplete 0.3 imports it; gone in matplotlib 3.9
+            matplotlib.cm.get_cmap = matplotlib.colormaps.get_cmap
+        import torch
+        from overcomplete.optimization.semi_nmf import snmf_multiplicative_update
+    except ImportError:
+        return None
+    torch.set_num_threads(1)
+    A = torch.from_numpy(np.ascontiguousarray(X.T))  # (features, samples): its codes are our atoms
+    start = time.perf_counter()
+    Z = torch.from_numpy(np.ascontiguousarray(D.T))  # (features, k) >= 0
+    D_signed = ((A.T @ Z) @ torch.linalg.pinv(Z.T @ Z)).T  # its own least-squares start of the other factor
+    Z, D_signed = snmf_multiplicative_update(A, Z, D_signed, max_iter=n_iterations, tol=0.0)
+    seconds = time.perf_counter() - start
+    import overcomplete
+
+    version = getattr(overcomplete, "__version__", None)
+    if version is None:
+        from importlib.metadata import version as installed_version
+
+        version = installed_version("overcomplete")
+    return seconds, Z.numpy().T, D_signed.numpy().T, {"overcomplete": version, "torch": torch.__version__}
+
+
 def run_semi_nmf(side, n_iterations=50):
     from espm_cli.solver import SemiNMF
 
@@ -135,6 +169,7 @@ def run_semi_nmf(side, n_iterations=50):
     Z_plain, D_plain = plain_semi_nmf(X, D0, n_iterations)
     plain = time.perf_counter() - start
     objective = lambda Z, D: 0.5 * float(np.sum((X - Z @ D) ** 2))  # noqa: E731
+    other = overcomplete_semi_nmf(X, D0, n_iterations)
     row = {
         "pixels": side * side,
         "n_channels": N_CHANNELS,
@@ -146,7 +181,19 @@ def run_semi_nmf(side, n_iterations=50):
         "max_relative_dictionary_difference": float(
             np.max(np.abs(estimator.components_ - D_plain)) / np.max(np.abs(D_plain))
         ),
+        "overcomplete": None,
     }
+    if other is not None:
+        seconds, D_other, Z_other, versions = other
+        row["overcomplete"] = {
+            **versions,
+            "s_per_iter": seconds / n_iterations,
+            "objective": objective(Z_other, D_other),
+            "max_relative_dictionary_difference": float(
+                np.max(np.abs(estimator.components_ - D_other)) / np.max(np.abs(D_other))
+            ),
+            "ratio_overcomplete_over_semi_nmf": (seconds / n_iterations) / row["semi_nmf_s_per_iter"],
+        }
     print(json.dumps(row), file=sys.stderr, flush=True)
     return row
 

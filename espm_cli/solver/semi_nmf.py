@@ -545,4 +545,8 @@ def run_semi_nmf(problem, W, *, solver, l1, max_iter, tol, verbose=0):
             ConvergenceWarning,
             stacklevel=3,
         )
+    # the codes of the final dictionary (fit_transform then agrees with transform); the
+    # code step only lowers F, so the last row, which now describes them, stays monotone
+    Z = code_step(problem, Z, W, l1)
+    losses[-1] = problem.objective(Z, W, l1, codes_statistics(problem, Z))
     return Z, W, np.array(losses), initial, converged

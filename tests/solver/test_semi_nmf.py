@@ -182,3 +182,29 @@ def test_as_hyperspy_algorithm():
     np.testing.assert_allclose(signal.learning_results.loadings, Z, atol=1e-10)
     model = signal.get_decomposition_model().data.reshape(-1, 12)
     np.testing.assert_allclose(model, Z @ reference.components_, atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", list(SOLVERS))
+def test_fit_transform_returns_the_codes_of_the_final_dictionary(solver):
+    """Even when stopped early, the codes are those of the returned dictionary (least squares
+    for "mu"), and the last objective describes them: it is ½‖X − Z D‖² summed directly."""
+    X, _, _ = signed_problem(7)
+    estimator, Z = _fit(X, n_components=3, solver=solver, max_iter=3, tol=0.0)
+    if solver == "mu":
+        np.testing.assert_allclose(Z, estimator.transform(X), rtol=1e-10, atol=1e-12)
+    direct = objective_terms(X, Z, estimator.components_, 0.0)
+    np.testing.assert_allclose(estimator.losses_[-1], direct, rtol=1e-10)
+    assert np.all(np.diff(estimator.losses_[:, -1]) <= 0)
+
+
+def test_the_objective_from_statistics_equals_the_direct_sum():
+    X, _, _ = signed_problem(8, noise=0.3)
+    rng = np.random.default_rng(9)
+    for G in (None, rng.uniform(0.0, 1.0, (X.shape[1], 5))):
+        problem = _Problem(X, G)
+        W = rng.uniform(0.1, 1.0, (X.shape[1] if G is None else 5, 3))
+        Z = rng.normal(size=(X.shape[0], 3))
+        stats = (problem.data_times_codes(Z), Z.T @ Z)
+        np.testing.assert_allclose(
+            problem.objective(Z, W, 0.7, stats), objective_terms(X, Z, problem.dictionary(W), 0.7), rtol=1e-12
+        )
