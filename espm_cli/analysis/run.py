@@ -51,6 +51,9 @@ class RunOutcome:
     image_summary: dict
     interrupted: bool = False
     notes: list = dataclasses.field(default_factory=list)
+    #: (image, window, model) as the run read and fitted them, for fits that follow on the
+    #: same data (the held-out folds of ``espm select-k``): the file is not read twice
+    loaded: tuple | None = None
 
 
 def full_config(config: Mapping[str, Any]) -> RunConfig:
@@ -541,4 +544,5 @@ def run_decomposition(
         image_summary=summary,
         interrupted=interrupted,
         notes=notes,
+        loaded=(image, window, model),
     )

@@ -88,8 +88,11 @@ def make_folds(
         )
     rng = np.random.default_rng(seed)
     if kind == "speckle":
-        order = rng.permuted(np.tile(np.arange(n_channels, dtype=np.int32), (n_pixels, 1)), axis=1)
-        folds = (order % n_folds).astype(np.int8)
+        # each pixel's channels dealt round-robin into the folds, in a random order per pixel:
+        # shuffling the int8 labels (channel % n_folds) per row gives the same folds as
+        # shuffling the channel numbers, in half the time
+        labels = (np.arange(n_channels) % n_folds).astype(np.int8)
+        folds = rng.permuted(np.tile(labels, (n_pixels, 1)), axis=1)
     else:
         if shape_2d is not None:
             ny, nx = (int(v) for v in shape_2d)
@@ -408,8 +411,11 @@ def warn_at_edge(selection: KSelection) -> None:
         )
 
 
-def _image_matrix(config):
+def _image_matrix(config, loaded=None):
     """The counts, model, grid and G rows of a run configuration, as ``espm decompose`` fits them.
+
+    ``loaded``: (image, window, model) of a run of this configuration that has just read the
+    file (``RunOutcome.loaded``), used instead of reading it again unless it was read lazily.
 
     Returns
     -------
@@ -421,14 +427,17 @@ def _image_matrix(config):
     from .run import energy_mask, full_config, prepare
 
     config = full_config(config)
-    image = load_spectrum_image(
-        config["file"],
-        crop=config["crop"],
-        bin_factor=int(config["bin"]),
-        energy_range=config["energy_range"],
-        check_header=header_checker(config),
-    )
-    window, model = prepare(image, config)
+    if loaded is not None and not loaded[0].is_lazy:
+        image, window, model = loaded
+    else:
+        image = load_spectrum_image(
+            config["file"],
+            crop=config["crop"],
+            bin_factor=int(config["bin"]),
+            energy_range=config["energy_range"],
+            check_header=header_checker(config),
+        )
+        window, model = prepare(image, config)
     fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
     X = fit_matrix(fitted.counts)
     options = solver_arguments(config)
@@ -470,8 +479,12 @@ def select_from_config(
     )
 
 
-def heldout_of_config(config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND, fold_seed=0):
+def heldout_of_config(
+    config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD_KIND, fold_seed=0, loaded=None
+):
     """Fold fits of one run configuration at its own ``n_components``.
+
+    ``loaded``: the data a run of this configuration read (:func:`_image_matrix`).
 
     Returns
     -------
@@ -482,7 +495,7 @@ def heldout_of_config(config, *, n_folds=DEFAULT_N_FOLDS, fold_kind=DEFAULT_FOLD
     from .run import full_config
 
     config = full_config(config)
-    X, model, shape_2d, channels, options = _image_matrix(config)
+    X, model, shape_2d, channels, options = _image_matrix(config, loaded)
     folds = make_folds(X.shape[0], X.shape[1], n_folds, kind=fold_kind, seed=fold_seed, shape_2d=shape_2d)
     heldout, training, seconds = fold_fits(
         X, int(config["n_components"]), model, shape_2d, folds, channels=channels, **options
@@ -573,14 +586,17 @@ def read_heldout(folder, settings: dict):
     return record
 
 
-def write_heldout(config, folder, settings: dict) -> dict:
-    """Fit the folds of a run and write :data:`HELDOUT_FILE` into ``folder`` (atomically)."""
+def write_heldout(config, folder, settings: dict, loaded=None) -> dict:
+    """Fit the folds of a run and write :data:`HELDOUT_FILE` into ``folder`` (atomically).
+
+    ``loaded``: the run's ``RunOutcome.loaded``, so that the file is not read again.
+    """
     import json
     from pathlib import Path
 
     from ..io import write_text_atomic
 
-    record = heldout_of_config(config, **settings)
+    record = heldout_of_config(config, **settings, loaded=loaded)
     write_text_atomic(Path(folder) / HELDOUT_FILE, json.dumps(record) + "\n")
     return record
 

@@ -225,7 +225,7 @@ def run_one(run: PlannedRun, force: bool = False, should_stop=None) -> dict:
         if run.heldout is not None and status == DONE:
             from ..analysis.select_k import write_heldout
 
-            _add_heldout(row, write_heldout(config, staging, run.heldout))
+            _add_heldout(row, write_heldout(config, staging, run.heldout, loaded=outcome.loaded))
         write_text_atomic(
             staging / RUN_MARKER,
             json.dumps({"status": status, "config_hash": expected_hash, "name": run.name}) + "\n",

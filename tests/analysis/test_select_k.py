@@ -192,3 +192,12 @@ def test_select_k_finds_two_phases_of_a_small_simulation():
 def test_fold_fits_refuse_a_mask():
     with pytest.raises(ValueError, match="mask cannot be passed"):
         fold_fits(np.ones((16, 20)), 1, None, (4, 4), make_folds(16, 20, 2), mask=np.zeros(20, bool))
+
+
+def test_speckle_folds_deal_each_pixels_channels_in_a_random_order():
+    """The folds are channel numbers shuffled per pixel, taken modulo the number of folds
+    (shuffling the labels instead draws the same permutation)."""
+    n_pixels, n_channels, n_folds = 30, 47, 3
+    order = np.random.default_rng(11).permuted(np.tile(np.arange(n_channels), (n_pixels, 1)), axis=1)
+    expected = order % n_folds
+    np.testing.assert_array_equal(make_folds(n_pixels, n_channels, n_folds, seed=11), expected)

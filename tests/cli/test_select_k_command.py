@@ -105,3 +105,35 @@ def test_study_fold_settings_from_yaml_reach_the_fold_fits(runner, small_image):
         record = json.loads(path.read_text())
         assert (record["n_folds"], record["fold_kind"], record["fold_seed"]) == (2, "speckle", 7)
         assert len(record["heldout"]) == 2
+
+
+def test_fold_fits_use_the_data_the_run_read(runner, small_image, monkeypatch):
+    """select-k reads the file once per k (the run's read serves its fold fits too), and the
+    held-out numbers are those of a fresh read."""
+    import espm_cli.io
+    from espm_cli.analysis.run import run_decomposition
+    from espm_cli.analysis.select_k import heldout_of_config
+
+    image, _ = small_image
+    config = {"file": str(image), "n_components": 2, "max_iter": 4, "output_dir": str(image.parent / "o1")}
+    outcome = run_decomposition(config)
+    settings = {"n_folds": 2, "fold_kind": "speckle", "fold_seed": 0}
+    reused = heldout_of_config(config, **settings, loaded=outcome.loaded)
+    fresh = heldout_of_config(config, **settings)
+    assert reused["heldout"] == fresh["heldout"] and reused["training"] == fresh["training"]
+
+    reads = []
+    original = espm_cli.io.load_spectrum_image
+
+    def counting(*args, **kwargs):
+        if not kwargs.get("lazy"):  # the parent's shape check reads lazily, no counts
+            reads.append(args[0])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(espm_cli.io, "load_spectrum_image", counting)
+    out = image.parent / "sk_once"
+    result = runner.invoke(
+        cli, ["select-k", str(image), "--k", "1..2", "--folds", "2", "--jobs", "1", "-o", str(out), *FAST]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(reads) == 2, reads  # one per k
