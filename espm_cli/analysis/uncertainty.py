@@ -4,10 +4,13 @@ The fitted model Y = G W H is the expected count of every entry. Each draw repla
 data by Poisson(Y) and refits from the solution (``init="custom"`` with the fitted W and
 H, the same settings: G, regularisers, simplex, masks), for a fixed number of iterations
 (``tol=0``: the usual stopping test would stop a fit that starts at an optimum at once).
-The standard deviation over the draws of each phase's composition (at.%, over the
-elements detected in the fit) and of each map pixel is the error bar. Why a bootstrap
-rather than the Fisher information, and how well the 1σ intervals cover the truth on
-simulated data: docs/uncertainty.md.
+The error bar of each phase's composition (at.%, over the elements detected in the fit)
+and of each map pixel is the bootstrap's root-mean-square deviation of the draws from the
+fit, ``sqrt(mean_b (θ*_b − θ̂)²)``: its estimate of the fit's RMS error, which holds the
+spread over the draws and the shift of their mean away from the fit (the bootstrap's
+estimate of the bias). Why a bootstrap rather than the Fisher information, why the RMS
+deviation rather than the standard deviation, and how well the 1σ intervals cover the
+truth on simulated data: docs/uncertainty.md.
 """
 
 from __future__ import annotations
@@ -37,9 +40,10 @@ class Uncertainty:
     Attributes
     ----------
     composition_sd : ndarray (k, n_elements)
-        at.%; NaN where the element is not detected in the phase.
+        at.%, the bootstrap RMS deviation from the fit (:func:`rms_deviation`); NaN where
+        the element is not detected in the phase.
     maps_sd : ndarray (k, n_pixels)
-        Of the abundances.
+        Of the abundances (the same).
     W_sd : ndarray (m, k)
     method : str
     n_draws, n_iterations : int
@@ -128,20 +132,34 @@ def bootstrap_uncertainty(
         if model is not None and detected is not None:
             compositions.append(detected_composition(model, draws_W[-1], np.asarray(detected)))
         logger.debug("bootstrap draw %d/%d", draw + 1, n_draws)
-    composition_sd = np.std(compositions, axis=0, ddof=1) if compositions else np.zeros((W.shape[1], 0))
+    composition_sd = (
+        rms_deviation(compositions, detected_composition(model, W, np.asarray(detected)))
+        if compositions
+        else np.zeros((W.shape[1], 0))
+    )
     seconds = time.perf_counter() - started
     logger.info(
         "error bars from %d Poisson draws, %d iterations each (%.1f s)", n_draws, n_iterations, seconds
     )
     return Uncertainty(
         composition_sd=composition_sd,
-        maps_sd=np.std(draws_H, axis=0, ddof=1),
-        W_sd=np.std(draws_W, axis=0, ddof=1),
+        maps_sd=rms_deviation(draws_H, H),
+        W_sd=rms_deviation(draws_W, W),
         method="parametric bootstrap",
         n_draws=int(n_draws),
         n_iterations=int(n_iterations),
         seconds=seconds,
     )
+
+
+def rms_deviation(draws, fitted) -> np.ndarray:
+    """``sqrt(mean_b (draw_b − fitted)²)`` over the first axis of ``draws``: the bootstrap
+    estimate of the fit's RMS error (the draws' spread and the shift of their mean).
+
+    NaN where the fitted value is NaN (an element not detected in a phase).
+    """
+    draws = np.asarray(draws, dtype=np.float64)
+    return np.sqrt(np.mean((draws - np.asarray(fitted, dtype=np.float64)[None]) ** 2, axis=0))
 
 
 def with_uncertainty(result, uncertainty: Uncertainty):
