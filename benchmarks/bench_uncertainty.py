@@ -17,6 +17,7 @@ Run (the command that made benchmarks/results/bench_uncertainty.json)::
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -79,7 +80,12 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results" / "bench_uncertainty.json"))
     args = parser.parse_args(argv)
     rows = []
-    payload = {"command": " ".join(sys.argv), "machine": "2 cores shared with 5 other jobs", "rows": rows}
+    payload = {
+        "command": " ".join(sys.argv),
+        "machine": f"{os.cpu_count()} cores, shared (noisy)",
+        "error_bar": "RMS deviation of the bootstrap draws from the fit",
+        "rows": rows,
+    }
     out = Path(args.out)
     for n_iterations in (int(v) for v in args.iterations.split(",")):
         for phantom_seed in (int(v) for v in args.phantoms.split(",")):

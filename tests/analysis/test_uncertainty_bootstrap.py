@@ -70,3 +70,19 @@ def test_bootstrap_needs_two_draws():
 )
 def test_format(value, sd, text):
     assert format_value(value, sd) == text
+
+
+def test_the_error_bar_is_the_rms_deviation_from_the_fit():
+    """The bar counts the draws' spread and the shift of their mean away from the fit (the
+    bootstrap's bias estimate): sqrt(spread² + shift²), not the spread alone."""
+    from espm_cli.analysis.uncertainty import rms_deviation
+
+    rng = np.random.default_rng(0)
+    fitted = np.array([[10.0, np.nan], [5.0, 1.0]])
+    draws = fitted[None] + 0.3 + rng.normal(0.0, 0.2, (400, 2, 2))  # shifted by 0.3
+    bar = rms_deviation(draws, fitted)
+    spread = np.std(draws, axis=0)
+    shift = draws.mean(axis=0) - fitted
+    np.testing.assert_allclose(bar, np.sqrt(spread**2 + shift**2), rtol=1e-12)
+    assert np.isnan(bar[0, 1])
+    assert np.all(bar[np.isfinite(bar)] > 1.3 * spread[np.isfinite(bar)])  # the shift counts
