@@ -206,6 +206,24 @@ class NonzeroCounts:
         return self._identity_of[1]
 
     @cached_property
+    def pixel_totals(self):
+        """Σ_i X_ij, float64, shape (p,): a block of pixels at a time, no copy of the counts."""
+        nz = self.nonzeros
+        totals = np.zeros(nz.n_pixels)
+        starts = nz.pixel_start
+        for first, last in zip(self.block_start[:-1], self.block_start[1:]):
+            begin, end = int(starts[first]), int(starts[last])
+            if end == begin:
+                continue
+            offsets = starts[first:last] - begin
+            inside = offsets < end - begin  # all but the empty pixels at the block's end
+            sums = np.zeros(last - first)
+            sums[inside] = np.add.reduceat(nz.counts[begin:end].astype(np.float64), offsets[inside])
+            sums[starts[first + 1 : last + 1] == starts[first:last]] = 0.0  # pixels with no nonzero
+            totals[first:last] = sums
+        return totals
+
+    @cached_property
     def channel_totals(self):
         """Σ_j X_ij, float64, shape (c,) (one pass over the nonzeros, then remembered)."""
         nz = self.nonzeros

@@ -235,7 +235,7 @@ def _start(estimator, X, G, settings, n_blocks):
     params = {**estimator.get_params(deep=False), "shape_2d": None, "lambda_L": 0.0}
     start = SmoothNMF(**{name: value for name, value in params.items() if name in SmoothNMF().get_params()})
     plain = dict(settings, shape_2d=None, lambda_L=0.0)
-    W0, _ = start._starts(backend, data, sample, G, None, None, plain)[0]
+    W0, _ = start._starts(backend, data, sample.shape[0], G, None, None, plain)[0]
     return W0
 
 

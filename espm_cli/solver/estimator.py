@@ -351,10 +351,11 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             pattern,
             "l1" in settings or self.solver != "mu" or has_negative(X),
         )
+        del X  # the backend's data hold the counts now (a lazy fit keeps no other copy)
         _check_model_covers_counts(G, data.channel_totals)
         settings = scaled_settings(settings, scale)
         W, H = scale_factors(W, H, scale, settings["simplex"])
-        starts = self._starts(backend, data, X, G, W, H, settings)
+        starts = self._starts(backend, data, n_pixels, G, W, H, settings)
         G = G.astype(dtype)
         W_fit, H_fit, losses, initial, converged, objectives, best = best_of_starts(
             backend,
@@ -589,10 +590,10 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             settings["l1"] = np.broadcast_to(l1, (k,)).copy()
         return settings
 
-    def _starts(self, backend, data, X, G, W, H, settings):
+    def _starts(self, backend, data, n_pixels, G, W, H, settings):
         """The ``n_init`` feasible float64 starts [(W (m, k), H (k, p)), ...]."""
         k = self.n_components
-        m, n_pixels = G.shape[1], X.shape[0]
+        m = G.shape[1]
         init = self.init
         if init == "auto":
             init = "spa" if self.G is not None else "nndsvda"

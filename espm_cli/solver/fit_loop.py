@@ -36,15 +36,25 @@ _TIE = 1e-9  # relative difference of objectives under which two starts tie
 
 def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None):
     """Unconstrained starts (W, H), one per method name, drawn in order from ``rng``."""
-    counts = data.csr if data.is_sparse else data.dense  # (c, p)
+    counts = None  # (c, p), made only for the starts that read the counts themselves
+
+    def data_counts():
+        nonlocal counts
+        if counts is None:
+            counts = data.csr if data.is_sparse else data.dense
+        return counts
+
     starts = []
     abundances = pixel_totals = None
     for method in methods:
         if method in ("spa", "kmeans"):
             if abundances is None:  # each pixel in G's columns, once for every vertex start
-                pixel_totals = np.asarray(counts.sum(axis=0), dtype=np.float64).ravel()
+                if hasattr(data, "pixel_totals"):  # without a (c, p) copy of the counts
+                    pixel_totals = np.asarray(data.pixel_totals, dtype=np.float64)
+                else:
+                    pixel_totals = np.asarray(data_counts().sum(axis=0), dtype=np.float64).ravel()
                 if identity_G:
-                    abundances = counts
+                    abundances = data_counts()
                 else:
                     identity = np.eye(G.shape[1])
                     abundances = element_abundances(
@@ -67,7 +77,7 @@ def raw_starts(methods, backend, data, G, identity_G, k, rng, eps, shape_2d=None
             )
         else:
             start = nndsvda if method == "nndsvda" else random_start
-            spectra, H = start(counts.astype(np.float64) if data.is_sparse else counts, k, rng)
+            spectra, H = start(data_counts().astype(np.float64) if data.is_sparse else data_counts(), k, rng)
             starts.append((spectra if identity_G else project_spectra(G, spectra), H))
     return starts
 

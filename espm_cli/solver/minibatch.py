@@ -440,7 +440,7 @@ class MiniBatchSmoothNMF(SmoothNMF):
             )[0]
         else:
             start = SmoothNMF(**{**self._smooth_params(), "shape_2d": grid})
-            W0, _ = start._starts(self._backend, data, counts, self._G, None, None, settings)[0]
+            W0, _ = start._starts(self._backend, data, counts.shape[0], self._G, None, None, settings)[0]
         self.W_ = W0.astype(self._dtype)
         self.components_ = np.ascontiguousarray((self.G_ @ self.W_).T)
         self._numerator = np.zeros(self.W_.shape)

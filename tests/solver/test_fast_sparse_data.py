@@ -141,3 +141,19 @@ def test_dask_array_of_pydata_sparse_chunks():
     lazy = da.from_array(sparse.COO.from_numpy(X), chunks=(10, 9), asarray=False)
     nonzeros = pixel_nonzeros_from_array(lazy)
     np.testing.assert_array_equal(nonzeros.to_dense(), X)
+
+
+def test_pixel_totals_without_a_copy_of_the_counts():
+    """The per-pixel sums the vertex start reads equal the sums of the counts, empty pixels
+    and pixels across block boundaries included."""
+    import scipy.sparse as sp
+
+    from espm_cli.solver._numba_backend import prepare_counts
+
+    rng = np.random.default_rng(3)
+    X = rng.poisson(0.3, (5000, 40)).astype(np.float64)
+    X[[0, 17, 2497, 2498, 2500, 4998, 4999]] = 0.0  # empty pixels, at the ends of the blocks too
+    data = prepare_counts(sp.csr_matrix(X), np.float64)
+    assert data.n_blocks > 1
+    np.testing.assert_allclose(data.pixel_totals, X.sum(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(data.pixel_totals, np.asarray(data.csr.sum(axis=0)).ravel(), rtol=1e-14)
