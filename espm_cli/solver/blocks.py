@@ -114,9 +114,9 @@ def release_freed_memory():
 
     glibc keeps freed memory in its per-thread arenas, and the reads (dask's threads
     decompressing chunks, each block's dense copy and CSR) leave much of it there: at
-    1024 x 1024 x 2048 the fit's peak resident memory was 3.06 GB with it kept and 2.50 GB
-    after ``malloc_trim(0)`` (benchmarks/results/bench_large_1024.json). Elsewhere (no
-    glibc) this does nothing.
+    1024 x 1024 x 2048 the lazy fit's peak resident memory was 3.06 GB with it kept and
+    2.50 GB with ``malloc_trim(0)`` before the backend's copy is made (one probe of each;
+    docs/large_data.md). Elsewhere (no glibc) this does nothing.
     """
     if not sys.platform.startswith("linux"):
         return

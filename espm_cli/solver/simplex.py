@@ -28,12 +28,22 @@ _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 @njit(inline="always", **_JIT)
 def _root_from_sqrt(a, beta, c, root):
-    """:func:`quadratic_log_root` given ``root = sqrt(β² + 8ac)``."""
+    """:func:`quadratic_log_root` given ``root = sqrt(β² + 8ac)``.
+
+    Both quotients have denominators that are never 0: when numba vectorises a loop over
+    this function it may evaluate both branches for every entry, and a 0/0 in the branch
+    not taken (a = 0 with β > 0, every KL W step without a Laplacian) would still raise
+    numpy's "invalid value" warning.
+    """
+    denominator = beta + root
+    positive_beta = 2.0 * c / (denominator if denominator != 0.0 else 1.0)
+    other = (root - beta) / (4.0 * a if a != 0.0 else 1.0)
     if beta > 0.0:
-        denominator = beta + root
-        h = 2.0 * c / denominator if denominator != 0.0 else math.inf
+        h = positive_beta  # beta + root > 0 here
+    elif a != 0.0:
+        h = other
     else:
-        h = (root - beta) / (4.0 * a) if a != 0.0 else math.nan
+        return 0.0  # a = 0, β <= 0: no positive root (0 where c = 0 too)
     if not math.isfinite(h):
         return 0.0
     return h

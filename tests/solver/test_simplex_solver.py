@@ -77,3 +77,24 @@ def test_all_zero_pixels_under_the_simplex(lambda_L):
     totals = np.concatenate([[estimator.initial_losses_[3]], estimator.losses_[:, 3]])
     assert np.all(np.diff(totals) <= 1e-12 * np.abs(totals[:-1]))
     np.testing.assert_allclose(estimator.H_.sum(axis=0), 1.0, atol=1e-9)
+
+
+def test_the_vectorised_root_raises_no_floating_point_warning():
+    """a = 0 with β > 0 (every KL W step without a Laplacian): numba vectorises the loop and
+    may evaluate the branch not taken, which must not divide 0 by 0."""
+    import warnings
+
+    from espm_cli.solver.simplex import quadratic_log_minimiser
+
+    rng = np.random.default_rng(0)
+    beta = rng.uniform(50.0, 150.0, (60, 3))
+    c = rng.uniform(0.5, 500.0, (60, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with np.errstate(all="raise"):
+            h = quadratic_log_minimiser(np.zeros((60, 3)), beta, c)
+            edge = quadratic_log_minimiser(
+                np.zeros(4), np.array([0.0, -1.0, 0.0, 2.0]), np.array([0.0, 0.0, 1.0, 0.0])
+            )
+    np.testing.assert_allclose(h, c / beta, rtol=1e-15)
+    np.testing.assert_array_equal(edge, [0.0, 0.0, 0.0, 0.0])
