@@ -6,6 +6,7 @@ docs/solver.md; the update steps live in a backend (:mod:`espm_cli.solver.backen
 """
 
 import logging
+import warnings
 from functools import partial
 
 import numpy as np
@@ -307,6 +308,14 @@ class SmoothNMF(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
             ``H_.T``.
         """
         check_parameters(self.get_params(deep=False))
+        if self.init != "custom" and (W is not None or H is not None):
+            warnings.warn(
+                f"W and H passed to fit are a start for init='custom' only; init={self.init!r} "
+                "makes its own start and does not use them (pass init='custom', n_init=1 to "
+                "start from them).",
+                UserWarning,
+                stacklevel=2,
+            )
         beta = beta_value(self.beta_loss)
         if is_lazy(X):  # a dask array: its nonzeros, read block by block (never dense)
             X = lazy_counts(X)
