@@ -478,3 +478,15 @@ def test_callback_must_be_callable(problem):
     X, G, continuum = problem
     with pytest.raises(ValueError, match="callback"):
         SmoothNMF(3, G=G, callback="print").fit(X)
+
+
+def test_a_start_passed_without_init_custom_is_not_ignored_silently():
+    rng = np.random.default_rng(0)
+    X = rng.poisson(3.0, (30, 12)).astype(np.float64)
+    W0, H0 = rng.uniform(0.5, 1.0, (12, 2)), rng.uniform(0.5, 1.0, (2, 30))
+    with pytest.warns(UserWarning, match="init='custom' only"):
+        SmoothNMF(2, max_iter=3, tol=0.0).fit(X, W=W0, H=H0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", ConvergenceWarning)  # max_iter=3
+        SmoothNMF(2, init="custom", n_init=1, max_iter=3, tol=0.0).fit(X, W=W0, H=H0)
