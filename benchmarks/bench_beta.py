@@ -22,6 +22,8 @@ Usage::
 
     python benchmarks/bench_beta.py                        # writes results/bench_beta.json
     python benchmarks/bench_beta.py --sizes 32 --output /tmp/quick.json
+    python benchmarks/bench_beta.py --sizes 128 256 --betas 1 2 --iters 5 45 \
+        --output benchmarks/results/bench_beta_1_2.json      # KL and Frobenius only
 """
 
 import os
@@ -85,7 +87,7 @@ def sklearn_mu(beta):
     )
 
 
-def run_size(side, iters):
+def run_size(side, iters, betas=BETAS):
     X = synthetic_counts(side)
     X_float = X.astype(np.float64)
     rows = []
@@ -96,7 +98,7 @@ def run_size(side, iters):
         "density": X.nnz / (X.shape[0] * X.shape[1]),
     }
     dense = X_float.toarray() if X.shape[0] * X.shape[1] <= DENSE_LIMIT else None
-    for beta in BETAS:
+    for beta in betas:
         row = dict(base, beta=beta)
         row["smoothnmf_s_per_iter"] = seconds_per_iteration(ours(beta), X, iters)
         row["sklearn_mu_csr_s_per_iter"] = seconds_per_iteration(sklearn_mu(beta), X_float, iters)
@@ -129,6 +131,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[128])
     parser.add_argument("--iters", type=int, nargs=2, default=[5, 25], metavar=("A", "B"))
+    parser.add_argument(
+        "--betas", type=float, nargs="+", default=list(BETAS), help="the β beside scikit-learn"
+    )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT)
     args = parser.parse_args(argv)
     load_at_start = os.getloadavg()  # the machine may be shared: say how busy it was
@@ -137,7 +142,7 @@ def main(argv=None):
         ours(beta)(2).fit(synthetic_counts(8).astype(np.float64))
     rows = []
     for side in args.sizes:
-        rows.extend(run_size(side, tuple(args.iters)))
+        rows.extend(run_size(side, tuple(args.iters), tuple(args.betas)))
     result = {
         "benchmark": "bench_beta",
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
