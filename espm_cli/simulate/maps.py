@@ -11,6 +11,10 @@ import numpy as np
 SHAPES = ("particles", "layer", "gradient")
 
 
+#: n π r̄² / (ny nx) of the default particles at 128 x 128 (40 particles, r̄ = 12 pixels).
+_COVERAGE_DENSITY = 40 * np.pi * 12.0**2 / 128**2
+
+
 def particles_map(
     shape: tuple[int, int],
     rng: np.random.Generator,
@@ -27,7 +31,9 @@ def particles_map(
         (ny, nx).
     rng : numpy.random.Generator
     n_particles : int, optional
-        How many particles; default about one per 400 pixels (ignored with ``coverage``).
+        How many particles; default about one per 400 pixels, at most as many as cover
+        about two thirds of the image on average (so that larger images, whose default
+        particles are larger too, keep their matrix); ignored with ``coverage``.
     coverage : float, optional
         Add particles until they cover this share of the image (a minor phase).
     radius : float, optional
@@ -42,10 +48,16 @@ def particles_map(
         low, high = smallest, 2 * smallest
     else:
         low, high = 0.75 * radius, 1.25 * radius
-    if coverage is None:
-        n_particles = n_particles or max(2, (ny * nx) // 400)
-    else:
+    if coverage is not None:
         n_particles = ny * nx  # an upper bound: stop at the coverage
+    elif not n_particles:
+        # one per 400 pixels up to 128 x 128 (40 particles); beyond, the radius grows
+        # with the side, so the count is capped where the expected covered share
+        # 1 − exp(−n π r̄² / (ny nx)) is that of 128 x 128 (about 0.67): without the cap
+        # a 512 x 512 image was covered whole and the first phase was absent
+        mean_radius = 0.5 * (low + high)
+        capped = round(_COVERAGE_DENSITY * ny * nx / (np.pi * mean_radius**2))
+        n_particles = max(2, min((ny * nx) // 400, capped))
     for _ in range(n_particles):
         if coverage is not None and image.mean() >= coverage:
             break
