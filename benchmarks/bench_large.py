@@ -300,7 +300,7 @@ def main():
         "machine": {
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
-            "note": "2 vCPUs shared with other jobs (load average ~10 during the run)",
+            "load_average_at_start": list(os.getloadavg()),
         },
         "iterations": args.iterations,
         "cases": [],
