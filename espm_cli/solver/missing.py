@@ -203,7 +203,9 @@ def find_missing(
         combined = entry_parts[0]
         for part in entry_parts[1:]:
             combined = combined + part
-        combined = sp.csr_array(combined[:, np.flatnonzero(kept)])
+        if not kept.all():
+            combined = combined[:, np.flatnonzero(kept)]
+        combined = sp.csr_array(combined)
         if observed is not None:
             combined = sp.csr_array(sp.diags_array(observed.astype(np.int8)) @ combined)
         combined.eliminate_zeros()
@@ -227,7 +229,7 @@ def find_missing(
                     "a masked array); leave whole channels out with a channel "
                     "mask, mask of shape (n_channels,)."
                 )
-            missing = combined.astype(bool)
+            missing = combined.astype(bool, copy=False)
     return MissingPattern(kept_channels=kept, observed_pixels=observed, missing=missing, n_nan=n_nan)
 
 
