@@ -417,6 +417,23 @@ def _warnings_to_log(notes: list):
                     )
 
 
+def read_image(config: Mapping[str, Any], *, lazy: bool = False):
+    """The spectrum image of a run configuration: its file, crop, binning and energy range,
+    the cheap header checks first, signed values where the run's loss takes them."""
+    from ..io import load_spectrum_image
+    from .input_checks import header_checker
+
+    return load_spectrum_image(
+        config["file"],
+        crop=config["crop"],
+        bin_factor=int(config["bin"]),
+        energy_range=config["energy_range"],
+        check_header=header_checker(config),
+        signed=accepts_signed_data(config),
+        lazy=lazy,
+    )
+
+
 def run_decomposition(
     config: Mapping[str, Any],
     progress: Callable | None = None,
@@ -450,7 +467,7 @@ def run_decomposition(
     """
     import yaml
 
-    from ..io import file_sha256, load_spectrum_image, write_result, write_text_atomic
+    from ..io import file_sha256, write_result, write_text_atomic
     from ..report import write_report
 
     config = full_config(config)
@@ -461,7 +478,7 @@ def run_decomposition(
     if target.exists() and not config["overwrite"]:
         raise FileExistsError(f"{target} exists; pass --overwrite to replace it")
 
-    from .input_checks import check_image, check_truth_file, describe_grid, header_checker
+    from .input_checks import check_image, check_truth_file, describe_grid
 
     if config.get("scheduler") and config.get("workers"):
         from ..io import ProcessingOptionError
@@ -471,15 +488,7 @@ def run_decomposition(
             "--scheduler and --workers exclude each other: use an existing cluster or start a local one",
         )
     truth = check_truth_file(config["truth"]) if config["truth"] else None
-    image = load_spectrum_image(
-        config["file"],
-        crop=config["crop"],
-        bin_factor=int(config["bin"]),
-        energy_range=config["energy_range"],
-        check_header=header_checker(config),
-        signed=accepts_signed_data(config),
-        lazy=bool(config.get("lazy")),
-    )
+    image = read_image(config, lazy=bool(config.get("lazy")))
     k = int(config["n_components"])
     if k > image.n_pixels:
         from ..io import ProcessingOptionError

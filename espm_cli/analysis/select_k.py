@@ -421,22 +421,14 @@ def _image_matrix(config, loaded=None):
     -------
     (X, model, shape_2d, channels, estimator_options)
     """
-    from ..io import load_spectrum_image
     from .decomposition import fit_matrix, solver_arguments
-    from .input_checks import header_checker
-    from .run import energy_mask, full_config, prepare
+    from .run import energy_mask, full_config, prepare, read_image
 
     config = full_config(config)
     if loaded is not None and not loaded[0].is_lazy:
         image, window, model = loaded
     else:
-        image = load_spectrum_image(
-            config["file"],
-            crop=config["crop"],
-            bin_factor=int(config["bin"]),
-            energy_range=config["energy_range"],
-            check_header=header_checker(config),
-        )
+        image = read_image(config)
         window, model = prepare(image, config)
     fitted = image if window.is_whole_axis else image.select_channels(window.start, window.stop)
     X = fit_matrix(fitted.counts)
